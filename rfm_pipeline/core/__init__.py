@@ -1,0 +1,1 @@
+"""The science and the data work of each stage, free of Dagster."""

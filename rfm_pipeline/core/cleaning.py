@@ -1,0 +1,244 @@
+"""The study's cleaning rules as set operations on the engine, with the funnel they produce.
+
+Each raw line gets the first rule that drops it (`dropped_by`), so the funnel is one
+group-by and the clean table is the lines no rule dropped. Cancellations are matched to the
+purchase they cancel with a join, reproducing the study's row loop without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+SOURCE_COLUMNS = (
+    "invoice_no",
+    "stock_code",
+    "description",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "customer_id",
+    "country",
+)
+
+STEPS = (
+    "missing customer",
+    "exact duplicate",
+    "cancellation",
+    "non-product stock code",
+    "non-positive unit price",
+)
+"""The rules in the order they apply; each funnel row is named `drop <step>`."""
+
+
+@dataclass(frozen=True)
+class CleaningRules:
+    """The knobs of the study's cleaning; the defaults reproduce it."""
+
+    non_product_pattern: str = r"^[A-Za-z]+"
+    cancellation_prefix: str = "C"
+    match_cancellations: bool = True
+    discount_description: str = "Discount"
+
+
+@dataclass(frozen=True)
+class CleaningResult:
+    """The clean lines, the funnel (rows after each step) and what cancellation matching did."""
+
+    table: ir.Table
+    funnel: pd.DataFrame
+    matching: dict[str, int]
+
+
+def flag_lines(raw: ir.Table, rules: CleaningRules) -> ir.Table:
+    """Every raw line with `dropped_by`: the first rule that drops it, NULL when it is kept."""
+    first_seen = ibis.window(group_by=list(SOURCE_COLUMNS), order_by="line_no")
+    is_cancellation = raw.invoice_no.startswith(rules.cancellation_prefix).fill_null(False) | (
+        raw.quantity < 0
+    )
+    non_product = raw.stock_code.re_search(rules.non_product_pattern).fill_null(False)
+    dropped_by = ibis.cases(
+        (raw.customer_id.isnull(), STEPS[0]),
+        (ibis.row_number().over(first_seen) > 0, STEPS[1]),
+        (is_cancellation, STEPS[2]),
+        (non_product, STEPS[3]),
+        (raw.unit_price <= 0, STEPS[4]),
+        else_=ibis.null("string"),
+    )
+    return raw.mutate(dropped_by=dropped_by, is_cancellation=is_cancellation)
+
+
+def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
+    """One row per cancellation line with `purchase_line_no`: the purchase it cancels, or NULL.
+
+    Candidates are earlier purchase lines (strictly earlier invoice date, positive quantity)
+    of the same customer and stock code. A single candidate is matched whatever its quantity;
+    among several, the latest in file order whose quantity covers the cancelled quantity.
+    """
+    # the study matched against every line that survived the customer and duplicate steps
+    kept = lines.filter(~lines.dropped_by.isin(STEPS[:2]).fill_null(False))
+    cancels = kept.filter(
+        (kept.quantity < 0) & (kept.description.fill_null("") != rules.discount_description)
+    ).select(
+        cancel_line_no="line_no",
+        customer_id="customer_id",
+        stock_code="stock_code",
+        cancel_date="invoice_date",
+        quantity_canceled=-kept.quantity,
+    )
+    purchases = kept.filter(kept.quantity > 0).select(
+        purchase_line_no="line_no",
+        p_customer="customer_id",
+        p_stock="stock_code",
+        p_date="invoice_date",
+        p_quantity="quantity",
+    )
+    pairs = cancels.join(
+        purchases,
+        [
+            cancels.customer_id == purchases.p_customer,
+            cancels.stock_code == purchases.p_stock,
+            purchases.p_date < cancels.cancel_date,
+        ],
+    )
+    chosen = pairs.group_by("cancel_line_no").aggregate(
+        candidates=pairs.count(),
+        latest=pairs.purchase_line_no.max(),
+        latest_covering=pairs.purchase_line_no.max(
+            where=pairs.p_quantity >= pairs.quantity_canceled
+        ),
+    )
+    chosen = chosen.select(
+        "cancel_line_no",
+        "candidates",
+        purchase_line_no=ibis.ifelse(chosen.candidates == 1, chosen.latest, chosen.latest_covering),
+    )
+    return cancels.left_join(chosen, "cancel_line_no").select(
+        "cancel_line_no",
+        "quantity_canceled",
+        candidates=ibis.coalesce(chosen.candidates, 0),
+        purchase_line_no=chosen.purchase_line_no,
+    )
+
+
+def canceled_quantities(matches: ir.Table) -> ir.Table:
+    """Per matched purchase line, the cancelled quantity; the later cancellation in the file wins."""
+    matched = matches.filter(matches.purchase_line_no.notnull())
+    return matched.group_by("purchase_line_no").aggregate(
+        quantity_canceled=matched.quantity_canceled.argmax(matched.cancel_line_no)
+    )
+
+
+def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> CleaningResult:
+    """The study's cleaning of a canonical transaction table, in file order."""
+    rules = rules or CleaningRules()
+    lines = flag_lines(raw, rules).cache()
+    kept = lines.filter(lines.dropped_by.isnull())
+    if rules.match_cancellations:
+        matches = match_cancellations(lines, rules).cache()
+        canceled = canceled_quantities(matches)
+        kept = kept.left_join(canceled, kept.line_no == canceled.purchase_line_no)
+        quantity_canceled = ibis.coalesce(kept.quantity_canceled, 0)
+        matching = matching_summary(matches, lines, rules)
+    else:
+        quantity_canceled = ibis.literal(0, "int64")
+        matching = {}
+    table = (
+        kept.mutate(quantity_canceled=quantity_canceled.cast("int64"))
+        .mutate(total_price=lambda t: t.unit_price * (t.quantity - t.quantity_canceled))
+        .order_by("line_no")
+        .select(*SOURCE_COLUMNS, "quantity_canceled", "total_price")
+    )
+    return CleaningResult(table=table, funnel=funnel(lines), matching=matching)
+
+
+def funnel(lines: ir.Table) -> pd.DataFrame:
+    """Rows removed by each step and rows left after it, starting from the raw count."""
+    dropped = lines.group_by("dropped_by").aggregate(rows=lines.count()).execute()
+    by_step = dict(zip(dropped["dropped_by"], dropped["rows"], strict=True))
+    left = int(dropped["rows"].sum())
+    rows = [{"step": "raw", "rows_removed": 0, "rows_after": left}]
+    for step in STEPS:
+        removed = int(by_step.get(step, 0))
+        left -= removed
+        rows.append({"step": f"drop {step}", "rows_removed": removed, "rows_after": left})
+    return pd.DataFrame(rows)
+
+
+def matching_summary(matches: ir.Table, lines: ir.Table, rules: CleaningRules) -> dict[str, int]:
+    """How the cancellation lines were resolved: matched, without candidate, none covering."""
+    row = (
+        matches.aggregate(
+            matched=matches.purchase_line_no.notnull().sum(),
+            no_earlier_purchase=(matches.candidates == 0).sum(),
+            no_covering_purchase=(
+                (matches.candidates > 1) & matches.purchase_line_no.isnull()
+            ).sum(),
+            purchases_canceled=matches.purchase_line_no.nunique(),
+        )
+        .execute()
+        .iloc[0]
+    )
+    kept = lines.filter(lines.dropped_by == "cancellation")
+    discounts = kept.filter(kept.description == rules.discount_description).count().execute()
+    summary = {name: int(value) if pd.notna(value) else 0 for name, value in row.items()}
+    return {
+        "cancellation_lines": int(kept.count().execute()),
+        "discount_lines": int(discounts),
+    } | summary
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One quality check on the clean table: whether it passed and how many rows offend."""
+
+    name: str
+    passed: bool
+    offending_rows: int
+    blocking: bool
+    description: str
+
+
+CHECKS = {
+    "no_null_keys": (True, "no line lacks invoice, stock code, date, customer, quantity or price"),
+    "positive_quantity_and_price": (True, "every quantity and unit price is above zero"),
+    "no_cancellations_left": (True, "no invoice carries the cancellation prefix"),
+    "funnel_adds_up": (True, "each step's rows after = rows before - rows removed = table rows"),
+    "canceled_within_quantity": (
+        False,
+        "quantity_canceled <= quantity; the study's rule matches a lone earlier purchase whatever"
+        " its quantity, so a few lines cancel more than they bought (stock bought before the log)",
+    ),
+}
+"""Check name -> (blocking, what it asserts). A failed blocking check keeps the table unwritten."""
+
+
+def check_clean(table: ir.Table, funnel: pd.DataFrame, rules: CleaningRules) -> list[CheckOutcome]:
+    """Evaluate `CHECKS` on the clean table in one pass."""
+    keys = ("invoice_no", "stock_code", "invoice_date", "customer_id", "quantity", "unit_price")
+    null_key = ibis.or_(*(table[k].isnull() for k in keys))
+    counts = (
+        table.aggregate(
+            rows=table.count(),
+            no_null_keys=null_key.sum(),
+            positive_quantity_and_price=((table.quantity <= 0) | (table.unit_price <= 0)).sum(),
+            no_cancellations_left=table.invoice_no.startswith(rules.cancellation_prefix).sum(),
+            canceled_within_quantity=(table.quantity_canceled > table.quantity).sum(),
+        )
+        .execute()
+        .iloc[0]
+    )
+    steps_add_up = (
+        funnel["rows_after"].shift(1).fillna(funnel["rows_after"].iloc[0]) - funnel["rows_removed"]
+        == funnel["rows_after"]
+    ).all()
+    funnel_gap = abs(int(funnel["rows_after"].iloc[-1]) - int(counts["rows"]))
+    offending = {name: int(counts[name] or 0) for name in CHECKS if name in counts}
+    offending["funnel_adds_up"] = funnel_gap + (0 if steps_add_up else 1)
+    return [
+        CheckOutcome(name, offending[name] == 0, offending[name], blocking, description)
+        for name, (blocking, description) in CHECKS.items()
+    ]

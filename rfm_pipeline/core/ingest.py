@@ -1,0 +1,302 @@
+"""Reading a transaction log (Parquet, CSV or Excel) into the canonical schema, on the engine.
+
+Every source column is renamed to a canonical name (by an explicit column map, else by a
+known alias such as `InvoiceNo` or `Customer ID`), parsed to its canonical type, and checked:
+a value that does not parse is an `InputError` naming the file, the column and examples.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from rfm_pipeline.core.engine import try_strptime
+from rfm_pipeline.core.errors import InputError
+
+CANONICAL_SCHEMA = ibis.schema(
+    {
+        "line_no": "int64",
+        "invoice_no": "string",
+        "stock_code": "string",
+        "description": "string",
+        "quantity": "int64",
+        "invoice_date": "timestamp",
+        "unit_price": "float64",
+        "customer_id": "string",
+        "country": "string",
+    }
+)
+"""`line_no` is the line's position in the source file (0-based); the rest is the log itself."""
+
+SOURCE_FIELDS = (*CANONICAL_SCHEMA.names[1:], "amount")
+"""Canonical names a source column may be mapped to; `amount` stands for quantity x price."""
+
+ALIASES = {
+    "invoiceno": "invoice_no",
+    "invoice": "invoice_no",
+    "invoicenumber": "invoice_no",
+    "stockcode": "stock_code",
+    "description": "description",
+    "quantity": "quantity",
+    "invoicedate": "invoice_date",
+    "unitprice": "unit_price",
+    "price": "unit_price",
+    "customerid": "customer_id",
+    "country": "country",
+    "amount": "amount",
+}
+"""Source column names recognised without a column map, compared without case or punctuation."""
+
+DATE_FORMATS = (
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%d",
+)
+"""Date layouts tried, in order, when dates are text that is not ISO 8601."""
+
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv"}
+FORMATS |= {".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
+
+
+def detect_format(path: str | Path) -> str:
+    """The file format named by the path's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(path, f"cannot tell the format from '{suffix}'; give parquet, csv or xlsx")
+    return FORMATS[suffix]
+
+
+def read_source(
+    con: ibis.BaseBackend,
+    path: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    sheet: str | int = 0,
+) -> ir.Table:
+    """The file as the engine sees it: source column names, a `line_no` in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    fmt = fmt or detect_format(path)
+    with reading(path):
+        if fmt == "parquet":
+            table = con.read_parquet(path, file_row_number=True)
+            return table.rename(line_no="file_row_number")
+        if fmt == "csv":
+            options: dict[str, object] = {"all_varchar": True, "header": True}
+            options["encoding"] = _duckdb_encoding(path, encoding)
+            if delimiter:
+                options["delim"] = delimiter
+            table = con.read_csv(path, **options)
+        elif fmt == "xlsx":
+            # Excel holds at most about a million rows, so reading it whole is fine.
+            frame = pd.read_excel(path, sheet_name=sheet, dtype=str)
+            frame.columns = [str(c) for c in frame.columns]
+            table = ibis.memtable(frame)
+        else:
+            raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
+        # DuckDB keeps file order for a plain scan, so the row number is the line number.
+        return table.mutate(line_no=ibis.row_number())
+
+
+def resolve_columns(
+    columns: list[str], column_map: Mapping[str, str], path: str | Path
+) -> dict[str, str]:
+    """Canonical name -> source column, from the explicit map first and known aliases after."""
+    chosen: dict[str, str] = {}
+    for source, target in column_map.items():
+        if source not in columns:
+            shown = ", ".join(columns[:12])
+            raise InputError(
+                path, f"the column map names '{source}', which is not in the file (it has {shown})"
+            )
+        if target not in SOURCE_FIELDS:
+            raise InputError(
+                path, f"the column map's target '{target}' is not one of {', '.join(SOURCE_FIELDS)}"
+            )
+        chosen[target] = source
+    for source in columns:
+        target = ALIASES.get(re.sub(r"[^a-z]", "", source.lower()))
+        if target and target not in chosen and source not in column_map:
+            chosen[target] = source
+    missing = [name for name in ("customer_id", "invoice_date") if name not in chosen]
+    if not ("amount" in chosen or {"quantity", "unit_price"} <= chosen.keys()):
+        missing += [n for n in ("quantity", "unit_price") if n not in chosen] or ["amount"]
+    if missing:
+        raise InputError(
+            path,
+            f"missing required column {', '.join(missing)} (the file has {', '.join(columns[:12])};"
+            " map one with --map SOURCE=TARGET)",
+        )
+    return chosen
+
+
+def read_transactions(
+    con: ibis.BaseBackend,
+    path: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+    sheet: str | int = 0,
+) -> ir.Table:
+    """The transaction log in the canonical schema, checked: bad values raise `InputError`."""
+    source = read_source(con, path, fmt, encoding, delimiter, sheet)
+    names = [c for c in source.columns if c != "line_no"]
+    chosen = resolve_columns(names, column_map or {}, path)
+    named = source.select("line_no", **{canon: source[src] for canon, src in chosen.items()})
+    with reading(path):
+        if "invoice_date" in chosen and named.invoice_date.type().is_string():
+            date_format = date_format or _detect_date_format(named.invoice_date)
+        parsers = _parsers(named, date_format)
+        _check_parsed(named, parsers, chosen, path)
+    return _canonical(named, parsers)
+
+
+def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
+    """Each present column parsed to its canonical type; a value that fails becomes NULL."""
+    parsed: dict[str, ir.Value] = {}
+    for name in ("quantity", "unit_price", "amount"):
+        if name in named.columns:
+            target = "int64" if name == "quantity" else "float64"
+            column = named[name]
+            parsed[name] = (column.strip() if column.type().is_string() else column).try_cast(
+                target
+            )
+    date = named.invoice_date
+    if date.type().is_string():
+        date = date.strip()
+        parsed["invoice_date"] = (
+            try_strptime(date, date_format) if date_format else date.try_cast("timestamp")
+        )
+    else:
+        parsed["invoice_date"] = date.cast("timestamp")
+    return parsed
+
+
+def _check_parsed(
+    named: ir.Table, parsers: Mapping[str, ir.Value], chosen: Mapping[str, str], path: str | Path
+) -> None:
+    """Raise `InputError` for the first column with values that did not parse, or no rows."""
+    failed = {name: named[name].notnull() & parser.isnull() for name, parser in parsers.items()}
+    counts = named.aggregate(
+        rows=named.count(), **{name: bad.sum() for name, bad in failed.items()}
+    ).execute()
+    if int(counts["rows"].iloc[0]) == 0:
+        raise InputError(path, "the file has no rows")
+    for name, bad in failed.items():
+        if int(counts[name].iloc[0] or 0):
+            examples = named.filter(bad).select(value=named[name].cast("string")).distinct()
+            values = examples.limit(3).execute()["value"].tolist()
+            kind = "date" if name == "invoice_date" else "number"
+            raise InputError(path, f"values that are not a {kind}", chosen[name], values)
+
+
+def _canonical(named: ir.Table, parsers: Mapping[str, ir.Value]) -> ir.Table:
+    """The canonical columns, with absent optional ones derived or left NULL; text kept as is."""
+    columns = named.columns
+    if "amount" in parsers and "quantity" not in parsers:
+        quantity, unit_price = ibis.literal(1, "int64"), parsers["amount"]
+    else:
+        quantity, unit_price = parsers["quantity"], parsers["unit_price"]
+    customer = _customer_id(named.customer_id)
+    date = parsers["invoice_date"]
+    if "invoice_no" in columns:
+        invoice = named.invoice_no.cast("string")
+    else:  # without invoice numbers, each customer-day is one invoice
+        invoice = customer.concat("-", date.strftime("%Y%m%d"))
+
+    def text(name: str) -> ir.Value:
+        if name not in columns:
+            return ibis.null("string")
+        return named[name].cast("string")
+
+    return named.select(
+        line_no=named.line_no.cast("int64"),
+        invoice_no=invoice,
+        stock_code=text("stock_code"),
+        description=text("description"),
+        quantity=quantity,
+        invoice_date=date,
+        unit_price=unit_price,
+        customer_id=customer,
+        country=text("country"),
+    )
+
+
+def _customer_id(column: ir.Value) -> ir.StringValue:
+    """Customer ids as text without a float's trailing `.0` ("17850", never "17850.0")."""
+    if column.type().is_numeric():
+        return column.cast("int64").cast("string")
+    text = column.cast("string").strip().re_replace(r"\.0+$", "")
+    return text.nullif("")
+
+
+def _detect_date_format(dates: ir.StringValue) -> str | None:
+    """None when the dates are ISO 8601, else the first layout that reads a sample of them."""
+    sample = dates.name("date").as_table().filter(lambda t: t.date.notnull()).limit(1000)
+    if sample.date.strip().try_cast("timestamp").isnull().sum().execute() == 0:
+        return None
+    misses = {}
+    for fmt in DATE_FORMATS:
+        misses[fmt] = int(try_strptime(sample.date.strip(), fmt).isnull().sum().execute())
+        if misses[fmt] == 0:
+            return fmt
+    return min(misses, key=misses.__getitem__)
+
+
+def _duckdb_encoding(path: Path, encoding: str) -> str:
+    """The engine's name for a text encoding it can read."""
+    names = {"utf8": "utf-8", "utf-8": "utf-8", "latin1": "latin-1", "latin-1": "latin-1"}
+    names |= {"iso-8859-1": "latin-1", "iso8859-1": "latin-1", "utf-16": "utf-16"}
+    key = encoding.lower().replace("_", "-")
+    if key not in names:
+        raise InputError(path, f"unsupported encoding '{encoding}' (use utf-8, latin-1 or utf-16)")
+    return names[key]
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn the engine's and the Excel reader's errors about a file into an `InputError`."""
+    try:
+        yield
+    except (duckdb.Error, ValueError, OSError, KeyError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(path, f"cannot read the file: {first}") from error
+
+
+def summarise(raw: ir.Table) -> dict[str, object]:
+    """Row count, period, distinct customers, invoices and products, nulls per column."""
+    nulls = {f"nulls_{c}": raw[c].isnull().sum() for c in raw.columns if c != "line_no"}
+    row = (
+        raw.aggregate(
+            rows=raw.count(),
+            first_invoice_date=raw.invoice_date.min(),
+            last_invoice_date=raw.invoice_date.max(),
+            customers=raw.customer_id.nunique(),
+            invoices=raw.invoice_no.nunique(),
+            products=raw.stock_code.nunique(),
+            **nulls,
+        )
+        .execute()
+        .iloc[0]
+    )
+    summary = {
+        k: (int(v) if k not in ("first_invoice_date", "last_invoice_date") else v)
+        for k, v in row.items()
+        if not k.startswith("nulls_")
+    }
+    summary["nulls"] = {k.removeprefix("nulls_"): int(row[k]) for k in nulls}
+    return summary

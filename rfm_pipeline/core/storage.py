@@ -1,0 +1,55 @@
+"""Tables on disk: Parquet under one base path, written atomically so a failed run loses nothing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from upath import UPath
+
+Tabular = ir.Table | pd.DataFrame | pa.Table
+
+
+def is_local(path: UPath) -> bool:
+    """Whether the path is on this machine's file system."""
+    return path.protocol in ("", "file", "local")
+
+
+def write_table(table: Tabular, path: UPath) -> None:
+    """Write a table as Parquet at `path`: either the old file stays or the new one is whole.
+
+    Ibis tables are written by their engine (never through pandas); frames through pyarrow.
+    The file is written next to its target and renamed over it, or uploaded whole to an
+    object store, so a crash mid-write never leaves a partial file at `path`.
+    """
+    if is_local(path):
+        target = Path(path.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            _write(table, temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(folder) / path.name
+        _write(table, local)
+        path.fs.put_file(str(local), path.path)
+
+
+def _write(table: Tabular, path: Path) -> None:
+    if isinstance(table, ir.Table):
+        table.to_parquet(path)
+    elif isinstance(table, pd.DataFrame):
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+    elif isinstance(table, pa.Table):
+        pq.write_table(table, path)
+    else:
+        raise TypeError(f"cannot store a {type(table).__name__} as a table")

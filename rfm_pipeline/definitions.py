@@ -1,0 +1,24 @@
+"""The one Definitions object: every asset in defs/, the resources, the jobs."""
+
+import dagster as dg
+
+from rfm_pipeline import defs as defs_package
+from rfm_pipeline.defs.io_managers import WarehouseIOManager
+from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline.settings import warehouse_path
+
+engine = DuckDBEngine()
+
+everything = dg.define_asset_job(
+    "everything", selection=dg.AssetSelection.all(), description="Materialise every asset."
+)
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_package_module(defs_package),
+    jobs=[everything],
+    resources={
+        "engine": engine,
+        "io_manager": WarehouseIOManager(base_path=warehouse_path(), engine=engine),
+    },
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,69 @@
+"""Group cleaning: the study's cleaning rules and the funnel they produce."""
+
+import time
+from collections.abc import Iterator
+
+import dagster as dg
+import ibis.expr.types as ir
+
+from rfm_pipeline.core import cleaning
+from rfm_pipeline.defs.metadata import table_metadata
+
+
+class CleaningConfig(dg.Config):
+    """The study's rules; change them only knowingly, the figures depend on them."""
+
+    non_product_pattern: str = r"^[A-Za-z]+"  # stock codes that are not products (POST, M, DOT)
+    cancellation_prefix: str = "C"  # invoice numbers of cancellations start with this
+    match_cancellations: bool = True  # record quantity_canceled on the purchase, or just drop
+
+
+@dg.asset(
+    group_name="cleaning",
+    kinds={"duckdb"},
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="clean_transactions", blocking=blocking, description=text)
+        for name, (blocking, text) in cleaning.CHECKS.items()
+    ],
+)
+def clean_transactions(
+    config: CleaningConfig, raw_transactions: ir.Table
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Purchase lines fit for analysis, with `quantity_canceled` and `total_price`.
+
+    Drops lines without a customer, exact duplicates, cancellations (first matched to the
+    purchase they cancel), non-product stock codes and non-positive prices, in that order;
+    `total_price = unit_price * (quantity - quantity_canceled)`. The funnel is in metadata.
+    """
+    started = time.perf_counter()
+    rules = cleaning.CleaningRules(
+        non_product_pattern=config.non_product_pattern,
+        cancellation_prefix=config.cancellation_prefix,
+        match_cancellations=config.match_cancellations,
+    )
+    result = cleaning.clean_transactions(raw_transactions, rules)
+    outcomes = cleaning.check_clean(result.table, result.funnel, rules)
+    for outcome in outcomes:
+        yield dg.AssetCheckResult(
+            check_name=outcome.name,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR
+            if outcome.blocking
+            else dg.AssetCheckSeverity.WARN,
+            metadata={"offending_rows": outcome.offending_rows},
+        )
+    failed = [o.name for o in outcomes if o.blocking and not o.passed]
+    if failed:
+        raise dg.Failure(
+            f"clean_transactions not written: blocking checks failed: {', '.join(failed)}"
+        )
+    yield dg.Output(
+        result.table,
+        metadata={
+            "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
+            "funnel": table_metadata(result.funnel),
+            **{f"cancellations_{k}": v for k, v in result.matching.items()},
+            "duration_seconds": round(time.perf_counter() - started, 3),
+        },
+    )

@@ -1,0 +1,39 @@
+"""Every table asset is a Parquet file: `<warehouse>/<asset_name>.parquet`."""
+
+import dagster as dg
+import ibis.expr.types as ir
+import pandas as pd
+from upath import UPath
+
+from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.defs.resources import DuckDBEngine
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Writes tables atomically under `base_path`; loads them on the engine or as pandas.
+
+    An input typed `pandas.DataFrame` is read with pyarrow; any other input is an Ibis table
+    on the shared DuckDB connection, so transaction-level tables never pass through pandas.
+    """
+
+    base_path: str
+    engine: DuckDBEngine
+
+    def path_for(self, asset_key: dg.AssetKey) -> UPath:
+        return UPath(self.base_path).joinpath(*asset_key.path[:-1], f"{asset_key.path[-1]}.parquet")
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        if obj is None:
+            return
+        path = self.path_for(context.asset_key)
+        write_table(obj, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> ir.Table | pd.DataFrame:
+        path = self.path_for(context.asset_key)
+        if not path.exists():
+            name = context.asset_key.to_user_string()
+            raise dg.Failure(f"{name} has no output at {path}; materialise it first")
+        if context.dagster_type.typing_type is pd.DataFrame:
+            return pd.read_parquet(str(path))
+        return self.engine.connection().read_parquet(str(path))

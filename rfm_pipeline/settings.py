@@ -1,0 +1,23 @@
+"""Where the project's files are: the bundled input, the warehouse, the Dagster home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_INPUT = PROJECT_ROOT / "data" / "online_retail.parquet"
+WAREHOUSE_ENV = "RFM_PIPELINE_WAREHOUSE"
+
+
+def warehouse_path() -> str:
+    """The base path of every output: `$RFM_PIPELINE_WAREHOUSE`, else `data/warehouse/`."""
+    return os.environ.get(WAREHOUSE_ENV) or str(PROJECT_ROOT / "data" / "warehouse")
+
+
+def dagster_home() -> Path:
+    """The project's Dagster instance folder (`$DAGSTER_HOME`, else `.dagster_home/`), created."""
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # an empty file: default storage, in this folder
+    return home
