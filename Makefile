@@ -14,16 +14,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(DAGSTER_HOME):
-	mkdir -p $@
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
 
-run: $(VENV)/.installed | $(DAGSTER_HOME)
+run: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rfm-pipeline run
 
-test: $(VENV)/.installed | $(DAGSTER_HOME)
+test: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q
 
-ui: $(VENV)/.installed | $(DAGSTER_HOME)
+ui: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 lint: $(VENV)/.installed

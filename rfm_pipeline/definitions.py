@@ -5,7 +5,6 @@ import dagster as dg
 from rfm_pipeline import defs as defs_package
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
 from rfm_pipeline.defs.resources import DuckDBEngine
-from rfm_pipeline.settings import warehouse_path
 
 engine = DuckDBEngine()
 
@@ -18,7 +17,7 @@ defs = dg.Definitions(
     jobs=[everything],
     resources={
         "engine": engine,
-        "io_manager": WarehouseIOManager(base_path=warehouse_path(), engine=engine),
+        "io_manager": WarehouseIOManager(engine=engine),
     },
     executor=dg.in_process_executor,
 )

@@ -19,5 +19,7 @@ def dagster_home() -> Path:
     """The project's Dagster instance folder (`$DAGSTER_HOME`, else `.dagster_home/`), created."""
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # an empty file: default storage, in this folder
+    config = home / "dagster.yaml"
+    if not config.exists():  # default storage in this folder; no usage reports from this project
+        config.write_text("telemetry:\n  enabled: false\n")
     return home

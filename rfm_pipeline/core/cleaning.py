@@ -125,7 +125,7 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
 
 
 def canceled_quantities(matches: ir.Table) -> ir.Table:
-    """Per matched purchase line, the cancelled quantity; the later cancellation in the file wins."""
+    """Per matched purchase line, the cancelled quantity; the later cancellation wins."""
     matched = matches.filter(matches.purchase_line_no.notnull())
     return matched.group_by("purchase_line_no").aggregate(
         quantity_canceled=matched.quantity_canceled.argmax(matched.cancel_line_no)

@@ -170,11 +170,11 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
     parsed: dict[str, ir.Value] = {}
     for name in ("quantity", "unit_price", "amount"):
         if name in named.columns:
-            target = "int64" if name == "quantity" else "float64"
             column = named[name]
-            parsed[name] = (column.strip() if column.type().is_string() else column).try_cast(
-                target
-            )
+            number = (column.strip() if column.type().is_string() else column).try_cast("float64")
+            if name == "quantity":  # a whole number, or it does not parse
+                number = ibis.ifelse(number == number.round(), number, None).cast("int64")
+            parsed[name] = number
     date = named.invoice_date
     if date.type().is_string():
         date = date.strip()
@@ -245,13 +245,13 @@ def _customer_id(column: ir.Value) -> ir.StringValue:
 
 
 def _detect_date_format(dates: ir.StringValue) -> str | None:
-    """None when the dates are ISO 8601, else the first layout that reads a sample of them."""
-    sample = dates.name("date").as_table().filter(lambda t: t.date.notnull()).limit(1000)
-    if sample.date.strip().try_cast("timestamp").isnull().sum().execute() == 0:
-        return None
-    misses = {}
-    for fmt in DATE_FORMATS:
-        misses[fmt] = int(try_strptime(sample.date.strip(), fmt).isnull().sum().execute())
+    """The layout (None for ISO 8601) that reads most of a sample of the dates, first on ties."""
+    sample = dates.name("date").as_table().filter(lambda t: t.date.notnull()).limit(1000).date
+    sample = sample.strip()
+    misses: dict[str | None, int] = {}
+    for fmt in (None, *DATE_FORMATS):
+        parsed = try_strptime(sample, fmt) if fmt else sample.try_cast("timestamp")
+        misses[fmt] = int(parsed.isnull().sum().execute())
         if misses[fmt] == 0:
             return fmt
     return min(misses, key=misses.__getitem__)

@@ -7,6 +7,7 @@ from upath import UPath
 
 from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline.settings import warehouse_path
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -16,11 +17,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     on the shared DuckDB connection, so transaction-level tables never pass through pandas.
     """
 
-    base_path: str
+    base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
     engine: DuckDBEngine
 
     def path_for(self, asset_key: dg.AssetKey) -> UPath:
-        return UPath(self.base_path).joinpath(*asset_key.path[:-1], f"{asset_key.path[-1]}.parquet")
+        base = UPath(self.base_path or warehouse_path())
+        return base.joinpath(*asset_key.path[:-1], f"{asset_key.path[-1]}.parquet")
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:

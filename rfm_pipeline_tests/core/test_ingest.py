@@ -1,0 +1,184 @@
+"""Reading logs in each format into the canonical schema, and every bad-input error."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from rfm_pipeline.core.errors import InputError
+from rfm_pipeline.core.ingest import CANONICAL_SCHEMA, read_transactions, summarise
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+
+
+def read(con, path, **options) -> pd.DataFrame:
+    return read_transactions(con, path, **options).execute()
+
+
+def test_parquet_reads_into_the_canonical_schema(con, uci_parquet):
+    table = read_transactions(con, uci_parquet)
+    assert table.schema() == CANONICAL_SCHEMA
+    frame = table.execute()
+    assert frame["line_no"].tolist() == list(range(len(UCI_ROWS)))
+    assert frame["customer_id"].tolist()[:2] == ["17850", "17850"]
+    assert frame["invoice_date"].iloc[0] == pd.Timestamp("2010-12-01 08:26")
+    assert frame["customer_id"].isna().sum() == 1
+
+
+def test_the_studys_csv_reads_with_its_encoding_and_us_dates(con, tmp_path):
+    frame = uci_frame(UCI_ROWS[:2]).assign(
+        Description=["CAFÉ SIGN", "LANTERN"], InvoiceDate=["12/1/2010 8:26", "12/13/2010 14:05"]
+    )
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False, encoding="latin-1")
+    result = read(con, path, encoding="ISO-8859-1")
+    assert result["description"].tolist() == ["CAFÉ SIGN", "LANTERN"]
+    assert result["invoice_date"].tolist() == [
+        pd.Timestamp("2010-12-01 08:26"),
+        pd.Timestamp("2010-12-13 14:05"),
+    ]
+    assert result["customer_id"].tolist() == ["17850", "17850"]
+    assert result["quantity"].dtype == "int64"
+
+
+def test_excel_reads_like_parquet(con, tmp_path):
+    path = tmp_path / "data.xlsx"
+    uci_frame(UCI_ROWS).to_excel(path, index=False)
+    result = read(con, path)
+    expected = read(con, _parquet(tmp_path, uci_frame(UCI_ROWS)))
+    pd.testing.assert_frame_equal(result, expected)
+
+
+def test_other_column_names_are_recognised_or_mapped(con, tmp_path):
+    frame = uci_frame(UCI_ROWS).rename(
+        columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
+    )
+    frame = frame.rename(columns={"Quantity": "Qty"})
+    result = read(con, _parquet(tmp_path, frame), column_map={"Qty": "quantity"})
+    assert result["invoice_no"].iloc[0] == "536365"
+    assert result["unit_price"].iloc[0] == 2.55
+    assert result["quantity"].tolist() == [r[3] for r in UCI_ROWS]
+
+
+def test_minimal_log_with_an_amount_and_no_invoice_numbers(con, tmp_path):
+    frame = pd.DataFrame(
+        {
+            "client": ["A1", "A1", "B2"],
+            "when": ["2011-01-05 10:00:00", "2011-01-05 16:00:00", "2011-01-06 09:00:00"],
+            "amount": [10.0, 5.5, 7.0],
+        }
+    )
+    result = read(
+        con,
+        _parquet(tmp_path, frame),
+        column_map={"client": "customer_id", "when": "invoice_date"},
+    )
+    assert result["invoice_no"].tolist() == ["A1-20110105", "A1-20110105", "B2-20110106"]
+    assert result["quantity"].tolist() == [1, 1, 1]
+    assert result["unit_price"].tolist() == [10.0, 5.5, 7.0]
+    assert result["stock_code"].isna().all()
+
+
+def test_customer_ids_lose_a_floats_trailing_zero(con, tmp_path):
+    frame = uci_frame(UCI_ROWS[:3]).assign(CustomerID=["17850.0", "17850", " 12583 "])
+    result = read(con, _parquet(tmp_path, frame))
+    assert result["customer_id"].tolist() == ["17850", "17850", "12583"]
+
+
+def test_summary_counts_the_log(con, uci_parquet):
+    summary = summarise(read_transactions(con, uci_parquet))
+    assert summary["rows"] == 7
+    assert summary["customers"] == 2
+    assert summary["invoices"] == 6
+    assert summary["products"] == 5
+    assert summary["nulls"]["customer_id"] == 1
+    assert summary["first_invoice_date"] == dt.datetime(2010, 12, 1, 8, 26)
+
+
+# bad input: each case one InputError whose message names the file, the column and examples
+
+
+def test_missing_file(con, tmp_path):
+    with pytest.raises(InputError, match=r"nothere\.parquet: file not found"):
+        read_transactions(con, tmp_path / "nothere.parquet")
+
+
+def test_truncated_parquet(con, tmp_path, uci_parquet):
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(uci_parquet.read_bytes()[:200])
+    with pytest.raises(InputError, match=r"broken\.parquet: cannot read the file"):
+        read_transactions(con, broken)
+
+
+def test_missing_required_column(con, tmp_path):
+    path = _parquet(tmp_path, uci_frame(UCI_ROWS).drop(columns=["CustomerID"]))
+    with pytest.raises(InputError, match=r"missing required column customer_id") as error:
+        read_transactions(con, path)
+    assert "the file has InvoiceNo, StockCode" in str(error.value)
+
+
+def test_column_map_naming_an_absent_column(con, uci_parquet):
+    with pytest.raises(InputError, match=r"the column map names 'Preis', which is not in the file"):
+        read_transactions(con, uci_parquet, column_map={"Preis": "unit_price"})
+
+
+def test_column_map_to_an_unknown_target(con, uci_parquet):
+    with pytest.raises(InputError, match=r"target 'price' is not one of"):
+        read_transactions(con, uci_parquet, column_map={"UnitPrice": "price"})
+
+
+def test_non_numeric_quantity(con, tmp_path):
+    frame = uci_frame(UCI_ROWS).astype({"Quantity": str})
+    frame.loc[[1, 2, 4, 5], "Quantity"] = ["six", "6.5", "six", "n/a"]
+    with pytest.raises(InputError) as error:
+        read_transactions(con, _parquet(tmp_path, frame))
+    message = str(error.value)
+    assert "column 'Quantity': values that are not a number" in message
+    assert {"'six'", "'6.5'", "'n/a'"} == set(message.split(": ")[-1].split(", "))
+    assert "\n" not in message
+
+
+def test_non_numeric_price(con, tmp_path):
+    frame = uci_frame(UCI_ROWS).astype({"UnitPrice": str})
+    frame.loc[0, "UnitPrice"] = "£2.55"
+    with pytest.raises(
+        InputError, match=r"column 'UnitPrice': values that are not a number: '£2.55'"
+    ):
+        read_transactions(con, _parquet(tmp_path, frame))
+
+
+def test_unparseable_date(con, tmp_path):
+    frame = uci_frame(UCI_ROWS)
+    frame.loc[3, "InvoiceDate"] = "yesterday"
+    with pytest.raises(
+        InputError, match=r"column 'InvoiceDate': values that are not a date: 'yesterday'"
+    ):
+        read_transactions(con, _parquet(tmp_path, frame))
+
+
+def test_latin1_bytes_read_as_utf8(con, tmp_path):
+    path = tmp_path / "latin.csv"
+    uci_frame(UCI_ROWS).assign(Description="CAFÉ").to_csv(path, index=False, encoding="latin-1")
+    with pytest.raises(InputError, match=r"latin\.csv: cannot read the file"):
+        read_transactions(con, path)
+
+
+def test_empty_file(con, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(InputError, match=r"empty\.csv: "):
+        read_transactions(con, path)
+
+
+def test_unknown_suffix(con, tmp_path):
+    path = tmp_path / "log.json"
+    path.write_text("{}")
+    with pytest.raises(InputError, match=r"cannot tell the format from '.json'"):
+        read_transactions(con, path)
+
+
+def _parquet(folder, frame: pd.DataFrame):
+    path = folder / "log.parquet"
+    frame.to_parquet(path, index=False)
+    return path

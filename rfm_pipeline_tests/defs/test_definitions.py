@@ -1,0 +1,106 @@
+"""The Definitions object loads, and the assets run under Dagster with their config and checks."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from rfm_pipeline.definitions import defs
+from rfm_pipeline.defs.cleaning import clean_transactions
+from rfm_pipeline.defs.ingest import raw_transactions
+from rfm_pipeline.defs.io_managers import WarehouseIOManager
+from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+
+
+def resources(warehouse) -> dict:
+    engine = DuckDBEngine(threads=1)
+    return {
+        "engine": engine,
+        "io_manager": WarehouseIOManager(base_path=str(warehouse), engine=engine),
+    }
+
+
+def ingest_config(path, **extra) -> dict:
+    return {"ops": {"raw_transactions": {"config": {"path": str(path), **extra}}}}
+
+
+def test_definitions_load_with_groups_and_the_everything_job():
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    assert specs["raw_transactions"].group_name == "ingest"
+    assert specs["clean_transactions"].group_name == "cleaning"
+    assert specs["clean_transactions"].kinds == {"duckdb"}
+    assert all(spec.code_version for spec in specs.values())
+    assert all(spec.description for spec in specs.values())
+    job = defs.resolve_job_def("everything")
+    assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= set(specs)
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"no_null_keys", "funnel_adds_up", "canceled_within_quantity"} <= checks
+
+
+def test_assets_materialise_to_the_warehouse_with_metadata(tmp_path, uci_parquet):
+    result = dg.materialize(
+        [raw_transactions, clean_transactions],
+        resources=resources(tmp_path),
+        run_config=ingest_config(uci_parquet),
+    )
+    assert result.success
+    clean = pd.read_parquet(tmp_path / "clean_transactions.parquet")
+    # one line without a customer, the cancellation and the postage line go
+    assert len(clean) == 4
+    assert clean["quantity_canceled"].tolist() == [2, 0, 0, 0]
+    raw_meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
+    assert raw_meta["dagster/row_count"].value == 7
+    assert raw_meta["customers"].value == 2
+    clean_meta = result.asset_materializations_for_node("clean_transactions")[0].metadata
+    funnel = [r.data["rows_after"] for r in clean_meta["funnel"].records]
+    assert funnel == [7, 6, 6, 5, 4, 4]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "no_null_keys": True,
+        "positive_quantity_and_price": True,
+        "no_cancellations_left": True,
+        "funnel_adds_up": True,
+        "canceled_within_quantity": True,
+    }
+
+
+def test_one_asset_runs_alone_from_the_stored_upstream(tmp_path, uci_parquet):
+    assets = [raw_transactions, clean_transactions]
+    dg.materialize(assets, resources=resources(tmp_path), run_config=ingest_config(uci_parquet))
+    (tmp_path / "clean_transactions.parquet").unlink()
+    result = dg.materialize(assets, resources=resources(tmp_path), selection="clean_transactions")
+    assert result.success
+    assert len(pd.read_parquet(tmp_path / "clean_transactions.parquet")) == 4
+
+
+def test_a_missing_upstream_output_is_a_clear_failure(tmp_path):
+    with pytest.raises(
+        dg.Failure, match="raw_transactions has no output at .*materialise it first"
+    ):
+        dg.materialize(
+            [raw_transactions, clean_transactions],
+            resources=resources(tmp_path),
+            selection="clean_transactions",
+        )
+
+
+def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path):
+    # stock codes are optional on input, but a clean line without one fails "no_null_keys"
+    frame = uci_frame(UCI_ROWS).assign(StockCode=None)
+    path = tmp_path / "nulls.parquet"
+    frame.to_parquet(path, index=False)
+    before = tmp_path / "warehouse" / "clean_transactions.parquet"
+    before.parent.mkdir()
+    before.write_bytes(b"previous")
+    result = dg.materialize(
+        [raw_transactions, clean_transactions],
+        resources=resources(tmp_path / "warehouse"),
+        run_config=ingest_config(path),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert before.read_bytes() == b"previous"
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == ["no_null_keys"]

@@ -1,0 +1,131 @@
+"""The `rfm-pipeline` command: success, and one clear line with exit 2 for each bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from rfm_pipeline.cli import main
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A Dagster instance and a warehouse of the test's own."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return tmp_path
+
+
+def run(home, *args: str) -> int:
+    return main(["run", "--warehouse", str(home / "warehouse"), *args])
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_run_on_a_csv_with_mapped_columns(home, capsys):
+    path = home / "shop.csv"
+    uci_frame(UCI_ROWS).rename(columns={"UnitPrice": "Preis"}).to_csv(path, index=False)
+    assert run(home, "--input", str(path), "--map", "Preis=unit_price") == 0
+    out = capsys.readouterr().out
+    assert "materialised clean_transactions" in out
+    assert "drop missing customer" in out
+    clean = pd.read_parquet(home / "warehouse" / "clean_transactions.parquet")
+    assert len(clean) == 4
+
+
+def test_missing_file(home, capsys):
+    assert run(home, "--input", str(home / "nothere.csv")) == 2
+    assert one_error_line(capsys).endswith("nothere.csv: file not found")
+
+
+def test_truncated_file(home, capsys, uci_parquet):
+    broken = home / "broken.parquet"
+    broken.write_bytes(uci_parquet.read_bytes()[:300])
+    assert run(home, "--input", str(broken)) == 2
+    assert "broken.parquet: cannot read the file" in one_error_line(capsys)
+
+
+def test_missing_required_column(home, capsys):
+    path = home / "shop.parquet"
+    uci_frame(UCI_ROWS).drop(columns=["InvoiceDate"]).to_parquet(path)
+    assert run(home, "--input", str(path)) == 2
+    assert "missing required column invoice_date" in one_error_line(capsys)
+
+
+def test_non_numeric_quantity(home, capsys):
+    path = home / "shop.csv"
+    frame = uci_frame(UCI_ROWS).astype({"Quantity": str})
+    frame.loc[2, "Quantity"] = "lots"
+    frame.to_csv(path, index=False)
+    assert run(home, "--input", str(path)) == 2
+    assert one_error_line(capsys) == (
+        f"error: {path}: column 'Quantity': values that are not a number: 'lots'"
+    )
+
+
+def test_non_numeric_price(home, capsys):
+    path = home / "shop.csv"
+    frame = uci_frame(UCI_ROWS).astype({"UnitPrice": str})
+    frame.loc[1, "UnitPrice"] = "3,39"
+    frame.to_csv(path, index=False)
+    assert run(home, "--input", str(path)) == 2
+    assert "column 'UnitPrice': values that are not a number: '3,39'" in one_error_line(capsys)
+
+
+def test_unparseable_date(home, capsys):
+    path = home / "shop.csv"
+    frame = uci_frame(UCI_ROWS)
+    frame.loc[0, "InvoiceDate"] = "2010-13-45 08:26:00"
+    frame.to_csv(path, index=False)
+    assert run(home, "--input", str(path)) == 2
+    assert "column 'InvoiceDate': values that are not a date: '2010-13-45 08:26:00'" in (
+        one_error_line(capsys)
+    )
+
+
+def test_unknown_map_source(home, capsys, uci_parquet):
+    assert run(home, "--input", str(uci_parquet), "--map", "Cost=unit_price") == 2
+    assert "the column map names 'Cost', which is not in the file" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--map", "Cost"], "--map expects SOURCE=TARGET, got 'Cost'"),
+        (["--as-of", "10/12/2011"], "--as-of expects YYYY-MM-DD, got '10/12/2011'"),
+        (["--select", "nothing"], "--select: unknown asset nothing"),
+    ],
+)
+def test_bad_arguments(home, capsys, args, message):
+    assert run(home, *args) == 2
+    assert message in one_error_line(capsys)
+
+
+def test_a_failed_run_leaves_earlier_outputs_untouched(home, capsys, uci_parquet):
+    assert run(home, "--input", str(uci_parquet)) == 0
+    outputs = sorted((home / "warehouse").iterdir())
+    before = {p.name: p.read_bytes() for p in outputs}
+    broken = home / "shop.csv"
+    uci_frame(UCI_ROWS).assign(InvoiceDate="soon").to_csv(broken, index=False)
+    assert run(home, "--input", str(broken)) == 2
+    assert {p.name: p.read_bytes() for p in sorted((home / "warehouse").iterdir())} == before
+
+
+def test_the_console_script_exits_2_with_one_line(home):
+    result = subprocess.run(
+        [sys.executable, "-m", "rfm_pipeline.cli", "run", "--input", str(home / "x.parquet")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {home / 'x.parquet'}: file not found"]

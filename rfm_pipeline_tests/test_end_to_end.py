@@ -1,0 +1,103 @@
+"""The whole pipeline on the bundled UCI data, asserting the study's published figures."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from rfm_pipeline.cli import main
+from rfm_pipeline.settings import BUNDLED_INPUT
+
+FUNNEL = [
+    ("raw", 0, 541_909),
+    ("drop missing customer", 135_080, 406_829),
+    ("drop exact duplicate", 5_225, 401_604),
+    ("drop cancellation", 8_872, 392_732),
+    ("drop non-product stock code", 1_549, 391_183),
+    ("drop non-positive unit price", 33, 391_150),
+]
+
+
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory):
+    """`rfm-pipeline run` on the bundled data, once for the module; yields the folder."""
+    folder = tmp_path_factory.mktemp("e2e")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(folder / "dagster_home"))
+        assert main(["run", "--warehouse", str(folder / "warehouse")]) == 0
+        with dg.DagsterInstance.get() as instance:
+            events = {
+                name: instance.get_latest_materialization_event(dg.AssetKey(name))
+                for name in ("raw_transactions", "clean_transactions")
+            }
+    yield folder, {name: e.asset_materialization.metadata for name, e in events.items()}
+
+
+def test_raw_transactions_match_the_published_file(bundled_run):
+    folder, metadata = bundled_run
+    raw = metadata["raw_transactions"]
+    assert raw["dagster/row_count"].value == 541_909
+    assert raw["invoices"].value == 25_900
+    assert raw["products"].value == 4_070
+    assert raw["customers"].value == 4_372
+    assert raw["first_invoice_date"].value == "2010-12-01 08:26:00"
+    assert raw["last_invoice_date"].value == "2011-12-09 12:50:00"
+    nulls = {r.data["column"]: r.data["nulls"] for r in raw["nulls_per_column"].records}
+    assert nulls["customer_id"] == 135_080
+    assert nulls["description"] == 1_454
+    assert pq.read_metadata(folder / "warehouse" / "raw_transactions.parquet").num_rows == 541_909
+
+
+def test_cleaning_funnel_and_cancellations_match_the_study(bundled_run):
+    _, metadata = bundled_run
+    clean = metadata["clean_transactions"]
+    funnel = [
+        (r.data["step"], r.data["rows_removed"], r.data["rows_after"])
+        for r in clean["funnel"].records
+    ]
+    assert funnel == FUNNEL
+    assert clean["cancellations_cancellation_lines"].value == 8_872
+    assert clean["cancellations_matched"].value == 7_521
+    assert clean["cancellations_no_earlier_purchase"].value == 1_226
+
+
+def test_clean_transactions_table(bundled_run):
+    folder, _ = bundled_run
+    table = pq.read_table(folder / "warehouse" / "clean_transactions.parquet")
+    assert table.num_rows == 391_150
+    assert {f.name: str(f.type) for f in table.schema} == {
+        "invoice_no": "string",
+        "stock_code": "string",
+        "description": "string",
+        "quantity": "int64",
+        "invoice_date": "timestamp[us]",
+        "unit_price": "double",
+        "customer_id": "string",
+        "country": "string",
+        "quantity_canceled": "int64",
+        "total_price": "double",
+    }
+    frame = table.to_pandas()
+    assert frame["customer_id"].nunique() == 4_334
+    assert round(frame["total_price"].sum(), 2) == 8_263_592.99
+    assert round(frame["total_price"].mean(), 2) == 21.13
+    assert frame["customer_id"].str.fullmatch(r"\d{5}").all()
+    assert (frame["quantity_canceled"] > frame["quantity"]).sum() == 36
+
+
+def test_cli_summary_prints_the_funnel(bundled_run, capsys):
+    folder, _ = bundled_run
+    assert (
+        main(["run", "--warehouse", str(folder / "warehouse"), "--select", "clean_transactions"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    for step, removed, after in FUNNEL:
+        assert f"{step:<32} {removed:>9,} {after:>11,}" in out
+
+
+def test_bundled_input_is_the_published_file():
+    frame = pd.read_parquet(BUNDLED_INPUT, columns=["InvoiceNo"])
+    assert len(frame) == 541_909
