@@ -1,0 +1,29 @@
+"""`python -m benchmarks [NAME ...] [--repeats N] [--reference-repeats M]`: run and report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks import cleaning
+
+BENCHMARKS = {"cleaning": cleaning.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS))
+    parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
+    parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
+    args = parser.parse_args()
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    for name in args.names or list(BENCHMARKS):
+        report = BENCHMARKS[name](args.repeats, args.reference_repeats)
+        (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
