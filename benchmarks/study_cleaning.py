@@ -6,7 +6,7 @@ import pandas as pd
 
 
 def study_clean(path: str) -> pd.DataFrame:
-    """The study's steps on the UCI file: customers, duplicates, cancellation loop, codes, prices."""
+    """The study's steps: customers, duplicates, the cancellation loop, codes, prices."""
     df = pd.read_parquet(path)
     df["InvoiceDate"] = pd.to_datetime(df["InvoiceDate"])
     df = df.dropna(subset=["CustomerID"]).drop_duplicates()
