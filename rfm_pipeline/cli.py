@@ -69,6 +69,8 @@ def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
         if args.format:
             ingest["format"] = args.format
         ops["raw_transactions"] = {"config": ingest}
+    if "rfm_table" in selected and args.as_of:
+        ops["rfm_table"] = {"config": {"as_of": parse_date(args.as_of)}}
     # the CLI prints its own summary and errors; Dagster's log stays in the instance and UI
     return {"ops": ops, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -123,19 +125,31 @@ def failure_message(result) -> tuple[str, str]:
 
 
 def print_summary(result) -> None:
-    """One line per materialised asset, then the cleaning funnel when it ran."""
+    """One line per materialised asset, then the cleaning funnel and the segments if they ran."""
+    tables = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
+        name = materialization.asset_key.to_user_string()
         rows = materialization.metadata.get("dagster/row_count")
-        count = f"{rows.value:,} rows" if rows is not None else ""
-        print(f"materialised {materialization.asset_key.to_user_string():<24} {count}")
-        funnel = materialization.metadata.get("funnel")
-        if funnel is not None:
-            print("\ncleaning funnel")
-            print(f"  {'step':<32} {'removed':>9} {'rows after':>11}")
-            for record in funnel.records:
-                row = record.data
-                print(f"  {row['step']:<32} {row['rows_removed']:>9,} {row['rows_after']:>11,}")
+        print(f"materialised {name:<24} {f'{rows.value:,} rows' if rows is not None else ''}")
+        tables[name] = materialization.metadata
+    if "clean_transactions" in tables:
+        print("\ncleaning funnel")
+        print(f"  {'step':<32} {'removed':>9} {'rows after':>11}")
+        for record in tables["clean_transactions"]["funnel"].records:
+            row = record.data
+            print(f"  {row['step']:<32} {row['rows_removed']:>9,} {row['rows_after']:>11,}")
+    if "segment_profiles" in tables:
+        print("\nsegments")
+        header = ("segment", "customers", "revenue", "recency", "frequency", "monetary")
+        print(f"  {header[0]:<28}" + "".join(f"{h:>11}" for h in header[1:]))
+        for record in tables["segment_profiles"]["profiles"].records:
+            row = record.data
+            print(
+                f"  {row['segment_name']:<28}{row['customers']:>11,}{row['revenue_share']:>11.1%}"
+                f"{row['recency_mean']:>11.1f}{row['frequency_mean']:>11.1f}"
+                f"{row['monetary_mean']:>11,.0f}"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

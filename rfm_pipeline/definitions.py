@@ -4,9 +4,10 @@ import dagster as dg
 
 from rfm_pipeline import defs as defs_package
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
-from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
 engine = DuckDBEngine()
+warehouse = Warehouse()
 
 everything = dg.define_asset_job(
     "everything", selection=dg.AssetSelection.all(), description="Materialise every asset."
@@ -17,7 +18,8 @@ defs = dg.Definitions(
     jobs=[everything],
     resources={
         "engine": engine,
-        "io_manager": WarehouseIOManager(engine=engine),
+        "warehouse": warehouse,
+        "io_manager": WarehouseIOManager(warehouse=warehouse, engine=engine),
     },
     executor=dg.in_process_executor,
 )

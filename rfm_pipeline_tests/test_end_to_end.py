@@ -8,7 +8,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from rfm_pipeline.cli import main
+from rfm_pipeline.core.rfm_scores import SEGMENTS
 from rfm_pipeline.settings import BUNDLED_INPUT
+
+ASSETS = (
+    "raw_transactions",
+    "clean_transactions",
+    "rfm_table",
+    "rfm_scores",
+    "rfm_features",
+    "pca_segmentation",
+    "segment_profiles",
+)
 
 FUNNEL = [
     ("raw", 0, 541_909),
@@ -30,7 +41,7 @@ def bundled_run(tmp_path_factory):
         with dg.DagsterInstance.get() as instance:
             events = {
                 name: instance.get_latest_materialization_event(dg.AssetKey(name))
-                for name in ("raw_transactions", "clean_transactions")
+                for name in ASSETS
             }
     yield folder, {name: e.asset_materialization.metadata for name, e in events.items()}
 
@@ -101,3 +112,68 @@ def test_cli_summary_prints_the_funnel(bundled_run, capsys):
 def test_bundled_input_is_the_published_file():
     frame = pd.read_parquet(BUNDLED_INPUT, columns=["InvoiceNo"])
     assert len(frame) == 541_909
+
+
+def test_rfm_table_figures(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["rfm_table"]
+    assert meta["as_of"].value == "2011-12-10"
+    assert meta["dagster/row_count"].value == 4_334
+    assert meta["recency_mean_days"].value == 92.23
+    assert meta["recency_median_days"].value == 50
+    assert meta["customers_recency_over_200_days"].value == 743
+    assert meta["frequency_mean_invoices"].value == 4.25
+    assert meta["monetary_mean"].value == 1_906.69
+    table = pd.read_parquet(folder / "warehouse" / "rfm_table.parquet").set_index("customer_id")
+    assert len(table) == 4_334
+    assert table.loc["12360", ["recency", "frequency", "monetary"]].tolist() == [52, 3, 2_302.06]
+
+
+def test_every_customer_has_one_of_the_11_rfm_segments(bundled_run):
+    folder, metadata = bundled_run
+    scores = pd.read_parquet(folder / "warehouse" / "rfm_scores.parquet")
+    assert len(scores) == 4_334
+    assert set(scores["segment"]) == set(SEGMENTS)
+    assert scores["action"].notna().all()
+    edges = metadata["rfm_scores"]["edges"].value
+    assert edges["frequency"] == [1.0, 2.0, 3.0, 5.0]
+
+
+def test_rfm_features_hold_out_the_studys_outliers(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["rfm_features"]
+    assert meta["frequency_threshold"].value == 13
+    assert meta["monetary_threshold"].value == 5_659.85
+    features = pd.read_parquet(folder / "warehouse" / "rfm_features.parquet")
+    assert len(features) == 4_334
+    assert (~features["is_outlier"]).sum() == 4_044
+
+
+def test_pca_segmentation_reproduces_the_study(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["pca_segmentation"]
+    assert meta["explained_variance_ratio"].value == [0.677, 0.240]
+    assert meta["best_per_algorithm"].value == {
+        "kmeans": {"k": 3, "silhouette": 0.524},
+        "gmm": {"k": 3, "silhouette": 0.436},
+    }
+    assert meta["algorithm"].value == "kmeans"
+    clusters = {r.data["segment_id"]: r.data for r in meta["clusters_of_fitted_customers"].records}
+    assert [clusters[i]["customers"] for i in range(3)] == [1_001, 2_267, 776]
+    assert [clusters[i]["recency"] for i in range(3)] == [253.3, 51.1, 31.9]
+    assert [clusters[i]["frequency"] for i in range(3)] == [1.4, 2.3, 7.1]
+    assert [round(clusters[i]["monetary"]) for i in range(3)] == [387, 660, 2_658]
+    table = pd.read_parquet(folder / "warehouse" / "pca_segmentation.parquet")
+    assert len(table) == 4_334
+    assert table["segment_id"].notna().all()
+
+
+def test_segment_profiles_name_the_three_clusters(bundled_run):
+    folder, _ = bundled_run
+    profiles = pd.read_parquet(folder / "warehouse" / "segment_profiles.parquet")
+    assert profiles["segment_name"].tolist() == ["Lost", "Intermediate", "Loyal"]
+    assert profiles["customers"].sum() == 4_334
+    assert profiles["strategy"].str.len().min() > 20
+    for plot in ("segment_profiles_radar", "segment_profiles_snake", "pca_segmentation_silhouette"):
+        size = (folder / "warehouse" / "plots" / f"{plot}.png").stat().st_size
+        assert 5_000 < size < 150_000

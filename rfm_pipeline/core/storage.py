@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import ibis.expr.types as ir
@@ -25,22 +26,34 @@ def write_table(table: Tabular, path: UPath) -> None:
     """Write a table as Parquet at `path`: either the old file stays or the new one is whole.
 
     Ibis tables are written by their engine (never through pandas); frames through pyarrow.
-    The file is written next to its target and renamed over it, or uploaded whole to an
-    object store, so a crash mid-write never leaves a partial file at `path`.
+    """
+    atomically(path, lambda local: _write(table, local))
+
+
+def write_bytes(data: bytes, path: UPath) -> None:
+    """Write bytes (an image, a report) at `path`, atomically."""
+    atomically(path, lambda local: local.write_bytes(data))
+
+
+def atomically(path: UPath, write: Callable[[Path], object]) -> None:
+    """Run `write` on a temporary local file, then move it to `path` in one step.
+
+    Locally the file is written beside its target and renamed over it; for an object store it
+    is uploaded whole. Either way a crash mid-write never leaves a partial file at `path`.
     """
     if is_local(path):
         target = Path(path.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
-            _write(table, temporary)
+            write(temporary)
             os.replace(temporary, target)
         finally:
             temporary.unlink(missing_ok=True)
         return
     with tempfile.TemporaryDirectory() as folder:
         local = Path(folder) / path.name
-        _write(table, local)
+        write(local)
         path.fs.put_file(str(local), path.path)
 
 

@@ -6,23 +6,21 @@ import pandas as pd
 from upath import UPath
 
 from rfm_pipeline.core.storage import write_table
-from rfm_pipeline.defs.resources import DuckDBEngine
-from rfm_pipeline.settings import warehouse_path
+from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Writes tables atomically under `base_path`; loads them on the engine or as pandas.
+    """Writes tables atomically under the warehouse; loads them on the engine or as pandas.
 
     An input typed `pandas.DataFrame` is read with pyarrow; any other input is an Ibis table
     on the shared DuckDB connection, so transaction-level tables never pass through pandas.
     """
 
-    base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
+    warehouse: Warehouse
     engine: DuckDBEngine
 
     def path_for(self, asset_key: dg.AssetKey) -> UPath:
-        base = UPath(self.base_path or warehouse_path())
-        return base.joinpath(*asset_key.path[:-1], f"{asset_key.path[-1]}.parquet")
+        return self.warehouse.path(*asset_key.path[:-1], f"{asset_key.path[-1]}.parquet")
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:

@@ -1,7 +1,14 @@
 """Helpers that turn plain results into Dagster metadata."""
 
+import base64
+
 import dagster as dg
 import pandas as pd
+from matplotlib.figure import Figure
+
+from rfm_pipeline.core.plots import png_bytes
+from rfm_pipeline.core.storage import write_bytes
+from rfm_pipeline.defs.resources import Warehouse
 
 _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 
@@ -19,3 +26,12 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
         for row in frame.to_dict("records")
     ]
     return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def image_metadata(figure: Figure, warehouse: Warehouse, name: str) -> dg.MarkdownMetadataValue:
+    """Save the figure as `<warehouse>/plots/<name>.png` and embed it in the UI's metadata."""
+    data = png_bytes(figure)
+    path = warehouse.path("plots", f"{name}.png")
+    write_bytes(data, path)
+    encoded = base64.b64encode(data).decode("ascii")
+    return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})\n\n`{path}`")

@@ -1,9 +1,11 @@
-"""The engine every transaction-level asset runs on."""
+"""The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
 import dagster as dg
 from ibis.backends.duckdb import Backend as DuckDBBackend
+from upath import UPath
 
 from rfm_pipeline.core.engine import shared_connection
+from rfm_pipeline.settings import warehouse_path
 
 
 class DuckDBEngine(dg.ConfigurableResource):
@@ -15,3 +17,12 @@ class DuckDBEngine(dg.ConfigurableResource):
 
     def connection(self) -> DuckDBBackend:
         return shared_connection(self.memory_limit, self.threads, self.temp_directory)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The base path of every output: tables, plots, models (local folder or s3:// / gs://)."""
+
+    base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
+
+    def path(self, *parts: str) -> UPath:
+        return UPath(self.base_path or warehouse_path()).joinpath(*parts)

@@ -10,15 +10,17 @@ from rfm_pipeline.definitions import defs
 from rfm_pipeline.defs.cleaning import clean_transactions
 from rfm_pipeline.defs.ingest import raw_transactions
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
-from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 
 def resources(warehouse) -> dict:
     engine = DuckDBEngine(threads=1)
+    store = Warehouse(base_path=str(warehouse))
     return {
         "engine": engine,
-        "io_manager": WarehouseIOManager(base_path=str(warehouse), engine=engine),
+        "warehouse": store,
+        "io_manager": WarehouseIOManager(warehouse=store, engine=engine),
     }
 
 

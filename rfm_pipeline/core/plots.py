@@ -1,0 +1,80 @@
+"""The figures the assets attach: plain matplotlib (Agg backend), small and readable."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+SIZE = (6.4, 4.0)
+DPI = 80
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes (closed afterwards, so figures never pile up)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def bar_chart(labels: list[str], values: list[float], title: str, xlabel: str) -> Figure:
+    """Horizontal bars, first label on top."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    axes.barh(labels[::-1], values[::-1], color="#4C72B0")
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    figure.tight_layout()
+    return figure
+
+
+def silhouette_by_k(scores: pd.DataFrame, title: str) -> Figure:
+    """Silhouette against k, one line per algorithm."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    for algorithm, group in scores.groupby("algorithm", sort=False):
+        axes.plot(group["k"], group["silhouette"], marker="o", label=algorithm)
+    axes.set_xlabel("k (clusters)")
+    axes.set_ylabel("silhouette")
+    axes.set_title(title)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def radar_chart(scaled_means: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
+    """One polygon per segment over its min-max-scaled mean recency, frequency, monetary."""
+    axes_labels = list(scaled_means.columns)
+    angles = np.linspace(0, 2 * np.pi, len(axes_labels), endpoint=False).tolist()
+    figure = plt.figure(figsize=(5.0, 5.0))
+    axes = figure.add_subplot(polar=True)
+    for segment, row in scaled_means.iterrows():
+        values = row.tolist()
+        axes.plot([*angles, angles[0]], [*values, values[0]], label=names.get(segment, segment))
+        axes.fill([*angles, angles[0]], [*values, values[0]], alpha=0.1)
+    axes.set_xticks(angles)
+    axes.set_xticklabels(axes_labels)
+    axes.set_ylim(0, 1)
+    axes.set_title(title)
+    axes.legend(loc="upper right", bbox_to_anchor=(1.35, 1.1), fontsize="small")
+    return figure
+
+
+def snake_plot(standardised: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
+    """Mean standardised recency, frequency, monetary per segment, as lines."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    for segment, row in standardised.iterrows():
+        axes.plot(list(row.index), row.tolist(), marker="o", label=names.get(segment, segment))
+    axes.axhline(0, color="grey", linewidth=0.8)
+    axes.set_ylabel("mean (standard deviations)")
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
