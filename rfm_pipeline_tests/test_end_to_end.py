@@ -18,6 +18,10 @@ ASSETS = (
     "rfm_scores",
     "rfm_features",
     "pca_segmentation",
+    "pca_sweep",
+    "umap_segmentation",
+    "tsne_segmentation",
+    "customer_segments",
     "segment_profiles",
 )
 
@@ -153,12 +157,12 @@ def test_pca_segmentation_reproduces_the_study(bundled_run):
     folder, metadata = bundled_run
     meta = metadata["pca_segmentation"]
     assert meta["explained_variance_ratio"].value == [0.677, 0.240]
-    assert meta["best_per_algorithm"].value == {
+    assert meta["kept_per_algorithm"].value == {
         "kmeans": {"k": 3, "silhouette": 0.524},
         "gmm": {"k": 3, "silhouette": 0.436},
     }
     assert meta["algorithm"].value == "kmeans"
-    clusters = {r.data["segment_id"]: r.data for r in meta["clusters_of_fitted_customers"].records}
+    clusters = {r.data["segment_id"]: r.data for r in meta["segments_of_fitted_customers"].records}
     assert [clusters[i]["customers"] for i in range(3)] == [1_001, 2_267, 776]
     assert [clusters[i]["recency"] for i in range(3)] == [253.3, 51.1, 31.9]
     assert [clusters[i]["frequency"] for i in range(3)] == [1.4, 2.3, 7.1]
@@ -166,14 +170,56 @@ def test_pca_segmentation_reproduces_the_study(bundled_run):
     table = pd.read_parquet(folder / "warehouse" / "pca_segmentation.parquet")
     assert len(table) == 4_334
     assert table["segment_id"].notna().all()
+    sweep = pd.read_parquet(folder / "warehouse" / "pca_sweep.parquet")
+    assert len(sweep) == 18
+    assert sweep["kept"].sum() == 2
 
 
-def test_segment_profiles_name_the_three_clusters(bundled_run):
-    folder, _ = bundled_run
+def test_tsne_reproduces_the_studys_seven_segments(bundled_run):
+    _, metadata = bundled_run
+    meta = metadata["tsne_segmentation"]
+    kept = meta["kept_per_algorithm"].value
+    assert kept["kmeans"]["k"] == 7
+    assert kept["kmeans"]["silhouette"] == pytest.approx(0.48, abs=0.02)
+    assert kept["gmm"]["k"] == 4
+    assert kept["gmm"]["silhouette"] == pytest.approx(0.47, abs=0.02)
+    study = {r.data["algorithm"]: r.data for r in meta["beside_the_study"].records}
+    assert study["kmeans"]["study_k"] == 7 and study["kmeans"]["our_k"] == 7
+    assert metadata["umap_segmentation"]["dagster/row_count"].value == 4_334
+
+
+def test_customer_segments_name_every_customer(bundled_run):
+    folder, metadata = bundled_run
+    segments = pd.read_parquet(folder / "warehouse" / "customer_segments.parquet")
+    assert len(segments) == segments["customer_id"].nunique() == 4_334
+    assert segments["segment_name"].notna().all() and segments["strategy"].notna().all()
+    meta = metadata["customer_segments"]
+    comparison = [r.data for r in meta["comparison"].records]
+    first = comparison[0]
+    assert (meta["embedding"].value, meta["algorithm"].value) == (
+        first["embedding"],
+        first["algorithm"],
+    )
+    assert first["silhouette"] == max(r["silhouette"] for r in comparison if r["eligible"])
+    assert segments["k"].iloc[0] >= 4  # a non-linear embedding's finer segments win
+    names = set(segments["segment_name"].str.rstrip(" 0123456789"))
+    assert names <= {"Loyal", "Promising", "Stalled", "Newcomers", "At risk", "Dormant", "Lost"}
+    assert {"Loyal", "Lost"} <= names
+
+
+def test_segment_profiles_and_plots(bundled_run):
+    folder, metadata = bundled_run
     profiles = pd.read_parquet(folder / "warehouse" / "segment_profiles.parquet")
-    assert profiles["segment_name"].tolist() == ["Lost", "Intermediate", "Loyal"]
+    segments = pd.read_parquet(folder / "warehouse" / "customer_segments.parquet")
     assert profiles["customers"].sum() == 4_334
+    assert set(profiles["segment_name"]) == set(segments["segment_name"])
     assert profiles["strategy"].str.len().min() > 20
-    for plot in ("segment_profiles_radar", "segment_profiles_snake", "pca_segmentation_silhouette"):
+    plots = ["segment_profiles_radar", "segment_profiles_snake"]
+    plots += [
+        f"{space}_{kind}" for space in ("pca", "umap", "tsne") for kind in ("silhouette", "scatter")
+    ]
+    for plot in plots:
         size = (folder / "warehouse" / "plots" / f"{plot}.png").stat().st_size
-        assert 5_000 < size < 150_000
+        assert 5_000 < size < 150_000, plot
+    every = metadata["segment_profiles"]["every_solution"].records
+    assert {r.data["embedding"] for r in every} == {"pca", "umap", "tsne"}

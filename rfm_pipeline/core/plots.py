@@ -78,3 +78,17 @@ def snake_plot(standardised: pd.DataFrame, names: dict[int, str], title: str) ->
     axes.legend(fontsize="small")
     figure.tight_layout()
     return figure
+
+
+def embedding_scatter(points: pd.DataFrame, title: str) -> Figure:
+    """Customers in a 2-D embedding (`x`, `y`), coloured by `segment_name`."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    placed = points.dropna(subset=["x", "y"])
+    for name, group in placed.groupby("segment_name", sort=True):
+        axes.scatter(group["x"], group["y"], s=3, alpha=0.6, label=name, rasterized=True)
+    axes.set_title(title)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.legend(fontsize="small", markerscale=4, loc="best")
+    figure.tight_layout()
+    return figure

@@ -1,9 +1,13 @@
-"""Clustering customers in a low-dimensional space of their scaled RFM features.
+"""Clustering customers in a two-dimensional space of their scaled RFM features.
 
-A sweep fits each algorithm for each k on the customers that are not outliers, scores every
-solution (silhouette, Calinski-Harabasz, Davies-Bouldin) and keeps, per algorithm, the k with
-the best silhouette. Outliers are then placed with the fitted models. Cluster ids are ordered
-by the mean monetary value of their members (0 = lowest), so the same data gives the same ids.
+A sweep fits each algorithm for each k on the customers that are not outliers and scores
+every solution: silhouette, Calinski-Harabasz, Davies-Bouldin, and the share of customers in
+its smallest segment. Per algorithm, the kept solution is the one with the best silhouette
+among those whose smallest segment holds at least `min_share` of customers (all solutions if
+none does). Everyone else is then assigned: with the model's `predict` where it has one,
+otherwise to the segment of the nearest fitted customer, in the embedding when the customer
+could be placed in it and in feature space when not (t-SNE). Segment ids are ordered by the
+mean monetary value of their fitted members (0 = lowest), so the same data gives the same ids.
 """
 
 from __future__ import annotations
@@ -13,37 +17,104 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier
 
+from rfm_pipeline.core.embedding import Embedding, embed
 from rfm_pipeline.core.rfm import SCALED_COLUMNS
 
-ALGORITHMS = ("kmeans", "gmm")
+ALGORITHMS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 
 
 def make_clusterer(algorithm: str, k: int, random_state: int):
-    """An unfitted clusterer with `fit` and `predict`."""
+    """An unfitted clusterer for k segments (HDBSCAN: k is the smallest segment's size)."""
     if algorithm == "kmeans":
         return KMeans(n_clusters=k, random_state=random_state, n_init=10)
     if algorithm == "gmm":
         return GaussianMixture(n_components=k, random_state=random_state)
+    if algorithm == "agglomerative":
+        return AgglomerativeClustering(n_clusters=k, linkage="ward")
+    if algorithm == "hdbscan":
+        return HDBSCAN(min_cluster_size=k, copy=True)
     raise ValueError(f"unknown algorithm '{algorithm}' (known: {', '.join(ALGORITHMS)})")
+
+
+def fit_labels(algorithm: str, k: int, points: np.ndarray, random_state: int):
+    """Fit and label; HDBSCAN's noise points join the segment of their nearest labelled point."""
+    model = make_clusterer(algorithm, k, random_state)
+    labels = model.fit_predict(points)
+    noise = labels < 0
+    if noise.any() and not noise.all():
+        labels[noise] = nearest_label(points[~noise], labels[~noise], points[noise])
+    return model, labels
+
+
+def nearest_label(known: np.ndarray, labels: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The label of each new point's nearest known point."""
+    return KNeighborsClassifier(n_neighbors=1).fit(known, labels).predict(new)
 
 
 def score_labels(points: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin of one solution, and its smallest share."""
-    share = np.bincount(labels).min() / len(labels)
-    if len(np.unique(labels)) < 2:
+    counts = np.unique(labels, return_counts=True)[1]
+    scores = {"min_share": float(counts.min() / len(labels))}
+    if len(counts) < 2:
         return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan,
-                "min_share": float(share)}  # fmt: skip
+                **scores}  # fmt: skip
     return {
         "silhouette": float(silhouette_score(points, labels)),
         "calinski_harabasz": float(calinski_harabasz_score(points, labels)),
         "davies_bouldin": float(davies_bouldin_score(points, labels)),
-        "min_share": float(share),
+        **scores,
     }
+
+
+@dataclass
+class Sweep:
+    """Every solution's scores, and per algorithm the kept one: k, labels, model."""
+
+    scores: pd.DataFrame
+    best: dict[str, dict] = field(default_factory=dict)
+
+
+def sweep(
+    points: np.ndarray,
+    ks: Sequence[int],
+    algorithms: Sequence[str] = ("kmeans", "gmm"),
+    random_state: int = 42,
+    min_share: float = 0.0,
+) -> Sweep:
+    """Fit each algorithm for each k; keep per algorithm the best eligible silhouette."""
+    rows, fitted = [], {}
+    for algorithm in algorithms:
+        if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
+            settings = [max(5, int(np.ceil(min_share * len(points))))]
+        else:
+            settings = [k for k in ks if k < len(points)]
+        for setting in settings:
+            model, labels = fit_labels(algorithm, setting, points, random_state)
+            k = len(np.unique(labels))
+            rows.append({"algorithm": algorithm, "k": k, **score_labels(points, labels)})
+            fitted[algorithm, k] = (model, labels)
+    scores = pd.DataFrame(rows).dropna(subset=["silhouette"]) if rows else pd.DataFrame()
+    if scores.empty:
+        raise ValueError(f"too few customers ({len(points)}) to cluster into {min(ks)} groups")
+    scores["eligible"] = scores["min_share"] >= min_share
+    scores = scores.reset_index(drop=True)
+    scores["kept"] = False
+    result = Sweep(scores=scores)
+    for algorithm, group in scores.groupby("algorithm", sort=False):
+        pool = group[group["eligible"]] if group["eligible"].any() else group
+        top = pool.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+        scores.loc[top.name, "kept"] = True
+        model, labels = fitted[algorithm, int(top["k"])]
+        result.best[algorithm] = {"k": int(top["k"]), "silhouette": float(top["silhouette"]),
+                                  "min_share": float(top["min_share"]),
+                                  "eligible": bool(top["eligible"]), "model": model,
+                                  "labels": labels}  # fmt: skip
+    return result
 
 
 def order_by_monetary(labels: np.ndarray, monetary: np.ndarray) -> dict[int, int]:
@@ -60,103 +131,88 @@ def relabel(labels: np.ndarray, order: dict[int, int]) -> np.ndarray:
 
 
 @dataclass
-class Sweep:
-    """Every (algorithm, k) solution's scores, and the fitted model of each algorithm's best k."""
+class Segmentation:
+    """Each customer's position and segment in one space, and the sweep that chose it."""
 
-    scores: pd.DataFrame
-    best: dict[str, dict] = field(default_factory=dict)
-
-
-def sweep(
-    points: np.ndarray,
-    ks: Sequence[int],
-    algorithms: Sequence[str] = ALGORITHMS,
-    random_state: int = 42,
-) -> Sweep:
-    """Fit each algorithm for each k; keep per algorithm the k with the highest silhouette."""
-    rows, fitted = [], {}
-    for algorithm in algorithms:
-        for k in ks:
-            if k >= len(points):
-                continue
-            model = make_clusterer(algorithm, k, random_state).fit(points)
-            labels = model.predict(points)
-            rows.append({"algorithm": algorithm, "k": k, **score_labels(points, labels)})
-            fitted[algorithm, k] = model
-    scores = pd.DataFrame(rows)
-    if scores.empty:
-        raise ValueError(f"too few customers ({len(points)}) to cluster into {min(ks)} groups")
-    result = Sweep(scores=scores)
-    for algorithm, group in scores.groupby("algorithm", sort=False):
-        top = group.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
-        k = int(top["k"])
-        result.best[algorithm] = {"k": k, "silhouette": float(top["silhouette"]),
-                                  "model": fitted[algorithm, k]}  # fmt: skip
-    return result
-
-
-@dataclass
-class PcaSegmentation:
-    """Each customer's place in PCA space and segment, with the sweep that chose it."""
-
+    space: str
     table: pd.DataFrame
     sweep: Sweep
-    explained_variance: list[float]
     algorithm: str
+    info: dict = field(default_factory=dict)
 
 
-def pca_segmentation(
+def segment(
     features: pd.DataFrame,
-    ks: Sequence[int] = range(2, 11),
+    space: str,
+    ks: Sequence[int],
+    algorithms: Sequence[str] = ("kmeans", "gmm"),
     algorithm: str | None = None,
+    min_share: float = 0.0,
     random_state: int = 42,
-) -> PcaSegmentation:
-    """The study's RFM I: PCA(2) of the scaled features, KMeans and GaussianMixture over k.
+    **embedding_options: float,
+) -> Segmentation:
+    """Embed the features in `space`, sweep the algorithms, assign every customer.
 
-    Fitted on the customers that are not outliers; outliers are projected and assigned with
-    the same models. `algorithm` picks the segmentation used downstream (default: the one
-    with the highest silhouette).
+    The table has customer_id, is_outlier, x, y, one `<algorithm>_segment` column per
+    algorithm's kept solution, and segment_id / algorithm / k of the chosen one (`algorithm`,
+    or the best eligible silhouette).
     """
     features = features.sort_values("customer_id").reset_index(drop=True)
-    inlier = ~features["is_outlier"].to_numpy()
-    if inlier.sum() <= min(ks):
-        return single_segment(features)
+    fit_on = ~features["is_outlier"].to_numpy()
+    if fit_on.sum() <= max(min(ks), 2):
+        return single_segment(features, space)
     scaled = features[list(SCALED_COLUMNS)].to_numpy()
-    pca = PCA(n_components=2, random_state=random_state).fit(scaled[inlier])
-    points = pca.transform(scaled)
-    result = sweep(points[inlier], ks, random_state=random_state)
-    monetary = features["monetary"].to_numpy()
-    table = pd.DataFrame(
-        {
-            "customer_id": features["customer_id"],
-            "is_outlier": features["is_outlier"],
-            "pc1": points[:, 0],
-            "pc2": points[:, 1],
-        }
+    embedding = embed(space, scaled, fit_on, random_state, **embedding_options)
+    result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share)
+    table = features[["customer_id", "is_outlier"]].assign(
+        x=embedding.points[:, 0], y=embedding.points[:, 1]
     )
+    monetary = features["monetary"].to_numpy()
     for name, best in result.best.items():
-        labels = best["model"].predict(points)
-        order = order_by_monetary(labels[inlier], monetary[inlier])  # on the fitted customers
-        table[f"{name}_segment"] = relabel(labels, order)
-    chosen = algorithm or max(result.best, key=lambda a: result.best[a]["silhouette"])
+        labels = assign_all(best, embedding, scaled, fit_on)
+        table[f"{name}_segment"] = relabel(
+            labels, order_by_monetary(labels[fit_on], monetary[fit_on])
+        )
+    chosen = algorithm or choose(result)
     if chosen not in result.best:
         raise ValueError(f"unknown algorithm '{chosen}' (known: {', '.join(result.best)})")
     table["segment_id"] = table[f"{chosen}_segment"]
     table["algorithm"] = chosen
     table["k"] = result.best[chosen]["k"]
-    return PcaSegmentation(
-        table=table,
-        sweep=result,
-        explained_variance=[float(v) for v in pca.explained_variance_ratio_],
-        algorithm=chosen,
-    )
+    return Segmentation(space, table, result, chosen, embedding.info)
 
 
-def single_segment(features: pd.DataFrame) -> PcaSegmentation:
+def assign_all(
+    best: dict, embedding: Embedding, scaled: np.ndarray, fit_on: np.ndarray
+) -> np.ndarray:
+    """Labels for every customer: the fit's own, then predicted or nearest-neighbour ones."""
+    labels = np.empty(len(scaled), dtype="int64")
+    labels[fit_on] = best["labels"]
+    rest = ~fit_on
+    if not rest.any():
+        return labels
+    placed = rest & embedding.placed
+    if placed.any():
+        if hasattr(best["model"], "predict"):
+            labels[placed] = best["model"].predict(embedding.points[placed])
+        else:
+            known = embedding.points[fit_on]
+            labels[placed] = nearest_label(known, best["labels"], embedding.points[placed])
+    unplaced = rest & ~embedding.placed
+    if unplaced.any():
+        labels[unplaced] = nearest_label(scaled[fit_on], best["labels"], scaled[unplaced])
+    return labels
+
+
+def choose(result: Sweep) -> str:
+    """The algorithm whose kept solution has the highest silhouette (eligible ones first)."""
+    eligible = {a: b for a, b in result.best.items() if b["eligible"]} or result.best
+    return max(eligible, key=lambda a: (eligible[a]["silhouette"], -ALGORITHMS.index(a)))
+
+
+def single_segment(features: pd.DataFrame, space: str) -> Segmentation:
     """Everyone in segment 0: too few customers for any k of the sweep to mean anything."""
     table = features[["customer_id", "is_outlier"]].assign(
-        pc1=np.nan, pc2=np.nan, segment_id=0, algorithm="single", k=1
+        x=np.nan, y=np.nan, segment_id=0, algorithm="single", k=1
     )
-    return PcaSegmentation(
-        table=table, sweep=Sweep(scores=pd.DataFrame()), explained_variance=[], algorithm="single"
-    )
+    return Segmentation(space, table, Sweep(scores=pd.DataFrame()), "single")

@@ -1,88 +1,255 @@
-"""Group segmentation: customers clustered in low-dimensional RFM spaces, profiled and named."""
+"""Group segmentation: customers clustered in PCA, UMAP and t-SNE spaces; the chosen segments,
+named, with a strategy each; their profiles.
+
+Each space is one multi-asset: `<space>_segmentation` (every customer's position and segment
+per algorithm) and `<space>_sweep` (every (algorithm, k) solution's scores).
+"""
+
+import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import profiles
-from rfm_pipeline.core.plots import radar_chart, silhouette_by_k, snake_plot
+from rfm_pipeline.core import choice, profiles
+from rfm_pipeline.core.embedding import SPACE_NAMES
+from rfm_pipeline.core.plots import embedding_scatter, radar_chart, silhouette_by_k, snake_plot
 from rfm_pipeline.core.rfm import RFM_COLUMNS
-from rfm_pipeline.core.segmentation import pca_segmentation as segment_in_pca_space
+from rfm_pipeline.core.segmentation import Segmentation, segment
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
+STUDY_TSNE = pd.DataFrame(
+    {
+        "algorithm": ["kmeans", "gmm", "agglomerative"],
+        "study_k": [7, 4, 7],
+        "study_silhouette": [0.48, 0.47, None],
+    }  # fmt: skip
+)
+"""The study's published t-SNE solutions (no silhouette was given for agglomerative)."""
 
-class PcaSegmentationConfig(dg.Config):
-    """The study's RFM I sweep; the defaults reproduce its figures."""
 
-    k_min: int = 2
-    k_max: int = 10
-    algorithm: str | None = None  # kmeans or gmm; None = the higher silhouette
+class SweepConfig(dg.Config):
+    """The clustering sweep in one space."""
+
+    k_min: int = 3
+    k_max: int = 8
+    algorithms: list[str] = ["kmeans", "gmm", "agglomerative"]
+    algorithm: str | None = None  # this space's segmentation; None = the best eligible silhouette
+    min_share: float = 0.02  # smallest segment's share of customers for a solution to be chosen
     random_state: int = 42
 
 
-@dg.asset(group_name="segmentation", kinds={"pandas", "sklearn"}, code_version="1")
-def pca_segmentation(
-    config: PcaSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
-    """Every customer's position on the first two principal components of the scaled RFM
-    features and its KMeans and Gaussian-mixture segment (k chosen by silhouette);
-    `segment_id` is the chosen algorithm's. Ids ascend with mean monetary value.
-    """
-    result = segment_in_pca_space(
-        rfm_features,
+class PcaSegmentationConfig(SweepConfig):
+    """The study's RFM I: PCA(2), KMeans and Gaussian mixtures for k = 2..10."""
+
+    k_min: int = 2
+    k_max: int = 10
+    algorithms: list[str] = ["kmeans", "gmm"]
+
+
+class UmapSegmentationConfig(SweepConfig):
+    """UMAP(2), which places new customers with `transform`; HDBSCAN as the density option."""
+
+    algorithms: list[str] = ["kmeans", "gmm", "agglomerative", "hdbscan"]
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+
+
+class TsneSegmentationConfig(SweepConfig):
+    """The study's RFM II: t-SNE(2), perplexity 50, random_state 100."""
+
+    perplexity: float = 50.0
+    random_state: int = 100
+
+
+def _sweep_outputs(
+    space: str, config: SweepConfig, features: pd.DataFrame, warehouse: Warehouse, **options
+) -> Iterator[dg.Output]:
+    """Run one space's segmentation; yield the per-customer table and the sweep, with metadata."""
+    started = time.perf_counter()
+    result: Segmentation = segment(
+        features,
+        space,
         ks=range(config.k_min, config.k_max + 1),
+        algorithms=config.algorithms,
         algorithm=config.algorithm,
+        min_share=config.min_share,
         random_state=config.random_state,
+        **options,
     )
-    fitted = result.table.merge(rfm_features[["customer_id", *RFM_COLUMNS]])
-    fitted = fitted[~fitted["is_outlier"]]
-    clusters = (
-        fitted.groupby("segment_id")
+    seconds = round(time.perf_counter() - started, 2)
+    kept = {a: {"k": b["k"], "silhouette": round(b["silhouette"], 3)}
+            for a, b in result.sweep.best.items()}  # fmt: skip
+    fitted = result.table.merge(features[["customer_id", *RFM_COLUMNS]])
+    segments = (
+        fitted[~fitted["is_outlier"]]
+        .groupby("segment_id")
         .agg(customers=("customer_id", "size"), **{c: (c, "mean") for c in RFM_COLUMNS})
         .round(1)
         .reset_index()
     )
-    chosen = {name: {"k": b["k"], "silhouette": round(b["silhouette"], 3)}
-              for name, b in result.sweep.best.items()}  # fmt: skip
     metadata = {
         "dagster/row_count": len(result.table),
-        "explained_variance_ratio": [round(v, 3) for v in result.explained_variance],
         "algorithm": result.algorithm,
         "k": int(result.table["k"].iloc[0]),
-        "best_per_algorithm": dg.MetadataValue.json(chosen),
-        "clusters_of_fitted_customers": table_metadata(clusters),
+        "kept_per_algorithm": dg.MetadataValue.json(kept),
+        "segments_of_fitted_customers": table_metadata(segments),
+        "seconds": seconds,
+        **{key: _rounded(value) for key, value in result.info.items()},
     }
+    sweep_metadata: dict = {"dagster/row_count": len(result.sweep.scores)}
     if not result.sweep.scores.empty:
-        plot = silhouette_by_k(result.sweep.scores, "Silhouette by k (PCA space)")
-        metadata["sweep"] = table_metadata(result.sweep.scores.round(3))
-        metadata["silhouette_by_k"] = image_metadata(plot, warehouse, "pca_segmentation_silhouette")
-    return dg.Output(result.table, metadata=metadata)
+        sweep_metadata["sweep"] = table_metadata(result.sweep.scores.round(3))
+        plot = silhouette_by_k(result.sweep.scores, f"Silhouette by k ({SPACE_NAMES[space]} space)")
+        sweep_metadata["silhouette_by_k"] = image_metadata(plot, warehouse, f"{space}_silhouette")
+    if space == "tsne" and kept:
+        ours = pd.DataFrame(
+            [
+                {"algorithm": a, "our_k": v["k"], "our_silhouette": v["silhouette"]}
+                for a, v in kept.items()
+            ]  # fmt: skip
+        )
+        metadata["beside_the_study"] = table_metadata(STUDY_TSNE.merge(ours, how="left"))
+    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=metadata)
+    yield dg.Output(result.sweep.scores, output_name=f"{space}_sweep", metadata=sweep_metadata)
+
+
+def _rounded(value: float | list[float]) -> float | list[float]:
+    return [round(v, 3) for v in value] if isinstance(value, list) else round(value, 3)
+
+
+def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
+    return {
+        f"{space}_segmentation": dg.AssetOut(
+            description=f"Every customer's position in the {what} and segment per algorithm"
+            " (`<algorithm>_segment`, ids ascending with mean monetary); `segment_id` is this"
+            " space's chosen one. Outliers are placed too.",
+            kinds={"pandas", "sklearn"},
+            code_version="2",
+        ),
+        f"{space}_sweep": dg.AssetOut(
+            description=f"Scores of every (algorithm, k) clustering of the {what}: silhouette,"
+            " Calinski-Harabasz, Davies-Bouldin, smallest segment's share; `kept` marks each"
+            " algorithm's chosen k.",
+            kinds={"pandas", "sklearn"},
+            code_version="2",
+        ),
+    }
+
+
+@dg.multi_asset(outs=_outs("pca", "first two principal components"), group_name="segmentation")
+def pca_segmentation(
+    config: PcaSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+) -> Iterator[dg.Output]:
+    """The study's RFM I: PCA(2) of the scaled features, KMeans and Gaussian mixtures."""
+    yield from _sweep_outputs("pca", config, rfm_features, warehouse)
+
+
+@dg.multi_asset(outs=_outs("umap", "UMAP embedding"), group_name="segmentation")
+def umap_segmentation(
+    config: UmapSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+) -> Iterator[dg.Output]:
+    """UMAP(2) fitted on the non-outliers; four clusterers over k = 3..8."""
+    yield from _sweep_outputs(
+        "umap", config, rfm_features, warehouse,
+        n_neighbors=config.n_neighbors, min_dist=config.min_dist,
+    )  # fmt: skip
+
+
+@dg.multi_asset(outs=_outs("tsne", "t-SNE embedding"), group_name="segmentation")
+def tsne_segmentation(
+    config: TsneSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+) -> Iterator[dg.Output]:
+    """The study's RFM II: t-SNE(2) of the scaled features, three clusterers over k = 3..8."""
+    yield from _sweep_outputs("tsne", config, rfm_features, warehouse, perplexity=config.perplexity)
+
+
+class CustomerSegmentsConfig(dg.Config):
+    """Which segmentation the business uses; None = the documented rule's choice."""
+
+    embedding: str | None = None  # pca, umap or tsne
+    algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
 
 
 @dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="1")
-def segment_profiles(
-    warehouse: Warehouse, pca_segmentation: pd.DataFrame, rfm_features: pd.DataFrame
+def customer_segments(
+    config: CustomerSegmentsConfig,
+    rfm_features: pd.DataFrame,
+    pca_segmentation: pd.DataFrame,
+    umap_segmentation: pd.DataFrame,
+    tsne_segmentation: pd.DataFrame,
+    pca_sweep: pd.DataFrame,
+    umap_sweep: pd.DataFrame,
+    tsne_sweep: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
-    """Per segment: name, strategy, size and share, mean and median recency, frequency and
-    monetary, revenue share; names come from documented rules on the profile, not from ids.
+    """The segmentation the business uses: every customer (outliers included) with segment id,
+    name, strategy, recency, frequency, monetary and the embedding and algorithm behind it.
     """
-    segmented = pca_segmentation[["customer_id", "segment_id"]].merge(rfm_features)
-    profile = profiles.profile_segments(segmented)
-    named = profiles.name_segments(profiles.standardised_means(segmented))
-    table = named.merge(profile, on="segment_id")
-    names = dict(zip(table["segment_id"], table["segment_name"], strict=True))
-    radar = radar_chart(profiles.minmax_means(profile), names, "Segment profiles (min-max scaled)")
-    snake = snake_plot(profiles.standardised_means(segmented), names, "Snake plot")
-    shown = table.drop(columns="strategy").round(3)
+    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+    kept = choice.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
+    if kept.empty:  # too few customers: every space made one segment
+        embedding, algorithm = config.embedding or "pca", "single"
+    else:
+        embedding, algorithm = choice.choose(kept, config.embedding, config.algorithm)
+    table = choice.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
+    sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
     return dg.Output(
         table,
         metadata={
             "dagster/row_count": len(table),
-            "profiles": table_metadata(shown),
-            "strategies": dg.MetadataValue.json(
-                dict(zip(table["segment_name"], table["strategy"], strict=True))
-            ),
-            "radar_chart": image_metadata(radar, warehouse, "segment_profiles_radar"),
-            "snake_plot": image_metadata(snake, warehouse, "segment_profiles_snake"),
+            "embedding": embedding,
+            "algorithm": algorithm,
+            "k": int(table["k"].iloc[0]),
+            "rule": "configured" if config.embedding or config.algorithm else choice.RULE,
+            "comparison": table_metadata(kept.round(3)),
+            "segments": table_metadata(sizes),
         },
     )
+
+
+@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2")
+def segment_profiles(
+    warehouse: Warehouse,
+    customer_segments: pd.DataFrame,
+    pca_segmentation: pd.DataFrame,
+    umap_segmentation: pd.DataFrame,
+    tsne_segmentation: pd.DataFrame,
+    pca_sweep: pd.DataFrame,
+    umap_sweep: pd.DataFrame,
+    tsne_sweep: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per segment of `customer_segments`: name, strategy, size and share, mean and median
+    recency, frequency and monetary, revenue share; radar chart, snake plot, the customers in
+    each embedding coloured by segment, and every (embedding, algorithm, k) compared.
+    """
+    profile = profiles.profile_segments(customer_segments)
+    named = customer_segments[["segment_id", "segment_name", "strategy"]].drop_duplicates()
+    table = named.merge(profile, on="segment_id").sort_values("segment_id", ignore_index=True)
+    names = dict(zip(table["segment_id"], table["segment_name"], strict=True))
+    radar = radar_chart(profiles.minmax_means(profile), names, "Segment profiles (min-max scaled)")
+    snake = snake_plot(profiles.standardised_means(customer_segments), names, "Snake plot")
+    metadata = {
+        "dagster/row_count": len(table),
+        "profiles": table_metadata(table.drop(columns="strategy").round(3)),
+        "strategies": dg.MetadataValue.json(
+            dict(zip(table["segment_name"], table["strategy"], strict=True))
+        ),
+        "radar_chart": image_metadata(radar, warehouse, "segment_profiles_radar"),
+        "snake_plot": image_metadata(snake, warehouse, "segment_profiles_snake"),
+    }
+    spaces = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+    named_points = customer_segments[["customer_id", "segment_name"]]
+    for space, points in spaces.items():
+        if points["x"].notna().any():
+            plot = embedding_scatter(
+                points.merge(named_points), f"{SPACE_NAMES[space]} embedding, by segment"
+            )
+            metadata[f"{space}_scatter"] = image_metadata(plot, warehouse, f"{space}_scatter")
+    sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
+    solved = [sweep.assign(embedding=space) for space, sweep in sweeps.items() if not sweep.empty]
+    if solved:
+        every = pd.concat(solved, ignore_index=True)
+        columns = ["embedding", *[c for c in every.columns if c != "embedding"]]
+        metadata["every_solution"] = table_metadata(every[columns].round(3))
+    return dg.Output(table, metadata=metadata)

@@ -1,4 +1,4 @@
-"""Segment profiles and the naming rules."""
+"""Segment profiles and the naming rules, on hand-made profiles."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from rfm_pipeline.core.profiles import (
+    STRATEGIES,
     minmax_means,
     name_segments,
     profile_segments,
@@ -21,6 +22,12 @@ def segmented() -> pd.DataFrame:
     return frame.assign(customer_id=[str(i) for i in range(6)], is_outlier=[True] + [False] * 5)
 
 
+def names_of(frame: pd.DataFrame) -> dict[int, str]:
+    profile = profile_segments(frame)
+    named = name_segments(standardised_means(frame), profile)
+    return dict(zip(named["segment_id"], named["segment_name"], strict=True))
+
+
 def test_profile_has_sizes_shares_means_and_medians():
     profile = profile_segments(segmented()).set_index("segment_id")
     assert profile.loc[7, "customers"] == 2
@@ -32,35 +39,57 @@ def test_profile_has_sizes_shares_means_and_medians():
 
 
 def test_three_segments_are_loyal_intermediate_lost_by_profile():
-    names = name_segments(standardised_means(segmented())).set_index("segment_id")
-    assert names["segment_name"].to_dict() == {3: "Lost", 5: "Intermediate", 7: "Loyal"}
-    assert names.loc[7, "strategy"].startswith("Reward and retain")
+    frame = segmented()
+    named = name_segments(standardised_means(frame), profile_segments(frame))
+    assert names_of(frame) == {3: "Lost", 5: "Intermediate", 7: "Loyal"}
+    assert named.set_index("segment_id").loc[7, "strategy"] == STRATEGIES["Loyal"]
 
 
-def test_several_middle_segments_are_told_apart():
-    z = pd.DataFrame(
-        {
-            "recency": [2.0, -1.0, 0.1, 0.0, -2.0],
-            "frequency": [-1, 0.2, 1.5, -0.2, 2],
-            "monetary": [-1, 0.1, 0.3, -0.9, 2],
-        },  # fmt: skip
-        index=pd.Index([0, 1, 2, 3, 4], name="segment_id"),
-    )
-    names = name_segments(z).set_index("segment_id")["segment_name"].to_dict()
-    assert names[0] == "Lost" and names[4] == "Loyal"
-    assert names[1] == "Intermediate, recent"
-    assert names[2] == "Intermediate, frequent"
-    assert names[3] == "Intermediate, low-spending"
-    assert len(set(names.values())) == 5
+def study_seven() -> pd.DataFrame:
+    """Two customers per segment around the study's seven t-SNE profiles, ids shuffled."""
+    means = {
+        40: (32, 7, 2_417),  # loyal
+        11: (40, 3, 995),  # promising
+        12: (40, 2, 614),  # stalled
+        13: (46, 1, 322),  # newcomers
+        20: (196, 2, 670),  # at risk
+        21: (181, 1, 273),  # dormant
+        22: (313, 1, 261),  # lost
+    }
+    rows = []
+    for segment, (r, f, m) in means.items():
+        rows += [(segment, r - 1, f, m - 5.0), (segment, r + 1, f, m + 5.0)]
+    frame = pd.DataFrame(rows, columns=["segment_id", "recency", "frequency", "monetary"])
+    return frame.assign(customer_id=[str(i) for i in range(len(frame))], is_outlier=False)
+
+
+def test_the_studys_seven_profiles_get_the_studys_seven_names():
+    assert names_of(study_seven()) == {
+        40: "Loyal",
+        11: "Promising",
+        12: "Stalled",
+        13: "Newcomers",
+        20: "At risk",
+        21: "Dormant",
+        22: "Lost",
+    }
+
+
+def test_a_repeated_name_is_numbered_by_value():
+    frame = study_seven()
+    frame.loc[frame["segment_id"] == 13, "frequency"] = 2  # no longer first-time buyers
+    names = names_of(frame)
+    assert names[12] == "Stalled"
+    assert names[13] == "Stalled 2"
+    assert len(set(names.values())) == 7
+    assert all(name.rstrip(" 2") in STRATEGIES for name in names.values())
+
+
+def test_a_lone_segment_is_all_customers():
+    assert names_of(segmented().assign(segment_id=0)) == {0: "All customers"}
 
 
 def test_radar_values_are_scaled_to_the_unit_interval():
     scaled = minmax_means(profile_segments(segmented()))
     assert scaled.min().min() == 0.0 and scaled.max().max() == 1.0
     assert list(scaled.columns) == ["recency", "frequency", "monetary"]
-
-
-def test_a_lone_segment_is_all_customers():
-    one = segmented().assign(segment_id=0)
-    names = name_segments(standardised_means(one))
-    assert names["segment_name"].tolist() == ["All customers"]

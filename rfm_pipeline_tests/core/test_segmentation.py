@@ -1,22 +1,23 @@
-"""Clustering sweeps on synthetic customers whose groups are known."""
+"""Embeddings and clustering sweeps on synthetic customers whose groups are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from rfm_pipeline.core.rfm import rfm_features
-from rfm_pipeline.core.segmentation import order_by_monetary, pca_segmentation, relabel, sweep
+from rfm_pipeline.core.segmentation import order_by_monetary, relabel, segment, sweep
 
 
-def blobs(seed: int = 0) -> pd.DataFrame:
-    """Three well-separated groups of 60 customers: lapsed, regular, big spenders."""
+def blobs(seed: int = 0, size: int = 60) -> pd.DataFrame:
+    """Three well-separated groups: lapsed one-time buyers, regulars, big spenders."""
     rng = np.random.default_rng(seed)
     centres = [(300, 1, 200), (60, 4, 1_000), (10, 12, 5_000)]
     rows = []
     for g, (r, f, m) in enumerate(centres):
-        for i in range(60):
+        for i in range(size):
             rows.append(
                 {
                     "customer_id": f"{g}{i:03d}",
@@ -28,13 +29,30 @@ def blobs(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.fixture(scope="module")
+def features() -> pd.DataFrame:
+    return rfm_features(blobs()).table
+
+
 def test_sweep_finds_the_three_groups():
     points = np.vstack([np.random.default_rng(1).normal(c, 0.1, (30, 2)) for c in (0, 3, 6)])
-    result = sweep(points, ks=range(2, 6))
-    assert result.best["kmeans"]["k"] == 3
-    assert result.best["gmm"]["k"] == 3
+    result = sweep(points, ks=range(2, 6), algorithms=("kmeans", "gmm", "agglomerative"))
+    assert {a: b["k"] for a, b in result.best.items()} == {
+        "kmeans": 3,
+        "gmm": 3,
+        "agglomerative": 3,
+    }
     assert set(result.scores.columns) >= {"silhouette", "calinski_harabasz", "davies_bouldin"}
-    assert len(result.scores) == 8
+    assert result.scores["kept"].sum() == 3
+
+
+def test_solutions_with_a_tiny_segment_are_not_chosen():
+    rng = np.random.default_rng(2)
+    points = np.vstack([rng.normal(0, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2)), [[20, 20]]])
+    loose = sweep(points, ks=[2, 3], algorithms=("kmeans",))
+    strict = sweep(points, ks=[2, 3], algorithms=("kmeans",), min_share=0.05)
+    assert loose.best["kmeans"]["k"] == 3  # the lone far point is a segment of its own
+    assert strict.best["kmeans"]["k"] == 2
 
 
 def test_ids_ascend_with_mean_monetary_and_unknown_labels_come_last():
@@ -44,29 +62,53 @@ def test_ids_ascend_with_mean_monetary_and_unknown_labels_come_last():
     assert relabel(np.array([7, 9, 3]), order).tolist() == [2, 3, 0]
 
 
-def test_pca_segmentation_labels_every_customer_deterministically():
-    features = rfm_features(blobs()).table
-    first = pca_segmentation(features, ks=range(2, 6))
-    second = pca_segmentation(features.sample(frac=1, random_state=3), ks=range(2, 6))
+@pytest.mark.parametrize(
+    ("space", "algorithms", "options"),
+    [
+        ("pca", ("kmeans", "gmm"), {}),
+        ("umap", ("kmeans", "agglomerative", "hdbscan"), {"n_neighbors": 15}),
+        ("tsne", ("kmeans", "gmm", "agglomerative"), {"perplexity": 30}),
+    ],
+)
+def test_each_embedding_recovers_the_groups(features, space, algorithms, options):
+    result = segment(features, space, ks=range(2, 6), algorithms=algorithms, min_share=0.02,
+                     **options)  # fmt: skip
+    truth = result.table["customer_id"].str[0]
+    for algorithm in algorithms:
+        found = result.table[f"{algorithm}_segment"]
+        assert adjusted_rand_score(truth, found) > 0.9, (space, algorithm)
+    assert result.table["segment_id"].notna().all()
+    assert len(result.table) == len(features)
+
+
+def test_segments_are_deterministic_and_ordered_by_monetary(features):
+    first = segment(features, "pca", ks=range(2, 6))
+    second = segment(features.sample(frac=1, random_state=3), "pca", ks=range(2, 6))
     pd.testing.assert_frame_equal(first.table, second.table)
-    table = first.table
-    assert len(table) == 180
-    assert table["segment_id"].notna().all()
-    assert first.sweep.best["kmeans"]["k"] == 3
-    groups = table.assign(group=table["customer_id"].str[0])
-    # each true group is one segment, and ids follow monetary: big spenders are 2
-    assert groups.groupby("group")["kmeans_segment"].nunique().max() == 1
+    groups = first.table.assign(group=first.table["customer_id"].str[0])
     assert groups.groupby("group")["kmeans_segment"].first().to_dict() == {"0": 0, "1": 1, "2": 2}
-    assert sum(first.explained_variance) == pytest.approx(1.0, abs=0.1)
 
 
-def test_too_few_customers_is_a_clear_error():
-    with pytest.raises(ValueError, match="too few customers"):
-        sweep(np.zeros((2, 2)), ks=[3, 4])
+def test_tsne_places_outliers_by_their_nearest_neighbour_in_feature_space():
+    frame = blobs()
+    frame.loc[frame.index[-3:], "monetary"] *= 3  # three big spenders become outliers
+    features = rfm_features(frame).table
+    assert features["is_outlier"].sum() >= 3
+    result = segment(features, "tsne", ks=[3], algorithms=("kmeans",), perplexity=30)
+    table = result.table.set_index("customer_id")
+    outliers = table[table["is_outlier"]]
+    assert outliers["x"].isna().all()
+    big = table.loc[table.index.str.startswith("2") & ~table["is_outlier"], "kmeans_segment"]
+    assert set(outliers["kmeans_segment"]) == {big.mode()[0]}
 
 
 def test_too_few_customers_for_the_sweep_make_one_segment():
     features = rfm_features(blobs().iloc[:3]).table
-    result = pca_segmentation(features, ks=range(3, 6))
+    result = segment(features, "umap", ks=range(3, 6))
     assert result.algorithm == "single"
     assert result.table["segment_id"].tolist() == [0, 0, 0]
+
+
+def test_too_few_points_is_a_clear_error():
+    with pytest.raises(ValueError, match="too few customers"):
+        sweep(np.zeros((2, 2)), ks=[3, 4])

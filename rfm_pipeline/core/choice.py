@@ -1,0 +1,75 @@
+"""Choosing the segmentation the business uses, and naming it.
+
+Every space's sweep keeps, per algorithm, the solution with the best silhouette among those
+whose smallest segment holds at least `min_share` of customers. Among all kept solutions of all
+spaces, the default is the eligible one with the highest silhouette (ties: the earlier space in
+pca, umap, tsne, then the earlier algorithm). Silhouettes of different embeddings are not
+strictly comparable; the rule is simple and stated, and config can pick any space and algorithm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from rfm_pipeline.core import profiles
+from rfm_pipeline.core.embedding import SPACES
+from rfm_pipeline.core.rfm import RFM_COLUMNS
+
+RULE = (
+    "highest silhouette among the kept solutions of every embedding whose smallest segment holds"
+    " at least the minimum share of customers"
+)
+
+
+def comparison(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every space's kept solutions, one row per (embedding, algorithm), best first."""
+    rows = [
+        sweep[sweep["kept"]].assign(embedding=space)
+        for space, sweep in sweeps.items()
+        if not sweep.empty
+    ]
+    if not rows:
+        return pd.DataFrame(columns=["embedding", "algorithm", "k", "silhouette", "eligible"])
+    table = pd.concat(rows, ignore_index=True)
+    table["space_order"] = table["embedding"].map(SPACES.index)
+    table = table.sort_values(
+        ["eligible", "silhouette", "space_order"], ascending=[False, False, True], kind="stable"
+    )
+    columns = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
+               "davies_bouldin", "min_share", "eligible"]  # fmt: skip
+    return table[columns].reset_index(drop=True)
+
+
+def choose(
+    kept: pd.DataFrame, embedding: str | None = None, algorithm: str | None = None
+) -> tuple[str, str]:
+    """(embedding, algorithm): the configured one, else the first row of `comparison`."""
+    candidates = kept
+    if embedding:
+        candidates = candidates[candidates["embedding"] == embedding]
+    if algorithm:
+        candidates = candidates[candidates["algorithm"] == algorithm]
+    if candidates.empty:
+        wanted = "/".join(x for x in (embedding, algorithm) if x)
+        raise ValueError(f"no kept segmentation for {wanted or 'any embedding'}")
+    top = candidates.iloc[0]
+    return str(top["embedding"]), str(top["algorithm"])
+
+
+def customer_segments(
+    features: pd.DataFrame, segmentation: pd.DataFrame, embedding: str, algorithm: str
+) -> pd.DataFrame:
+    """One row per customer: the chosen segment, its name and strategy, the RFM values."""
+    column = "segment_id" if algorithm == "single" else f"{algorithm}_segment"
+    labels = segmentation[["customer_id", column]].rename(columns={column: "segment_id"})
+    segmented = labels.merge(features[["customer_id", "is_outlier", *RFM_COLUMNS]])
+    profile = profiles.profile_segments(segmented)
+    names = profiles.name_segments(profiles.standardised_means(segmented), profile)
+    table = segmented.merge(names[["segment_id", "segment_name", "strategy"]], on="segment_id")
+    table = table.assign(embedding=embedding, algorithm=algorithm)
+    table["k"] = table["segment_id"].nunique()
+    columns = ["customer_id", "segment_id", "segment_name", "strategy", *RFM_COLUMNS,
+               "is_outlier", "embedding", "algorithm", "k"]  # fmt: skip
+    return table[columns].sort_values("customer_id", ignore_index=True)
