@@ -22,10 +22,17 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
         ]
     )
     records = [
-        dg.TableRecord({str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+        dg.TableRecord({str(k): _plain(v) for k, v in row.items()})
         for row in frame.to_dict("records")
     ]
     return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as its Python value; a missing value as None."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def image_metadata(figure: Figure, warehouse: Warehouse, name: str) -> dg.MarkdownMetadataValue:
