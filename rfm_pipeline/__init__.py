@@ -1,1 +1,14 @@
-"""rfm_pipeline: customer segmentation of a retail transaction log, as Dagster assets."""
+"""rfm_pipeline: customer segmentation of a retail transaction log, as Dagster assets.
+
+`rfm_pipeline.predict_segments(transactions_df, as_of=...)` assigns new customers a segment
+with the classifier saved by the last run.
+"""
+
+
+def __getattr__(name: str):
+    # imported on first use, so `rfm-pipeline --help` and argument errors stay instant
+    if name == "predict_segments":
+        from rfm_pipeline.core.predict import predict_segments
+
+        return predict_segments
+    raise AttributeError(name)

@@ -44,19 +44,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="materialise the assets (default: all) on a log")
     run.add_argument("--input", help="transaction log (default: the bundled UCI data)")
-    run.add_argument("--format", choices=["parquet", "csv", "xlsx"], help="default: from suffix")
-    run.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
-    run.add_argument(
+    add_reading_options(run)
+    run.add_argument("--as-of", help="YYYY-MM-DD; default: the day after the last invoice")
+    run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
+    run.add_argument("--select", help="comma-separated asset names (default: all)")
+    predict = commands.add_parser("predict", help="segment the customers of a transactions file")
+    predict.add_argument("--transactions", required=True, help="the transactions file")
+    add_reading_options(predict)
+    predict.add_argument("--as-of", help="YYYY-MM-DD; default: the day after the last invoice")
+    predict.add_argument("--out", required=True, help="where to write: FILE.csv or FILE.parquet")
+    predict.add_argument(
+        "--warehouse", help="where the saved classifier is (default: data/warehouse)"
+    )
+    return parser
+
+
+def add_reading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=["parquet", "csv", "xlsx"], help="default: from suffix")
+    parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    parser.add_argument(
         "--map",
         action="append",
         default=[],
         metavar="SRC=DST",
         help="rename a source column to a canonical one, e.g. --map Price=unit_price",
     )
-    run.add_argument("--as-of", help="YYYY-MM-DD; default: the day after the last invoice")
-    run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
-    run.add_argument("--select", help="comma-separated asset names (default: all)")
-    return parser
 
 
 def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
@@ -152,11 +164,49 @@ def print_summary(result) -> None:
             )
 
 
+def predict(args: argparse.Namespace) -> int:
+    """Score a transactions file with the saved classifier; write one row per customer."""
+    as_of = parse_date(args.as_of)
+    column_map = parse_map(args.map)
+    if not args.out.endswith((".csv", ".parquet")):
+        raise UsageError(f"--out must end in .csv or .parquet, got '{args.out}'")
+    if args.warehouse:
+        os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
+    from upath import UPath
+
+    from rfm_pipeline.core.engine import connect
+    from rfm_pipeline.core.errors import InputError
+    from rfm_pipeline.core.models import load_model
+    from rfm_pipeline.core.predict import score_file
+    from rfm_pipeline.core.storage import write_export
+    from rfm_pipeline.settings import warehouse_path
+
+    try:
+        saved = load_model(UPath(warehouse_path()) / "segment_classifier.skops")
+        scored = score_file(
+            connect(), args.transactions, saved,
+            dt.date.fromisoformat(as_of) if as_of else None,
+            fmt=args.format, encoding=args.encoding, column_map=column_map,
+        )  # fmt: skip
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    write_export(scored, UPath(os.path.abspath(args.out)))
+    counted = scored["segment_name"].value_counts()
+    print(f"scored {int(scored['segment_id'].notna().sum()):,} of {len(scored):,} customers")
+    for name, count in counted.items():
+        print(f"  {name:<28}{count:>8,}")
+    for reason, count in scored["reason"].value_counts().items():
+        print(f"  not scored: {reason}: {count:,}")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return run(args) if args.command == "run" else predict(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -4,6 +4,7 @@ import dagster as dg
 
 from rfm_pipeline import defs as defs_package
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
+from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
 engine = DuckDBEngine()
@@ -15,7 +16,7 @@ everything = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(defs_package),
-    jobs=[everything],
+    jobs=[everything, score_new_customers],
     resources={
         "engine": engine,
         "warehouse": warehouse,

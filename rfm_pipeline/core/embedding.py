@@ -19,10 +19,12 @@ SPACE_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
 @dataclass
 class Embedding:
-    """Positions of all customers (NaN where the method cannot place one) and what was fitted."""
+    """Positions of all customers (NaN where the method cannot place one), the mask of those
+    it was fitted on, and the fitted model."""
 
     space: str
     points: np.ndarray
+    fitted: np.ndarray
     model: object = None
     info: dict = field(default_factory=dict)
 
@@ -38,9 +40,8 @@ def embed(
     if space == "pca":
         model = PCA(n_components=2, random_state=random_state).fit(scaled[fit_on])
         variance = [float(v) for v in model.explained_variance_ratio_]
-        return Embedding(
-            space, model.transform(scaled), model, {"explained_variance_ratio": variance}
-        )
+        info = {"explained_variance_ratio": variance}
+        return Embedding(space, model.transform(scaled), fit_on, model, info)
     if space == "umap":
         import umap  # imported here: it compiles with numba, seconds no other asset should pay
 
@@ -55,11 +56,11 @@ def embed(
         points[fit_on] = model.embedding_
         if (~fit_on).any():
             points[~fit_on] = model.transform(scaled[~fit_on])
-        return Embedding(space, points, model)
+        return Embedding(space, points, fit_on, model)
     if space == "tsne":
         perplexity = min(float(options.get("perplexity", 50)), (fit_on.sum() - 1) / 3)
         model = TSNE(n_components=2, perplexity=perplexity, random_state=random_state)
         points = np.full((len(scaled), 2), np.nan)
         points[fit_on] = model.fit_transform(scaled[fit_on])
-        return Embedding(space, points, None, {"perplexity": perplexity})
+        return Embedding(space, points, fit_on, None, {"perplexity": perplexity})
     raise ValueError(f"unknown embedding '{space}' (known: {', '.join(SPACES)})")

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from rfm_pipeline.core.engine import try_strptime
@@ -101,9 +102,7 @@ def read_source(
             table = con.read_csv(path, **options)
         elif fmt == "xlsx":
             # Excel holds at most about a million rows, so reading it whole is fine.
-            frame = pd.read_excel(path, sheet_name=sheet, dtype=str)
-            frame.columns = [str(c) for c in frame.columns]
-            table = ibis.memtable(frame)
+            return frame_source(con, pd.read_excel(path, sheet_name=sheet, dtype=str))
         else:
             raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
         # DuckDB keeps file order for a plain scan, so the row number is the line number.
@@ -154,6 +153,24 @@ def read_transactions(
 ) -> ir.Table:
     """The transaction log in the canonical schema, checked: bad values raise `InputError`."""
     source = read_source(con, path, fmt, encoding, delimiter, sheet)
+    return canonicalise(source, path, column_map, date_format)
+
+
+def frame_source(con: ibis.BaseBackend, frame: pd.DataFrame) -> ir.Table:
+    """An in-memory log (source column names) on the engine, as a file is: with `line_no`."""
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.assign(line_no=np.arange(len(frame), dtype="int64"))
+    return con.create_table(ibis.util.gen_name("frame"), frame, temp=True)
+
+
+def canonicalise(
+    source: ir.Table,
+    path: str | Path,
+    column_map: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+) -> ir.Table:
+    """Rename, parse and check a source table (`path` names it in errors)."""
     names = [c for c in source.columns if c != "line_no"]
     chosen = resolve_columns(names, column_map or {}, path)
     named = source.select("line_no", **{canon: source[src] for canon, src in chosen.items()})

@@ -92,3 +92,19 @@ def embedding_scatter(points: pd.DataFrame, title: str) -> Figure:
     axes.legend(fontsize="small", markerscale=4, loc="best")
     figure.tight_layout()
     return figure
+
+
+def confusion_heatmap(confusion: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
+    """Counts of true (rows) against predicted (columns) segments."""
+    figure, axes = plt.subplots(figsize=(5.6, 4.8))
+    axes.imshow(confusion.to_numpy(), cmap="Blues")
+    labels = [names.get(int(c), str(c)) for c in confusion.columns]
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
+    axes.set_yticks(range(len(labels)), labels, fontsize="small")
+    for (i, j), count in np.ndenumerate(confusion.to_numpy()):
+        axes.text(j, i, str(count), ha="center", va="center", fontsize="small")
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    figure.tight_layout()
+    return figure

@@ -33,7 +33,7 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
 
     recency: whole days from the last invoice to `as_of`; frequency: distinct invoices;
     monetary: sum of `total_price`; tenure_days: whole days from the first invoice to `as_of`;
-    avg_order_value: monetary / frequency.
+    avg_order_value: monetary / frequency; as_of: the date itself, so the table says when.
     """
     cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
     before = clean.filter(clean.invoice_date < cutoff)
@@ -57,6 +57,7 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
         last_purchase="last_purchase",
         tenure_days=days_until_cutoff(per_customer.first_purchase),
         avg_order_value=(per_customer.monetary / per_customer.frequency).round(2),
+        as_of=ibis.literal(as_of, "date"),
     ).order_by("customer_id")
 
 
@@ -68,9 +69,15 @@ class Features:
     thresholds: dict[str, float]
     scaler: StandardScaler
 
+    log_transform: bool = False
+
     @property
     def inliers(self) -> pd.DataFrame:
         return self.table[~self.table["is_outlier"]]
+
+    def scale(self, rfm: pd.DataFrame) -> np.ndarray:
+        """Other customers' R, F, M scaled exactly as these were (new customers, say)."""
+        return self.scaler.transform(_prepared(rfm, self.log_transform))
 
 
 SCALED_COLUMNS = tuple(f"{c}_scaled" for c in RFM_COLUMNS)
@@ -94,11 +101,15 @@ def rfm_features(
     )
     if is_outlier.all():  # a handful of customers: hold no one out rather than everyone
         is_outlier[:] = False
-    values = rfm[list(RFM_COLUMNS)].to_numpy(dtype="float64")
-    if log_transform:
-        values = np.sign(values) * np.log1p(np.abs(values))
+    values = _prepared(rfm, log_transform)
     scaler = StandardScaler().fit(values[~is_outlier.to_numpy()])
     scaled = pd.DataFrame(scaler.transform(values), columns=list(SCALED_COLUMNS))
     table = rfm[["customer_id", *RFM_COLUMNS]].assign(is_outlier=is_outlier.to_numpy())
     table = pd.concat([table, scaled], axis=1)
-    return Features(table=table, thresholds=thresholds, scaler=scaler)
+    return Features(table, thresholds, scaler, log_transform)
+
+
+def _prepared(rfm: pd.DataFrame, log_transform: bool) -> np.ndarray:
+    """R, F, M as floats, through sign(x)·log(1+|x|) when asked."""
+    values = rfm[list(RFM_COLUMNS)].to_numpy(dtype="float64")
+    return np.sign(values) * np.log1p(np.abs(values)) if log_transform else values

@@ -132,13 +132,34 @@ def relabel(labels: np.ndarray, order: dict[int, int]) -> np.ndarray:
 
 @dataclass
 class Segmentation:
-    """Each customer's position and segment in one space, and the sweep that chose it."""
+    """Each customer's position and segment in one space, and the sweep that chose it.
+
+    `embedding` and each kept solution's model and id order stay available, so customers
+    who were not in the fit can be placed (`place`) where the space allows it.
+    """
 
     space: str
     table: pd.DataFrame
     sweep: Sweep
     algorithm: str
     info: dict = field(default_factory=dict)
+    embedding: Embedding | None = None
+    orders: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def place(self, scaled: np.ndarray, algorithm: str | None = None) -> np.ndarray:
+        """Segment ids for new customers' scaled features: embedded with `transform`, then
+        the kept model's `predict`, or the nearest fitted customer's segment."""
+        algorithm = algorithm or self.algorithm
+        if self.embedding is None or not hasattr(self.embedding.model, "transform"):
+            raise ValueError(f"the {self.space} embedding cannot place new customers")
+        best = self.sweep.best[algorithm]
+        points = np.asarray(self.embedding.model.transform(scaled), dtype="float64")
+        if hasattr(best["model"], "predict"):
+            labels = best["model"].predict(points)
+        else:
+            fitted = self.embedding.points[self.embedding.fitted]
+            labels = nearest_label(fitted, best["labels"], points)
+        return relabel(labels, self.orders[algorithm])
 
 
 def segment(
@@ -168,18 +189,18 @@ def segment(
         x=embedding.points[:, 0], y=embedding.points[:, 1]
     )
     monetary = features["monetary"].to_numpy()
+    orders = {}
     for name, best in result.best.items():
         labels = assign_all(best, embedding, scaled, fit_on)
-        table[f"{name}_segment"] = relabel(
-            labels, order_by_monetary(labels[fit_on], monetary[fit_on])
-        )
+        orders[name] = order_by_monetary(labels[fit_on], monetary[fit_on])
+        table[f"{name}_segment"] = relabel(labels, orders[name])
     chosen = algorithm or choose(result)
     if chosen not in result.best:
         raise ValueError(f"unknown algorithm '{chosen}' (known: {', '.join(result.best)})")
     table["segment_id"] = table[f"{chosen}_segment"]
     table["algorithm"] = chosen
     table["k"] = result.best[chosen]["k"]
-    return Segmentation(space, table, result, chosen, embedding.info)
+    return Segmentation(space, table, result, chosen, embedding.info, embedding, orders)
 
 
 def assign_all(

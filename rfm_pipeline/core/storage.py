@@ -30,6 +30,16 @@ def write_table(table: Tabular, path: UPath) -> None:
     atomically(path, lambda local: _write(table, local))
 
 
+def write_export(frame: pd.DataFrame, path: UPath) -> None:
+    """A frame for people and other tools: CSV or Parquet by the path's suffix, atomically."""
+    if path.suffix == ".csv":
+        atomically(path, lambda local: frame.to_csv(local, index=False))
+    elif path.suffix == ".parquet":
+        write_table(frame, path)
+    else:
+        raise ValueError(f"{path}: write .csv or .parquet, not '{path.suffix}'")
+
+
 def write_bytes(data: bytes, path: UPath) -> None:
     """Write bytes (an image, a report) at `path`, atomically."""
     atomically(path, lambda local: local.write_bytes(data))

@@ -1,0 +1,101 @@
+"""Does the segment classifier generalise to people it has never seen? (the study's goal 5)
+
+The whole chain (cleaning, RFM, features, embedding, clustering, classifier) is fitted on the
+transactions before a cut-off date only. The customers whose first purchase is on or after it
+get their RFM at the end of the data; the fitted embedding and clusterer say which segment
+they belong to, the classifier predicts one, and the two are compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score
+
+from rfm_pipeline.core import cleaning, rfm
+from rfm_pipeline.core.classifier import TrainedClassifier, segment_report, train_classifier
+from rfm_pipeline.core.segmentation import segment
+
+PLACEABLE = ("pca", "umap")
+
+
+@dataclass
+class NewCustomerEvaluation:
+    """Agreement between the classifier and the fitted clustering on later first-time customers."""
+
+    cutoff: dt.date
+    space: str
+    algorithm: str
+    k: int
+    last_fitted_transaction: pd.Timestamp
+    fitted_customers: int
+    new_customers: int
+    agreement: float
+    macro_f1: float
+    per_segment: pd.DataFrame
+    classifier: TrainedClassifier | None
+    note: str = ""
+
+
+def evaluate_new_customers(
+    raw: ir.Table,
+    cutoff: dt.date,
+    space: str,
+    algorithm: str,
+    k: int,
+    rules: cleaning.CleaningRules | None = None,
+    random_state: int = 42,
+    **embedding_options: float,
+) -> NewCustomerEvaluation:
+    """Fit on lines before `cutoff`; compare classifier and clustering on customers new after it.
+
+    A space that cannot place new customers (t-SNE) is replaced by UMAP, with the same algorithm
+    and k.
+    """
+    rules = rules or cleaning.CleaningRules()
+    space = space if space in PLACEABLE else "umap"
+    start = ibis.timestamp(dt.datetime.combine(cutoff, dt.time()))
+    fit_clean = cleaning.clean_transactions(raw.filter(raw.invoice_date < start), rules).table
+    last_fitted = pd.Timestamp(fit_clean.invoice_date.max().execute())
+    if last_fitted >= pd.Timestamp(cutoff):
+        raise AssertionError(f"a transaction on or after {cutoff} was used for fitting")
+    fit_rfm = rfm.rfm_table(fit_clean, cutoff).execute()
+    all_clean = cleaning.clean_transactions(raw, rules).table
+    everyone = rfm.rfm_table(all_clean, rfm.default_as_of(all_clean)).execute()
+    new = everyone[everyone["first_purchase"] >= pd.Timestamp(cutoff)]
+
+    def skipped(note: str) -> NewCustomerEvaluation:
+        return NewCustomerEvaluation(cutoff, space, algorithm, k, last_fitted, len(fit_rfm),
+                                     len(new), float("nan"), float("nan"), pd.DataFrame(),
+                                     None, note)  # fmt: skip
+
+    if algorithm == "single" or len(fit_rfm) <= max(k, 2):
+        return skipped("too few customers before the cut-off to segment")
+    if new.empty:
+        return skipped("no customer first bought on or after the cut-off")
+    features = rfm.rfm_features(fit_rfm)
+    segmentation = segment(features.table, space, [k], [algorithm], random_state=random_state,
+                           **embedding_options)  # fmt: skip
+    if segmentation.algorithm == "single":
+        return skipped("too few customers before the cut-off to segment")
+    labelled = fit_rfm.merge(segmentation.table[["customer_id", "segment_id"]])
+    classifier = train_classifier(labelled, random_state=random_state)
+    truth = segmentation.place(features.scale(new), algorithm)
+    predicted = classifier.model.predict(new[classifier.features].to_numpy(dtype="float64"))
+    return NewCustomerEvaluation(
+        cutoff=cutoff,
+        space=space,
+        algorithm=algorithm,
+        k=k,
+        last_fitted_transaction=last_fitted,
+        fitted_customers=len(fit_rfm),
+        new_customers=len(new),
+        agreement=float(accuracy_score(truth, predicted)),
+        macro_f1=float(f1_score(truth, predicted, average="macro")),
+        per_segment=segment_report(truth, predicted),
+        classifier=classifier,
+    )

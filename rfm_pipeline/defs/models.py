@@ -1,0 +1,170 @@
+"""Group models: the segment classifier, its test on later customers, scoring new transactions."""
+
+import datetime as dt
+import time
+
+import dagster as dg
+import ibis.expr.types as ir
+import pandas as pd
+from upath import UPath
+
+from rfm_pipeline.core.classifier import FEATURES, train_classifier
+from rfm_pipeline.core.evaluation import evaluate_new_customers
+from rfm_pipeline.core.models import SavedModel, load_model
+from rfm_pipeline.core.plots import confusion_heatmap
+from rfm_pipeline.core.predict import score_file
+from rfm_pipeline.core.storage import write_export
+from rfm_pipeline.defs.ingest import IngestConfig
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+
+
+class ClassifierConfig(dg.Config):
+    """Features and the split; the defaults follow the study's part 6."""
+
+    features: list[str] = list(FEATURES)  # rfm_table columns; tenure_days, avg_order_value too
+    random_state: int = 42
+    test_size: float = 0.2
+    folds: int = 5
+
+
+def _names(customer_segments: pd.DataFrame) -> pd.DataFrame:
+    columns = ["segment_id", "segment_name", "strategy"]
+    return customer_segments[columns].drop_duplicates().sort_values("segment_id")
+
+
+@dg.asset(group_name="models", kinds={"sklearn"}, code_version="1")
+def segment_classifier(
+    config: ClassifierConfig,
+    warehouse: Warehouse,
+    rfm_table: pd.DataFrame,
+    customer_segments: pd.DataFrame,
+) -> dg.Output[SavedModel]:
+    """Assigns a customer's segment from RFM features, so new customers are segmented without
+    redoing the embedding. Saved as `segment_classifier.skops` with a JSON model card.
+    """
+    started = time.perf_counter()
+    data = rfm_table.merge(customer_segments[["customer_id", "segment_id"]])
+    trained = train_classifier(
+        data, config.features, random_state=config.random_state,
+        test_size=config.test_size, folds=config.folds, n_jobs=2,
+    )  # fmt: skip
+    seconds = round(time.perf_counter() - started, 2)
+    names = _names(customer_segments)
+    segment = customer_segments.iloc[0]
+    card = {
+        "model": trained.name,
+        "params": trained.params,
+        "features": trained.features,
+        "classes": names.to_dict("records"),
+        "segmentation": {"embedding": segment["embedding"], "algorithm": segment["algorithm"]},
+        "metrics": {"cv": trained.cv.to_dict("records"), "test": trained.test},
+        "as_of": str(rfm_table["as_of"].iloc[0]),
+        "customers": {"trained": trained.train_customers, "tested": trained.test["customers"]},
+    }
+    metadata = {
+        "model": trained.name,
+        "test_accuracy": round(trained.test["accuracy"], 4),
+        "test_macro_f1": round(trained.test["macro_f1"], 4),
+        "test_customers": trained.test["customers"],
+        "candidates": table_metadata(trained.cv.round(4)),
+        "per_segment": table_metadata(
+            names[["segment_id", "segment_name"]].merge(trained.report).round(3)
+        ),  # fmt: skip
+        "tuning_seconds": seconds,
+    }
+    if not trained.confusion.empty:
+        labels = dict(zip(names["segment_id"], names["segment_name"], strict=True))
+        plot = confusion_heatmap(trained.confusion, labels, "Held-out customers")
+        metadata["confusion_matrix"] = image_metadata(
+            plot, warehouse, "segment_classifier_confusion"
+        )
+    return dg.Output(SavedModel(trained.model, card), metadata=metadata)
+
+
+class EvaluationConfig(dg.Config):
+    """The study's goal 5: fit before the cut-off, test on customers who first buy after it."""
+
+    cutoff: str = "2011-10-01"
+    random_state: int = 42
+
+
+@dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="1")
+def new_customer_evaluation(
+    config: EvaluationConfig,
+    warehouse: Warehouse,
+    raw_transactions: ir.Table,
+    customer_segments: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per segment: how often the classifier, fitted only on transactions before the cut-off,
+    agrees with the fitted clustering on customers whose first purchase is on or after it.
+    """
+    started = time.perf_counter()
+    chosen = customer_segments.iloc[0]
+    result = evaluate_new_customers(
+        raw_transactions,
+        dt.date.fromisoformat(config.cutoff),
+        space=str(chosen["embedding"]),
+        algorithm=str(chosen["algorithm"]),
+        k=int(chosen["k"]),
+        random_state=config.random_state,
+    )
+    return dg.Output(
+        result.per_segment,
+        metadata={
+            "cutoff": config.cutoff,
+            "last_fitted_transaction": str(result.last_fitted_transaction),
+            "embedding": result.space,
+            "algorithm": result.algorithm,
+            "k": result.k,
+            "fitted_customers": result.fitted_customers,
+            "new_customers": result.new_customers,
+            "agreement": round(result.agreement, 4),
+            "macro_f1": round(result.macro_f1, 4),
+            "classifier": result.classifier.name if result.classifier else "none",
+            "classifier_test_accuracy": round(result.classifier.test["accuracy"], 4)
+            if result.classifier
+            else float("nan"),
+            "note": result.note or "evaluated",
+            "per_segment": table_metadata(result.per_segment.round(3)),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+
+
+class ScoreConfig(IngestConfig):
+    """A transactions file to score, read like the pipeline's input, and where to write."""
+
+    out: str  # .csv or .parquet
+    as_of: str | None = None  # YYYY-MM-DD; None = the day after the file's last invoice
+
+
+@dg.op(out=dg.Out(dg.Nothing))
+def score_transactions(
+    context: dg.OpExecutionContext,
+    config: ScoreConfig,
+    engine: DuckDBEngine,
+    warehouse: Warehouse,
+) -> None:
+    """Segments for the customers in a transactions file, with the saved classifier."""
+    saved = load_model(warehouse.path("segment_classifier.skops"))
+    scored = score_file(
+        engine.connection(),
+        config.path,
+        saved,
+        dt.date.fromisoformat(config.as_of) if config.as_of else None,
+        fmt=config.format,
+        encoding=config.encoding,
+        delimiter=config.delimiter,
+        column_map=config.column_map,
+        date_format=config.date_format,
+    )
+    write_export(scored, UPath(config.out))
+    context.log.info(
+        f"scored {scored['segment_id'].notna().sum()} of {len(scored)} customers into {config.out}"
+    )
+
+
+@dg.job(description="Segment the customers of a transactions file with the saved classifier.")
+def score_new_customers() -> None:
+    score_transactions()

@@ -1,0 +1,61 @@
+"""The new-customer test: fitted before the cut-off only, judged on later first-time buyers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from rfm_pipeline.core.evaluation import evaluate_new_customers
+from rfm_pipeline_tests.conftest import line, raw_table
+
+CUTOFF = dt.date(2011, 10, 1)
+
+
+def log() -> list[dict]:
+    """Three kinds of customer before the cut-off, and new ones of each kind after it."""
+    rng = np.random.default_rng(0)
+    lines, invoice = [], 0
+    kinds = [(1, 5.0), (4, 50.0), (10, 300.0)]  # orders and price: the kinds differ in F and M
+    for prefix, start, end, count in (("old", "2011-01-01", "2011-09-30", 40),
+                                      ("new", "2011-10-01", "2011-12-09", 12)):  # fmt: skip
+        last = dt.date.fromisoformat(end)
+        for kind, (orders, price) in enumerate(kinds):
+            for c in range(count):
+                for o in range(orders):
+                    days = int(rng.integers(0, 5)) + o * 3
+                    day = max(last - dt.timedelta(days=days), dt.date.fromisoformat(start))
+                    invoice += 1
+                    lines.append(line(invoice=str(invoice), customer=f"{prefix}{kind}{c:02d}",
+                                      date=f"{day} 10:00", price=price * rng.uniform(0.9, 1.1),
+                                      quantity=1))  # fmt: skip
+    # a later cancellation of an early purchase must not reach the fitted table
+    lines.append(line(invoice="C1", customer="old000", quantity=-1, date="2011-11-01 10:00",
+                      price=lines[0]["unit_price"], stock=lines[0]["stock_code"]))  # fmt: skip
+    return lines
+
+
+def test_fitting_uses_nothing_from_the_cut_off_on(con):
+    raw = raw_table(con, log())
+    result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3)
+    assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
+    assert result.fitted_customers == 120
+    assert result.new_customers == 36
+    assert result.agreement >= 0.9
+    assert result.space == "pca"
+
+
+def test_a_space_that_cannot_place_new_customers_is_replaced_by_umap(con):
+    raw = raw_table(con, log())
+    result = evaluate_new_customers(raw, CUTOFF, "tsne", "kmeans", 3)
+    assert result.space == "umap"
+    assert result.new_customers == 36
+
+
+def test_without_later_customers_the_evaluation_says_so(con):
+    early = [row for row in log() if row["customer_id"].startswith("old")]
+    early = [row for row in early if row["invoice_date"] < dt.datetime(2011, 10, 1)]
+    result = evaluate_new_customers(raw_table(con, early), CUTOFF, "pca", "kmeans", 3)
+    assert result.new_customers == 0
+    assert result.note == "no customer first bought on or after the cut-off"
+    assert np.isnan(result.agreement)
