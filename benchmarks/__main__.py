@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import cleaning
+from benchmarks import classifier, cleaning
 
-BENCHMARKS = {"cleaning": cleaning.run}
+BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run}
 
 
 def main() -> None:
