@@ -162,6 +162,8 @@ def print_summary(result) -> None:
                 f"{row['recency_mean']:>11.1f}{row['frequency_mean']:>11.1f}"
                 f"{row['monetary_mean']:>11,.0f}"
             )
+    if "segment_report" in tables:
+        print(f"\nreport: {tables['segment_report']['path'].value}")
 
 
 def predict(args: argparse.Namespace) -> int:

@@ -28,6 +28,8 @@ ASSETS = (
     "segment_profiles",
     "segment_classifier",
     "new_customer_evaluation",
+    "eda_report",
+    "segment_report",
 )
 
 FUNNEL = [
@@ -292,3 +294,46 @@ def test_score_new_customers_job_runs_in_dagster(bundled_run, tmp_path, monkeypa
     assert result.success
     scored = pd.read_csv(out, dtype={"customer_id": str})
     assert len(scored) == sample["CustomerID"].dropna().nunique()
+
+
+def test_eda_answers_the_studys_questions(bundled_run):
+    folder, metadata = bundled_run
+    answers = pd.read_parquet(folder / "warehouse" / "eda_report.parquet")
+    answer = answers.set_index("question")["answer"]
+    assert answer["How big is the log?"] == "541,909 lines x 8 columns"
+    assert answer["What period?"] == "2010-12-01 to 2011-12-09"
+    assert answer["How many values are missing?"].startswith("136,534 (")
+    assert "customer_id 135,080" in answer["How many values are missing?"]
+    assert answer["How many customers?"] == "4,372 distinct customer ids"
+    assert answer["How many countries?"] == "37 besides unspecified"
+    assert answer["Which product is sold most often?"].startswith("85123A")
+    assert answer["What share of orders are cancellations?"].startswith("16% (3,654 of 22,190")
+    assert answer["Where are most customers?"] == "United Kingdom"
+    assert answer["Top three countries by orders"] == "United Kingdom, Germany, France"
+    assert answer["Top three countries by revenue"] == "United Kingdom, Netherlands, EIRE"
+    assert answer["Which month has the most revenue?"].startswith("November 2011")
+    assert answer["On which weekdays are there no orders?"] == "Saturday"
+    assert answer["When are most orders placed?"].startswith("between 10:00 and 16:00")
+    assert answer["At which hours are there no orders?"] == "21:00-6:00"
+    assert answer["Mean line value (total_price)?"] == "21.13"
+    assert "November" in metadata["eda_report"]["hypotheses"].value
+    for plot in ("revenue_by_month", "orders_by_weekday", "orders_by_hour", "order_values"):
+        size = (folder / "warehouse" / "plots" / f"eda_{plot}.png").stat().st_size
+        assert 5_000 < size < 150_000, plot
+
+
+def test_segment_report_is_one_self_contained_page(bundled_run):
+    folder, metadata = bundled_run
+    path = folder / "warehouse" / "segment_report.html"
+    assert metadata["segment_report"]["path"].value == str(path)
+    html = path.read_text()
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert html.count('src="data:image/png;base64,') == metadata["segment_report"]["images"].value
+    assert metadata["segment_report"]["images"].value >= 5
+    segments = pd.read_parquet(folder / "warehouse" / "customer_segments.parquet")
+    for name in segments["segment_name"].unique():
+        assert f"<h3>{name}</h3>" in html
+    for section in ("Cleaning", "The data at a glance", "Rule-based RFM segments beside",
+                    "How the segmentation was chosen", "Segments for new customers"):  # fmt: skip
+        assert section in html, section
+    assert "of the 721" in html

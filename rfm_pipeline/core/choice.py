@@ -17,6 +17,9 @@ from rfm_pipeline.core import profiles
 from rfm_pipeline.core.embedding import SPACES
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 
+COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
+                      "davies_bouldin", "min_share", "eligible"]  # fmt: skip
+
 RULE = (
     "highest silhouette among the kept solutions of every embedding whose smallest segment holds"
     " at least the minimum share of customers"
@@ -31,15 +34,13 @@ def comparison(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         if not sweep.empty
     ]
     if not rows:
-        return pd.DataFrame(columns=["embedding", "algorithm", "k", "silhouette", "eligible"])
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.concat(rows, ignore_index=True)
     table["space_order"] = table["embedding"].map(SPACES.index)
     table = table.sort_values(
         ["eligible", "silhouette", "space_order"], ascending=[False, False, True], kind="stable"
     )
-    columns = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
-               "davies_bouldin", "min_share", "eligible"]  # fmt: skip
-    return table[columns].reset_index(drop=True)
+    return table[COMPARISON_COLUMNS].reset_index(drop=True)
 
 
 def choose(

@@ -108,3 +108,26 @@ def confusion_heatmap(confusion: pd.DataFrame, names: dict[int, str], title: str
     axes.set_title(title)
     figure.tight_layout()
     return figure
+
+
+def column_chart(labels: list[str], values: list[float], title: str, ylabel: str) -> Figure:
+    """Vertical bars in the given order (months, weekdays, hours)."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    axes.bar(labels, values, color="#4C72B0")
+    axes.set_title(title)
+    axes.set_ylabel(ylabel)
+    axes.tick_params(axis="x", labelrotation=45 if len(labels) > 8 else 0, labelsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def histogram(values: pd.Series, title: str, xlabel: str, upper_quantile: float = 0.99) -> Figure:
+    """Distribution of the values up to a high quantile (the long tail is noted in the title)."""
+    cap = float(values.quantile(upper_quantile)) if len(values) else 0.0
+    figure, axes = plt.subplots(figsize=SIZE)
+    axes.hist(values[values <= cap], bins=50, color="#4C72B0")
+    axes.set_title(f"{title} (up to the {upper_quantile:.0%} quantile, {cap:,.0f})")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("count")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,81 @@
+"""The segment report: one self-contained HTML file (images embedded, nothing external).
+
+Sections appear when their inputs exist; the segments section is always there.
+"""
+
+from __future__ import annotations
+
+import base64
+import numbers
+from dataclasses import dataclass, field
+
+import jinja2
+import pandas as pd
+
+from rfm_pipeline.core.rfm_scores import SEGMENTS
+
+
+@dataclass
+class ReportInputs:
+    """What the report shows; `None` leaves a section out."""
+
+    segments: pd.DataFrame  # segment_profiles: name, strategy, sizes, shares, means, medians
+    generated: str
+    period: str = ""
+    as_of: str | None = None
+    chosen: str | None = None  # "UMAP embedding, kmeans, k = 7"
+    funnel: pd.DataFrame | None = None
+    answers: pd.DataFrame | None = None
+    hypotheses: list[str] = field(default_factory=list)
+    overlap: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
+    rule: str = ""
+    chosen_scatter: str = ""  # image name of the chosen embedding's scatter plot
+    classifier: dict | None = None  # model, accuracy, macro_f1, customers
+    evaluation: dict | None = None  # cutoff, agreement, macro_f1, new_customers
+    images: dict[str, bytes] = field(default_factory=dict)  # name -> PNG
+
+
+def _number(value: object) -> str:
+    """Numbers for people: thousands separated, decimals only where they say something."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{value:,}"
+    if isinstance(value, numbers.Real):
+        if float(value).is_integer() or abs(value) >= 1e6:
+            return f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:,.2f}"
+    return str(value)
+
+
+def overlap(rule_based: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """Customers per (rule-based segment, cluster): rows in the grid's order, columns by id."""
+    joined = rule_based[["customer_id", "segment"]].merge(
+        clusters[["customer_id", "segment_id", "segment_name"]]
+    )
+    columns = clusters.drop_duplicates("segment_id").sort_values("segment_id")["segment_name"]
+    table = pd.crosstab(joined["segment"], joined["segment_name"])
+    rows = [s for s in SEGMENTS if s in table.index]
+    table = table.reindex(index=rows, columns=list(columns), fill_value=0)
+    return table.rename_axis(index=None, columns=None).reset_index(names="RFM segment")
+
+
+def render(inputs: ReportInputs) -> str:
+    """The report as an HTML string."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("rfm_pipeline.core", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["number"] = _number
+    template = environment.get_template("segment_report.html.j2")
+    segments = inputs.segments.sort_values("segment_id")
+    return template.render(
+        **{k: v for k, v in vars(inputs).items() if k not in ("images", "segments")},
+        segments=list(segments.itertuples(index=False)),
+        customers=int(segments["customers"].sum()),
+        images={k: base64.b64encode(v).decode("ascii") for k, v in inputs.images.items()},
+    )

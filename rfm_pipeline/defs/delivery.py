@@ -1,0 +1,102 @@
+"""Group delivery: what leaves the pipeline for people and other tools."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from rfm_pipeline.core import choice, report
+from rfm_pipeline.core.embedding import SPACE_NAMES
+from rfm_pipeline.core.storage import write_bytes
+from rfm_pipeline.defs.resources import Warehouse
+
+OPTIONAL = ["clean_transactions", "eda_report", "segment_classifier", "new_customer_evaluation"]
+"""Report sections drawn from these appear when they have been materialised."""
+
+IMAGES = ("eda_revenue_by_month", "eda_orders_by_weekday", "eda_orders_by_hour",
+          "segment_profiles_radar", "segment_profiles_snake")  # fmt: skip
+"""Plots the report embeds when they exist, besides the chosen embedding's scatter plot."""
+
+
+def _metadata(context: dg.AssetExecutionContext, name: str) -> dict:
+    """The latest materialisation's metadata values of an asset, or {} if it has none."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
+    """A table metadata value as a frame with these columns, in this order."""
+    if value is None:
+        return None
+    return pd.DataFrame([r.data for r in value.records]).reindex(columns=columns)
+
+
+@dg.asset(group_name="delivery", kinds={"html"}, code_version="1", deps=OPTIONAL)
+def segment_report(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    customer_segments: pd.DataFrame,
+    segment_profiles: pd.DataFrame,
+    rfm_scores: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """`segment_report.html`: one self-contained page for the marketing team (images embedded,
+    nothing external, printable): cleaning funnel, data highlights, every segment with its
+    strategy, rule-based segments beside clusters, how the segmentation was chosen, the
+    classifier and its test on new customers.
+    """
+    raw = _metadata(context, "raw_transactions")
+    clean = _metadata(context, "clean_transactions")
+    chosen = customer_segments.iloc[0]
+    segments_meta = _metadata(context, "customer_segments")
+    classifier = _metadata(context, "segment_classifier")
+    evaluation = _metadata(context, "new_customer_evaluation")
+    eda_path = warehouse.path("eda_report.parquet")
+    answers = pd.read_parquet(str(eda_path)) if eda_path.exists() else None
+    eda = _metadata(context, "eda_report") if answers is not None else {}
+    images = {}
+    for name in (*IMAGES, f"{chosen['embedding']}_scatter"):
+        path = warehouse.path("plots", f"{name}.png")
+        if path.exists():
+            images[name] = path.read_bytes()
+    inputs = report.ReportInputs(
+        segments=segment_profiles,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}"
+        if raw
+        else "",
+        as_of=str(_metadata(context, "rfm_table").get("as_of", "")) or None,
+        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
+        f" {chosen['algorithm']}, k = {chosen['k']}",
+        funnel=_records(clean.get("funnel"), ["step", "rows_removed", "rows_after"]),
+        answers=answers[["question", "answer"]] if answers is not None else None,
+        hypotheses=[h.removeprefix("- ") for h in str(eda.get("hypotheses", "")).splitlines() if h],
+        overlap=report.overlap(rfm_scores, customer_segments),
+        comparison=_records(segments_meta.get("comparison"), choice.COMPARISON_COLUMNS),
+        rule=f"Chosen by the {segments_meta.get('rule', choice.RULE)}.",
+        chosen_scatter=f"{chosen['embedding']}_scatter",
+        classifier={
+            "model": classifier["model"].replace("_", " "),
+            "accuracy": classifier["test_accuracy"],
+            "macro_f1": classifier["test_macro_f1"],
+            "customers": classifier["test_customers"],
+        }
+        if classifier
+        else None,
+        evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
+        if evaluation.get("note") == "evaluated"
+        else None,
+        images=images,
+    )
+    html = report.render(inputs)
+    path = warehouse.path("segment_report.html")
+    write_bytes(html.encode("utf-8"), path)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "size_kb": round(len(html) / 1024),
+            "segments": len(segment_profiles),
+            "images": len(images),
+        }
+    )

@@ -1,0 +1,112 @@
+"""The segment report: self-contained HTML whose sections follow the inputs that exist."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pandas as pd
+
+from rfm_pipeline.core.plots import bar_chart, png_bytes
+from rfm_pipeline.core.report import ReportInputs, overlap, render
+
+
+class Page(HTMLParser):
+    """Collects tags, attributes, headings and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def profiles() -> pd.DataFrame:
+    rows = []
+    for i, name in enumerate(["Lost", "Promising", "Loyal"]):
+        rows.append({"segment_id": i, "segment_name": name, "strategy": f"do {name.lower()} things",
+                     "customers": 10 * (i + 1), "outliers": 0, "customer_share": (i + 1) / 6,
+                     "revenue_share": (i + 1) / 6, "recency_mean": 100.0 - 30 * i,
+                     "recency_median": 90.0, "frequency_mean": 1.0 + i, "frequency_median": 1.0,
+                     "monetary_mean": 100.0 * (i + 1), "monetary_median": 90.5})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_only_the_segments_when_nothing_else_exists():
+    html = render(ReportInputs(segments=profiles(), generated="2011-12-10 06:00 UTC"))
+    page = parse(html)
+    text = " ".join(page.text)
+    for name in ("Lost", "Promising", "Loyal"):
+        assert name in text
+    assert "do promising things" in text
+    headings = [t for t, _ in page.tags if t == "h2"]
+    assert len(headings) == 1  # Segments only: no cleaning, data, choice or classifier section
+    assert "Cleaning" not in text and "How the segmentation was chosen" not in text
+
+
+def test_every_section_with_embedded_images_and_nothing_external():
+    funnel = pd.DataFrame({"step": ["raw", "drop x"], "rows_removed": [0, 1], "rows_after": [3, 2]})
+    images = {"segment_profiles_radar": png_bytes(bar_chart(["a"], [1], "t", "x")),
+              "umap_scatter": png_bytes(bar_chart(["b"], [2], "t", "x"))}  # fmt: skip
+    html = render(
+        ReportInputs(
+            segments=profiles(),
+            generated="2011-12-10 06:00 UTC",
+            period="2010-12-01 to 2011-12-09",
+            as_of="2011-12-10",
+            chosen="the UMAP embedding, kmeans, k = 3",
+            funnel=funnel,
+            answers=pd.DataFrame({"question": ["What period?"], "answer": ["a year"]}),
+            hypotheses=["Sales peak in November."],
+            overlap=pd.DataFrame({"RFM segment": ["Champions"], "Loyal": [3]}),
+            comparison=pd.DataFrame(
+                {"embedding": ["umap"], "silhouette": [0.55], "eligible": [True]}
+            ),  # fmt: skip
+            rule="Chosen by silhouette.",
+            chosen_scatter="umap_scatter",
+            classifier={
+                "model": "random forest",
+                "accuracy": 0.99,
+                "macro_f1": 0.98,
+                "customers": 867,
+            },  # fmt: skip
+            evaluation={
+                "cutoff": "2011-10-01",
+                "agreement": 0.997,
+                "macro_f1": 0.995,
+                "new_customers": 721,
+            },  # fmt: skip
+            images=images,
+        )
+    )
+    page = parse(html)
+    text = " ".join(page.text)
+    sources = [attrs["src"] for tag, attrs in page.tags if tag == "img"]
+    assert len(sources) == 2
+    assert all(src.startswith("data:image/png;base64,") for src in sources)
+    assert not [t for t, _ in page.tags if t in ("script", "link", "iframe")]
+    assert "http://" not in html and "https://" not in html
+    for expected in ("Cleaning", "drop x", "Sales peak in November.", "Champions",
+                     "Chosen by silhouette.", "99.7% of the 721", "0.550", "yes"):  # fmt: skip
+        assert expected in text, expected
+
+
+def test_overlap_counts_customers_per_rule_based_segment_and_cluster():
+    rule_based = pd.DataFrame({"customer_id": ["1", "2", "3"],
+                               "segment": ["Lost", "Champions", "Champions"]})  # fmt: skip
+    clusters = pd.DataFrame({"customer_id": ["1", "2", "3"], "segment_id": [0, 1, 1],
+                             "segment_name": ["Gone", "Best", "Best"]})  # fmt: skip
+    table = overlap(rule_based, clusters)
+    assert table.columns.tolist() == ["RFM segment", "Gone", "Best"]
+    assert table.values.tolist() == [["Champions", 0, 2], ["Lost", 1, 0]]
