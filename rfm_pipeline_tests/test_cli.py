@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -133,3 +134,23 @@ def test_the_console_script_exits_2_with_one_line(home):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {home / 'x.parquet'}: file not found"]
+
+
+def test_without_descriptions_the_category_assets_skip_and_rfm_runs(home, capsys):
+    path = home / "plain.parquet"
+    uci_frame(UCI_ROWS).drop(columns=["Description"]).to_parquet(path)
+    assert run(home, "--input", str(path)) == 0
+    assert "materialised customer_segments" in capsys.readouterr().out
+    with dg.DagsterInstance.get() as instance:
+        reasons = {
+            name: instance.get_latest_materialization_event(dg.AssetKey(name))
+            .asset_materialization.metadata["skipped"]
+            .value
+            for name in ("product_categories", "customer_interests", "interest_classifier")
+        }
+    assert reasons == {
+        "product_categories": "skipped: input has no product descriptions",
+        "customer_interests": "skipped: no product categories",
+        "interest_classifier": "skipped: no product categories",
+    }
+    assert (home / "warehouse" / "segment_report.html").exists()

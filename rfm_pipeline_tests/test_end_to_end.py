@@ -30,6 +30,9 @@ ASSETS = (
     "new_customer_evaluation",
     "eda_report",
     "segment_report",
+    "product_categories",
+    "customer_interests",
+    "interest_classifier",
 )
 
 FUNNEL = [
@@ -334,6 +337,47 @@ def test_segment_report_is_one_self_contained_page(bundled_run):
     for name in segments["segment_name"].unique():
         assert f"<h3>{name}</h3>" in html
     for section in ("Cleaning", "The data at a glance", "Rule-based RFM segments beside",
-                    "How the segmentation was chosen", "Segments for new customers"):  # fmt: skip
+                    "How the segmentation was chosen", "Segments for new customers",
+                    "Interest groups"):  # fmt: skip
         assert section in html, section
     assert "of the 721" in html
+
+
+def test_product_categories_follow_the_reference(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["product_categories"]
+    assert meta["dagster/row_count"].value == 3_659
+    assert meta["keywords_kept"].value == 236
+    assert meta["keyword_candidates"].value == 1_591
+    assert meta["k"].value == 5
+    assert meta["silhouette"].value == pytest.approx(0.15, abs=0.005)
+    table = pd.read_parquet(folder / "warehouse" / "product_categories.parquet")
+    assert table["stock_code"].is_unique
+    assert table.groupby("category_id")["category_name"].nunique().max() == 1
+    assert table["category_name"].str.contains(" / ").all()
+
+
+def test_customer_interest_groups(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["customer_interests"]
+    assert meta["k"].value == 11
+    assert meta["silhouette"].value == pytest.approx(0.215, abs=0.01)
+    table = pd.read_parquet(folder / "warehouse" / "customer_interests.parquet")
+    assert len(table) == table["customer_id"].nunique() == 4_334
+    assert table["group_name"].str.contains(" buyers, ").all()
+    shares = table[[c for c in table.columns if c.startswith("share_")]]
+    assert shares.sum(axis=1).round(6).eq(1).mean() > 0.99
+
+
+def test_interest_classifier_beats_the_reference_on_the_later_period(bundled_run):
+    folder, metadata = bundled_run
+    meta = metadata["interest_classifier"]
+    assert meta["later_accuracy"].value >= 0.80
+    assert meta["soft_voting_later_accuracy"].value >= 0.80
+    assert meta["last_fitted_transaction"].value < "2011-10-01"
+    models = {r.data["model"]: r.data for r in meta["models"].records}
+    assert set(models) == {"logistic_regression", "k_nearest_neighbours", "random_forest",
+                           "gradient_boosting", "soft_voting"}  # fmt: skip
+    card = json.loads((folder / "warehouse" / "interest_classifier.json").read_text())
+    assert card["cutoff"] == "2011-10-01"
+    assert (folder / "warehouse" / "interest_classifier.skops").exists()

@@ -23,3 +23,7 @@ class InputError(Exception):
         shown = ", ".join(repr(v) for v in self.values)
         message = where + problem + (f": {shown}" if shown else "")
         super().__init__(" ".join(message.split()))
+
+
+class NotEnoughData(ValueError):
+    """Too little data for a stage to mean anything: the stage is skipped with this message."""

@@ -131,3 +131,21 @@ def histogram(values: pd.Series, title: str, xlabel: str, upper_quantile: float 
     axes.set_ylabel("count")
     figure.tight_layout()
     return figure
+
+
+def keyword_chart(top: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
+    """One small bar chart per category: its most characteristic keywords and their share."""
+    categories = sorted(top["category_id"].unique())
+    columns = min(3, len(categories)) or 1
+    rows = -(-len(categories) // columns) or 1
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.flat[len(categories) :]:
+        ax.axis("off")
+    for ax, category in zip(axes.flat, categories, strict=False):
+        words = top[top["category_id"] == category]
+        ax.barh(words["keyword"][::-1], words["share"][::-1], color="#4C72B0")
+        ax.set_title(f"{category}: {names.get(category, '')}", fontsize="small")
+        ax.tick_params(labelsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

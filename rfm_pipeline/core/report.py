@@ -33,6 +33,7 @@ class ReportInputs:
     chosen_scatter: str = ""  # image name of the chosen embedding's scatter plot
     classifier: dict | None = None  # model, accuracy, macro_f1, customers
     evaluation: dict | None = None  # cutoff, agreement, macro_f1, new_customers
+    interests: pd.DataFrame | None = None  # interest group, customers
     images: dict[str, bytes] = field(default_factory=dict)  # name -> PNG
 
 

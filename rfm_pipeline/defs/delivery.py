@@ -10,7 +10,8 @@ from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.storage import write_bytes
 from rfm_pipeline.defs.resources import Warehouse
 
-OPTIONAL = ["clean_transactions", "eda_report", "segment_classifier", "new_customer_evaluation"]
+OPTIONAL = ["clean_transactions", "eda_report", "segment_classifier", "new_customer_evaluation",
+            "customer_interests"]  # fmt: skip
 """Report sections drawn from these appear when they have been materialised."""
 
 IMAGES = ("eda_revenue_by_month", "eda_orders_by_weekday", "eda_orders_by_hour",
@@ -55,6 +56,8 @@ def segment_report(
     eda_path = warehouse.path("eda_report.parquet")
     answers = pd.read_parquet(str(eda_path)) if eda_path.exists() else None
     eda = _metadata(context, "eda_report") if answers is not None else {}
+    interests_path = warehouse.path("customer_interests.parquet")
+    interests = pd.read_parquet(str(interests_path)) if interests_path.exists() else None
     images = {}
     for name in (*IMAGES, f"{chosen['embedding']}_scatter"):
         path = warehouse.path("plots", f"{name}.png")
@@ -86,6 +89,13 @@ def segment_report(
         else None,
         evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
         if evaluation.get("note") == "evaluated"
+        else None,
+        interests=interests.groupby("group_name")
+        .size()
+        .rename("customers")
+        .reset_index()
+        .sort_values("customers", ascending=False)
+        if interests is not None and not interests.empty
         else None,
         images=images,
     )

@@ -1,0 +1,127 @@
+"""What customers buy: interest groups from spend per product category and basket statistics.
+
+Each customer is described by the share of their spend in each product category and by their
+number of invoices and minimum, maximum and mean basket value (the reference analysis's
+features); standardised, then grouped with KMeans, k chosen by silhouette. A group is named
+by the category whose share in it is furthest above the average, and by its basket size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from rfm_pipeline.core.errors import NotEnoughData
+
+BASKET_COLUMNS = ("invoices", "basket_min", "basket_max", "basket_mean")
+
+
+def share_columns(categories: int) -> list[str]:
+    return [f"share_{c}" for c in range(categories)]
+
+
+def customer_features(clean: ir.Table, categories: pd.DataFrame) -> pd.DataFrame:
+    """Per customer: invoices, basket min / max / mean, and spend share per category.
+
+    The aggregation runs on the engine; only one row per customer comes back.
+    """
+    k = int(categories["category_id"].max()) + 1 if len(categories) else 0
+    lookup = ibis.memtable(categories[["stock_code", "category_id"]])
+    lines = clean.join(lookup, "stock_code")
+    baskets = lines.group_by(["customer_id", "invoice_no"]).aggregate(value=lines.total_price.sum())
+    per_customer = baskets.group_by("customer_id").aggregate(
+        invoices=baskets.count(),
+        basket_min=baskets.value.min(),
+        basket_max=baskets.value.max(),
+        basket_mean=baskets.value.mean(),
+    )
+    total = lines.total_price.sum()
+    shares = lines.group_by("customer_id").aggregate(
+        **{
+            f"share_{c}": (lines.total_price.sum(where=lines.category_id == c) / total).fill_null(0)
+            for c in range(k)
+        }  # fmt: skip
+    )
+    frame = per_customer.join(shares, "customer_id").order_by("customer_id").execute()
+    frame[share_columns(k)] = frame[share_columns(k)].fillna(0.0)
+    return frame.reset_index(drop=True)
+
+
+@dataclass
+class InterestGroups:
+    """Each customer's interest group, the sweep that chose k, and the fitted scaler and model."""
+
+    table: pd.DataFrame  # customer_id, features..., group_id, group_name
+    sweep: pd.DataFrame  # k, silhouette, chosen
+    profile: pd.DataFrame  # per group: customers, mean shares and basket statistics
+    scaler: StandardScaler
+    model: KMeans
+    columns: list[str]
+
+
+def interest_groups(
+    features: pd.DataFrame,
+    category_names: dict[int, str],
+    ks: Sequence[int] = range(4, 13),
+    random_state: int = 42,
+) -> InterestGroups:
+    """Standardise the features, sweep KMeans over k, keep the best silhouette; name groups."""
+    features = features.sort_values("customer_id").reset_index(drop=True)
+    columns = [*BASKET_COLUMNS, *share_columns(len(category_names))]
+    scaler = StandardScaler().fit(features[columns])
+    points = scaler.transform(features[columns])
+    rows, models = [], {}
+    for k in ks:
+        if k >= len(features):
+            break
+        model = KMeans(n_clusters=k, random_state=random_state, n_init=30).fit(points)
+        models[k] = model
+        rows.append({"k": k, "silhouette": float(silhouette_score(points, model.labels_))})
+    if not rows:
+        raise NotEnoughData(
+            f"too few customers ({len(features)}) to form {min(ks)} interest groups"
+        )
+    sweep = pd.DataFrame(rows)
+    k = int(sweep.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
+    sweep["chosen"] = sweep["k"] == k
+    model = models[k]
+    table = features.assign(group_id=model.labels_.astype("int64"))
+    profile = (
+        table.groupby("group_id")[columns].mean().assign(customers=table.groupby("group_id").size())
+    )
+    names = group_names(profile, features, category_names)
+    table["group_name"] = table["group_id"].map(names)
+    profile = profile.assign(group_name=profile.index.map(names)).reset_index()
+    return InterestGroups(table, sweep, profile, scaler, model, columns)
+
+
+def group_names(
+    profile: pd.DataFrame, features: pd.DataFrame, category_names: dict[int, str]
+) -> dict[int, str]:
+    """ "<category> buyers, <small|medium|large> baskets", numbered when a name repeats."""
+    shares = profile[share_columns(len(category_names))]
+    lift = shares / features[shares.columns].mean().replace(0, np.nan)
+    low, high = features["basket_mean"].quantile([1 / 3, 2 / 3])
+    names: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for group in profile.sort_values("customers", ascending=False).index:
+        category = int(lift.loc[group].fillna(0).to_numpy().argmax())
+        basket = profile.loc[group, "basket_mean"]
+        size = "small" if basket < low else "large" if basket > high else "medium"
+        name = f"{category_names[category]} buyers, {size} baskets"
+        seen[name] = seen.get(name, 0) + 1
+        names[int(group)] = name if seen[name] == 1 else f"{name} {seen[name]}"
+    return names
+
+
+def assign(groups: InterestGroups, features: pd.DataFrame) -> np.ndarray:
+    """Interest group of other customers (a later period), with the fitted scaler and model."""
+    return groups.model.predict(groups.scaler.transform(features[groups.columns]))

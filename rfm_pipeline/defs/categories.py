@@ -1,0 +1,124 @@
+"""Group categories: product categories from descriptions and prices; customer interest groups."""
+
+import dagster as dg
+import ibis.expr.types as ir
+import pandas as pd
+
+from rfm_pipeline.core import categories, interests
+from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.plots import keyword_chart, radar_chart, silhouette_by_k
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.resources import Warehouse
+
+NO_DESCRIPTIONS = "skipped: input has no product descriptions"
+
+
+def skipped(empty: pd.DataFrame, reason: str) -> dg.Output[pd.DataFrame]:
+    """An empty table whose metadata says why; assets that need it skip in turn."""
+    return dg.Output(empty, metadata={"skipped": reason, "dagster/row_count": 0})
+
+
+class ProductCategoriesConfig(dg.Config):
+    """The reference's recipe: keywords used by 13+ products, price bands, KMeans k = 3..10."""
+
+    min_count: int = 13
+    k_min: int = 3
+    k_max: int = 10
+    tolerance: float = 0.005  # take the smallest k within this of the best silhouette
+    random_state: int = 42
+
+
+@dg.asset(group_name="categories", kinds={"duckdb", "sklearn"}, code_version="1")
+def product_categories(
+    config: ProductCategoriesConfig, warehouse: Warehouse, clean_transactions: ir.Table
+) -> dg.Output[pd.DataFrame]:
+    """One row per stock code: description, mean price, category id and name. Categories come
+    from description keywords (stemmed, stop words and colours removed) and price bands.
+    """
+    products = categories.products(clean_transactions)
+    empty = products.assign(category_id=pd.Series(dtype="int64"), category_name="").iloc[:0]
+    if products["description"].isna().all():
+        return skipped(empty, NO_DESCRIPTIONS)
+    try:
+        result = categories.categorise(
+            products, range(config.k_min, config.k_max + 1), config.min_count, config.tolerance,
+            config.random_state,
+        )  # fmt: skip
+    except NotEnoughData as reason:
+        return skipped(empty, f"skipped: {reason}")
+    table = result.table
+    chosen = result.sweep[result.sweep["chosen"]].iloc[0]
+    names = dict(zip(table["category_id"], table["category_name"], strict=False))
+    sizes = table.groupby(["category_id", "category_name"]).size().rename("products").reset_index()
+    samples = table.groupby("category_id").head(3)[["category_id", "stock_code", "description"]]
+    return dg.Output(
+        table,
+        metadata={
+            "dagster/row_count": len(table),
+            "keywords_kept": len(result.keywords.stems),
+            "keyword_candidates": result.keywords.candidates,
+            "k": int(chosen["k"]),
+            "silhouette": round(float(chosen["silhouette"]), 3),
+            "sweep": table_metadata(result.sweep.round(3)),
+            "categories": table_metadata(sizes),
+            "sample_products": table_metadata(samples),
+            "top_keywords": image_metadata(
+                keyword_chart(result.top_keywords, names, "Top keywords per category"),
+                warehouse, "product_categories_keywords",
+            ),
+            "silhouette_by_k": image_metadata(
+                silhouette_by_k(result.sweep.assign(algorithm="kmeans"), "Product categories"),
+                warehouse, "product_categories_silhouette",
+            ),
+        },
+    )  # fmt: skip
+
+
+class CustomerInterestsConfig(dg.Config):
+    k_min: int = 4
+    k_max: int = 12  # the reference chose 11
+    random_state: int = 42
+
+
+@dg.asset(group_name="categories", kinds={"duckdb", "sklearn"}, code_version="1")
+def customer_interests(
+    config: CustomerInterestsConfig,
+    warehouse: Warehouse,
+    clean_transactions: ir.Table,
+    product_categories: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """One row per customer: spend share per product category, invoices, basket min / max /
+    mean, and the interest group (id and name), beside the RFM segment.
+    """
+    empty = pd.DataFrame(
+        {"customer_id": pd.Series(dtype="str"), "group_id": pd.Series(dtype="int64"),
+         "group_name": pd.Series(dtype="str")}
+    )  # fmt: skip
+    if product_categories.empty:
+        return skipped(empty, "skipped: no product categories")
+    names = dict(zip(product_categories["category_id"], product_categories["category_name"],
+                     strict=False))  # fmt: skip
+    features = interests.customer_features(clean_transactions, product_categories)
+    try:
+        groups = interests.interest_groups(
+            features, names, range(config.k_min, config.k_max + 1), config.random_state
+        )
+    except NotEnoughData as reason:
+        return skipped(empty, f"skipped: {reason}")
+    chosen = groups.sweep[groups.sweep["chosen"]].iloc[0]
+    profile = groups.profile.set_index("group_id")
+    axes = profile[groups.columns]
+    scaled = (axes - axes.min()) / (axes.max() - axes.min()).replace(0, 1)
+    group_labels = dict(zip(profile.index, profile["group_name"], strict=True))
+    radar = radar_chart(scaled, group_labels, "Interest groups (min-max scaled means)")
+    return dg.Output(
+        groups.table,
+        metadata={
+            "dagster/row_count": len(groups.table),
+            "k": int(chosen["k"]),
+            "silhouette": round(float(chosen["silhouette"]), 3),
+            "sweep": table_metadata(groups.sweep.round(3)),
+            "groups": table_metadata(groups.profile.round(3)),
+            "radar_chart": image_metadata(radar, warehouse, "customer_interests_radar"),
+        },
+    )

@@ -1,0 +1,56 @@
+"""The interest classifier's protocol: fitted before the cut-off, scored on the later period."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.interest_model import evaluate_interest_models
+from rfm_pipeline_tests.conftest import line, raw_table
+
+FAMILIES = [("CHRISTMAS CARD", 0.5), ("TABLE LAMP", 15.0), ("JUMBO BAG", 2.5)]
+
+
+def log(after: bool = True) -> list[dict]:
+    """Customers who each buy mostly from one product family, before and after the cut-off."""
+    rng = np.random.default_rng(1)
+    lines, invoice = [], 0
+    periods = [("2011-03-01", 90)] + ([("2011-10-10", 30)] if after else [])
+    for start, customers in periods:
+        first = dt.date.fromisoformat(start)
+        for c in range(customers):
+            family = c % 3
+            for order in range(1 + c % 4):
+                invoice += 1
+                day = first + dt.timedelta(days=int(rng.integers(0, 40)) + order)
+                for item in range(3):
+                    pick = family if item < 2 else int(rng.integers(0, 3))
+                    name, price = FAMILIES[pick]
+                    lines.append(line(invoice=str(invoice), stock=f"{pick + 1}{item:03d}",
+                                      description=f"{name} {item}", price=price,
+                                      quantity=int(rng.integers(1, 6)),
+                                      customer=f"{start[:7]}-{c:03d}",
+                                      date=f"{day} 10:00"))  # fmt: skip
+    return lines
+
+
+def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
+    result = evaluate_interest_models(raw_table(con, log()), dt.date(2011, 10, 1))
+    assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
+    assert result.fitted_customers == 90
+    assert result.later_customers == 30
+    scores = result.scores.set_index("model")
+    assert set(scores.index) == {"logistic_regression", "k_nearest_neighbours", "random_forest",
+                                 "gradient_boosting", "soft_voting"}  # fmt: skip
+    assert scores["later_accuracy"].between(0, 1).all()
+    assert scores.loc["random_forest", "reference_later_accuracy"] == 0.754
+    assert result.kept_name in scores.index
+    assert result.features[0] == "basket_mean"
+
+
+def test_without_a_later_period_there_is_nothing_to_test_on(con):
+    with pytest.raises(NotEnoughData, match="no transactions on or after 2011-10-01"):
+        evaluate_interest_models(raw_table(con, log(after=False)), dt.date(2011, 10, 1))
