@@ -20,9 +20,8 @@ import pandas as pd
 import snowballstemmer
 from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-from sklearn.metrics import silhouette_score
 
-from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.segmentation import kmeans_sweep
 
 COLOURS = frozenset({
     "pink", "blue", "green", "red", "white", "black", "orange", "yellow", "purple", "ivory",
@@ -110,20 +109,8 @@ def categorise(
     table = table.sort_values("stock_code").reset_index(drop=True)
     found = keywords(table["description"].tolist(), min_count)
     matrix = product_matrix(table, found.stems)
-    rows, models = [], {}
-    for k in ks:
-        if k >= len(table):
-            break
-        model = KMeans(n_clusters=k, random_state=random_state, n_init=30).fit(matrix)
-        models[k] = model
-        rows.append({"k": k, "silhouette": float(silhouette_score(matrix, model.labels_))})
-    if not rows:
-        raise NotEnoughData(f"too few products ({len(table)}) to form {min(ks)} categories")
-    sweep = pd.DataFrame(rows)
-    best = sweep["silhouette"].max()
-    k = int(sweep.loc[sweep["silhouette"] >= best - tolerance, "k"].min())
-    sweep["chosen"] = sweep["k"] == k
-    model = models[k]
+    sweep, model = kmeans_sweep(matrix, ks, random_state, tolerance, what="products")
+    k = model.n_clusters
     prices = table["unit_price"].to_numpy()
     means = [prices[model.labels_ == c].mean() for c in range(k)]
     order = {int(c): i for i, c in enumerate(np.argsort(means, kind="stable"))}

@@ -16,10 +16,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.segmentation import kmeans_sweep
 
 BASKET_COLUMNS = ("invoices", "basket_min", "basket_max", "basket_mean")
 
@@ -78,21 +77,7 @@ def interest_groups(
     columns = [*BASKET_COLUMNS, *share_columns(len(category_names))]
     scaler = StandardScaler().fit(features[columns])
     points = scaler.transform(features[columns])
-    rows, models = [], {}
-    for k in ks:
-        if k >= len(features):
-            break
-        model = KMeans(n_clusters=k, random_state=random_state, n_init=30).fit(points)
-        models[k] = model
-        rows.append({"k": k, "silhouette": float(silhouette_score(points, model.labels_))})
-    if not rows:
-        raise NotEnoughData(
-            f"too few customers ({len(features)}) to form {min(ks)} interest groups"
-        )
-    sweep = pd.DataFrame(rows)
-    k = int(sweep.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
-    sweep["chosen"] = sweep["k"] == k
-    model = models[k]
+    sweep, model = kmeans_sweep(points, ks, random_state, what="customers")
     table = features.assign(group_id=model.labels_.astype("int64"))
     profile = (
         table.groupby("group_id")[columns].mean().assign(customers=table.groupby("group_id").size())

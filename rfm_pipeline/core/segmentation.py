@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
 from rfm_pipeline.core.embedding import Embedding, embed
+from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.rfm import SCALED_COLUMNS
 
 ALGORITHMS = ("kmeans", "gmm", "agglomerative", "hdbscan")
@@ -115,6 +116,23 @@ def sweep(
                                   "eligible": bool(top["eligible"]), "model": model,
                                   "labels": labels}  # fmt: skip
     return result
+
+
+def kmeans_sweep(
+    points: np.ndarray, ks: Sequence[int], random_state: int, tolerance: float = 0.0,
+    what: str = "points",
+) -> tuple[pd.DataFrame, KMeans]:  # fmt: skip
+    """KMeans for each k (30 starts); keep the smallest k within `tolerance` of the best
+    silhouette. Returns the sweep (k, silhouette, chosen) and the kept model."""
+    rows, models = [], {}
+    for k in (k for k in ks if k < len(points)):
+        models[k] = KMeans(n_clusters=k, random_state=random_state, n_init=30).fit(points)
+        rows.append({"k": k, "silhouette": float(silhouette_score(points, models[k].labels_))})
+    if not rows:
+        raise NotEnoughData(f"too few {what} ({len(points)}) to form {min(ks)} groups")
+    scores = pd.DataFrame(rows)
+    k = int(scores.loc[scores["silhouette"] >= scores["silhouette"].max() - tolerance, "k"].min())
+    return scores.assign(chosen=scores["k"] == k), models[k]
 
 
 def order_by_monetary(labels: np.ndarray, monetary: np.ndarray) -> dict[int, int]:
