@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_reading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["parquet", "csv", "xlsx"], help="default: from suffix")
     parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    parser.add_argument("--sheet", help="Excel sheet name or 0-based index (default: the first)")
     parser.add_argument(
         "--map",
         action="append",
@@ -80,6 +81,8 @@ def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
             ingest["path"] = os.path.abspath(args.input)
         if args.format:
             ingest["format"] = args.format
+        if args.sheet:
+            ingest["sheet"] = args.sheet
         ops["raw_transactions"] = {"config": ingest}
     if "rfm_table" in selected and args.as_of:
         ops["rfm_table"] = {"config": {"as_of": parse_date(args.as_of)}}
@@ -189,6 +192,7 @@ def predict(args: argparse.Namespace) -> int:
             connect(), args.transactions, saved,
             dt.date.fromisoformat(as_of) if as_of else None,
             fmt=args.format, encoding=args.encoding, column_map=column_map,
+            sheet=int(args.sheet) if (args.sheet or "").isdigit() else args.sheet or 0,
         )  # fmt: skip
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

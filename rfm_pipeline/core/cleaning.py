@@ -168,6 +168,17 @@ def funnel(lines: ir.Table) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def nothing_left(funnel: pd.DataFrame) -> str | None:
+    """Why no line survived cleaning, from the funnel; None when some did."""
+    if int(funnel["rows_after"].iloc[-1]) > 0:
+        return None
+    removed = funnel[funnel["rows_removed"] > 0]
+    reasons = ", ".join(f"{step.removeprefix('drop ')} {n:,}" for step, n in
+                        zip(removed["step"], removed["rows_removed"], strict=True))  # fmt: skip
+    lines = int(funnel["rows_after"].iloc[0])
+    return f"no purchase line is left after cleaning ({lines:,} lines: {reasons or 'none'})"
+
+
 def matching_summary(matches: ir.Table, lines: ir.Table, rules: CleaningRules) -> dict[str, int]:
     """How the cancellation lines were resolved: matched, without candidate, none covering."""
     row = (

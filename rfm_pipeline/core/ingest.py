@@ -7,6 +7,7 @@ a value that does not parse is an `InputError` naming the file, the column and e
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -89,6 +90,8 @@ def read_source(
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "the file is empty")
     fmt = fmt or detect_format(path)
     with reading(path):
         if fmt == "parquet":
@@ -100,13 +103,32 @@ def read_source(
             if delimiter:
                 options["delim"] = delimiter
             table = con.read_csv(path, **options)
+            _refuse_repeated_columns(path, _csv_header(path, options["encoding"], delimiter))
         elif fmt == "xlsx":
             # Excel holds at most about a million rows, so reading it whole is fine.
+            sheets = pd.ExcelFile(path).sheet_names
+            if isinstance(sheet, str) and sheet not in sheets:
+                raise InputError(path, f"no sheet '{sheet}' (sheets: {', '.join(sheets)})")
             return frame_source(con, pd.read_excel(path, sheet_name=sheet, dtype=str))
         else:
             raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
         # DuckDB keeps file order for a plain scan, so the row number is the line number.
         return table.mutate(line_no=ibis.row_number())
+
+
+def _csv_header(path: Path, encoding: str, delimiter: str | None) -> list[str]:
+    """The names on a CSV file's first line, as written (the engine renames repeated ones)."""
+    with path.open(encoding=encoding.replace("-", "_"), newline="") as handle:
+        first = handle.readline()
+    if delimiter is None:
+        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter if first else ","
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def _refuse_repeated_columns(path: Path, names: list[str]) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(path, "several columns have the same name", values=repeated)
 
 
 def resolve_columns(
@@ -153,7 +175,13 @@ def read_transactions(
 ) -> ir.Table:
     """The transaction log in the canonical schema, checked: bad values raise `InputError`."""
     source = read_source(con, path, fmt, encoding, delimiter, sheet)
-    return canonicalise(source, path, column_map, date_format)
+    label = str(path)
+    if (fmt or detect_format(path)) == "xlsx":  # errors say which sheet was read
+        sheets = pd.ExcelFile(path).sheet_names
+        if len(sheets) > 1:
+            name = sheets[sheet] if isinstance(sheet, int) else sheet
+            label += f" (sheet '{name}' of {', '.join(sheets)}; choose one with --sheet)"
+    return canonicalise(source, label, column_map, date_format)
 
 
 def frame_source(con: ibis.BaseBackend, frame: pd.DataFrame) -> ir.Table:
@@ -175,6 +203,8 @@ def canonicalise(
     chosen = resolve_columns(names, column_map or {}, path)
     named = source.select("line_no", **{canon: source[src] for canon, src in chosen.items()})
     with reading(path):
+        if named.count().execute() == 0:
+            raise InputError(path, "the file has a header but no rows")
         if "invoice_date" in chosen and named.invoice_date.type().is_string():
             date_format = date_format or _detect_date_format(named.invoice_date)
         parsers = _parsers(named, date_format)
@@ -206,13 +236,9 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
 def _check_parsed(
     named: ir.Table, parsers: Mapping[str, ir.Value], chosen: Mapping[str, str], path: str | Path
 ) -> None:
-    """Raise `InputError` for the first column with values that did not parse, or no rows."""
+    """Raise `InputError` for the first column with values that did not parse."""
     failed = {name: named[name].notnull() & parser.isnull() for name, parser in parsers.items()}
-    counts = named.aggregate(
-        rows=named.count(), **{name: bad.sum() for name, bad in failed.items()}
-    ).execute()
-    if int(counts["rows"].iloc[0]) == 0:
-        raise InputError(path, "the file has no rows")
+    counts = named.aggregate(**{name: bad.sum() for name, bad in failed.items()}).execute()
     for name, bad in failed.items():
         if int(counts[name].iloc[0] or 0):
             examples = named.filter(bad).select(value=named[name].cast("string")).distinct()

@@ -7,6 +7,7 @@ import dagster as dg
 import ibis.expr.types as ir
 
 from rfm_pipeline.core import cleaning
+from rfm_pipeline.core.errors import InputError
 from rfm_pipeline.defs.metadata import table_metadata
 
 
@@ -28,7 +29,7 @@ class CleaningConfig(dg.Config):
     ],
 )
 def clean_transactions(
-    config: CleaningConfig, raw_transactions: ir.Table
+    context: dg.AssetExecutionContext, config: CleaningConfig, raw_transactions: ir.Table
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Purchase lines fit for analysis, with `quantity_canceled` and `total_price`.
 
@@ -43,6 +44,11 @@ def clean_transactions(
         match_cancellations=config.match_cancellations,
     )
     result = cleaning.clean_transactions(raw_transactions, rules)
+    empty = cleaning.nothing_left(result.funnel)
+    if empty:
+        raw = context.instance.get_latest_materialization_event(dg.AssetKey("raw_transactions"))
+        source = raw.asset_materialization.metadata["source"].value if raw else "the input"
+        raise InputError(source, empty)
     outcomes = cleaning.check_clean(result.table, result.funnel, rules)
     for outcome in outcomes:
         yield dg.AssetCheckResult(

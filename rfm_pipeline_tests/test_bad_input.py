@@ -1,0 +1,154 @@
+"""Every kind of bad input, through `rfm-pipeline run` and `rfm-pipeline predict`: either exit 2
+with one line naming the file (and the column and values where there are some), or a documented
+handling with the run succeeding. Never a traceback."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from upath import UPath
+
+from rfm_pipeline.cli import main
+from rfm_pipeline.core.models import save_model
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+from rfm_pipeline_tests.core.test_predict import recency_model
+
+
+def write(folder, name: str, frame: pd.DataFrame | None = None, text: str | None = None, **csv):
+    path = folder / name
+    if text is not None:
+        path.write_text(text)
+    elif name.endswith(".xlsx"):
+        with pd.ExcelWriter(path) as writer:
+            pd.DataFrame({"note": ["the data is on the next sheet"]}).to_excel(
+                writer, sheet_name="README", index=False
+            )
+            frame.to_excel(writer, sheet_name="data", index=False)
+    else:
+        frame.to_csv(path, index=False, **csv)
+    return path
+
+
+UCI = uci_frame(UCI_ROWS)
+HEADER = ",".join(UCI.columns)
+
+QUANTITIES = ["6", "x", "6", "-2", "1", "24", "2"]
+TWICE = HEADER + ",Country\n1,2,X,1,2011-01-01 10:00:00,1.0,1,UK,UK\n"
+FAILING = {
+    "empty": (dict(text=""), "the file is empty"),
+    "header only": (dict(text=HEADER + "\n"), "the file has a header but no rows"),
+    "missing column": (
+        dict(frame=UCI.drop(columns=["UnitPrice"])),
+        "missing required column unit_price",
+    ),
+    "non-numeric quantity": (
+        dict(frame=UCI.assign(Quantity=QUANTITIES)),
+        "column 'Quantity': values that are not a number: 'x'",
+    ),
+    "unparseable date": (
+        dict(frame=UCI.assign(InvoiceDate="someday")),
+        "column 'InvoiceDate': values that are not a date: 'someday'",
+    ),
+    "two columns with one name": (
+        dict(text=TWICE),
+        "several columns have the same name: 'Country'",
+    ),
+    "only non-positive prices": (
+        dict(frame=UCI.assign(UnitPrice=0.0)),
+        "no purchase line is left after cleaning",
+    ),
+    "only cancellations": (
+        dict(frame=UCI.assign(InvoiceNo="C1", Quantity=-1)),
+        "no purchase line is left after cleaning (7 lines: missing customer 1, cancellation 6)",
+    ),
+    "data on another sheet": (
+        dict(frame=UCI),
+        "(sheet 'README' of README, data; choose one with --sheet)",
+    ),
+}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    save_model(recency_model(), UPath(tmp_path / "warehouse" / "segment_classifier.skops"))
+    return tmp_path
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("case", sorted(FAILING))
+def test_run_refuses_with_one_line(home, capsys, case):
+    options, message = FAILING[case]
+    name = "log.xlsx" if case == "data on another sheet" else "log.csv"
+    path = write(home, name, **options)
+    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 2
+    line = one_line(capsys)
+    assert line.startswith(f"error: {path}") and message in line, line
+
+
+@pytest.mark.parametrize("case", ["empty", "header only", "missing column", "non-numeric quantity",
+                                  "unparseable date", "two columns with one name"])  # fmt: skip
+def test_predict_refuses_with_one_line(home, capsys, case):
+    options, message = FAILING[case]
+    path = write(home, "new.csv", **options)
+    args = ["predict", "--transactions", str(path), "--out", str(home / "out.csv"),
+            "--warehouse", str(home / "warehouse")]  # fmt: skip
+    assert main(args) == 2
+    assert message in one_line(capsys)
+    assert not (home / "out.csv").exists()
+
+
+def predict(home, path, *extra: str) -> pd.DataFrame:
+    out = home / "out.csv"
+    args = ["predict", "--transactions", str(path), "--out", str(out),
+            "--warehouse", str(home / "warehouse"), *extra]  # fmt: skip
+    assert main(args) == 0
+    return pd.read_csv(out, dtype={"customer_id": str})
+
+
+def test_predict_reports_customers_it_cannot_score(home):
+    path = write(home, "new.csv", UCI.assign(InvoiceNo="C1", Quantity=-1))
+    scored = predict(home, path)
+    assert scored["reason"].eq("only cancellations").all()
+
+
+def test_predict_reads_the_sheet_it_is_told(home):
+    scored = predict(home, write(home, "new.xlsx", UCI), "--sheet", "data")
+    assert scored["customer_id"].tolist() == ["12583", "17850"]
+
+
+def test_a_wrong_delimiter_is_detected(home, capsys):
+    path = write(home, "log.csv", UCI, sep=";")
+    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
+                 "--select", "raw_transactions,clean_transactions"]) == 0  # fmt: skip
+    assert "materialised clean_transactions       4 rows" in capsys.readouterr().out
+
+
+def test_mixed_customer_ids_are_normalised_and_blank_ones_dropped(home):
+    ids = ["17850", "17850.0", "C17850", "17850", "12583", "12583.0", ""]
+    scored = predict(home, write(home, "new.csv", UCI.assign(CustomerID=ids)))
+    assert sorted(scored["customer_id"]) == ["12583", "17850", "C17850"]
+
+
+def test_extreme_quantities_are_kept_as_numbers(home):
+    scored = predict(home, write(home, "new.csv", UCI.assign(Quantity=10**12)))
+    assert scored["monetary"].max() > 10**12
+
+
+def test_a_single_customer_makes_one_segment(home, capsys):
+    path = write(home, "log.csv", UCI.assign(CustomerID=17850.0))
+    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 0
+    segments = pd.read_parquet(home / "warehouse" / "customer_segments.parquet")
+    assert segments["segment_name"].tolist() == ["All customers"]
+
+
+def test_dates_after_the_as_of_date_are_not_counted(home):
+    scored = predict(home, write(home, "new.csv", UCI), "--as-of", "2010-12-02")
+    by_id = scored.set_index("customer_id")
+    assert by_id.loc["17850", "frequency"] == 2  # the two invoices of 2010-12-01 only
+    assert by_id.loc["12583", "reason"] == "no transactions before the as-of date"
