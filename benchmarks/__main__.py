@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning
+from benchmarks import classifier, cleaning, scale
 
-BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run}
+BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run}
 
 
 def main() -> None:
@@ -16,11 +16,13 @@ def main() -> None:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS))
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
+    parser.add_argument("--sizes", default="1,10,50,200", help="scale: copies of the bundled data")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     for name in args.names or list(BENCHMARKS):
-        report = BENCHMARKS[name](args.repeats, args.reference_repeats)
+        options = {"sizes": tuple(int(n) for n in args.sizes.split(","))} if name == "scale" else {}
+        report = BENCHMARKS[name](args.repeats, args.reference_repeats, **options)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))
 

@@ -39,7 +39,8 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
     before = clean.filter(clean.invoice_date < cutoff)
     per_customer = before.group_by("customer_id").aggregate(
         frequency=before.invoice_no.nunique(),
-        monetary=before.total_price.sum(),
+        # summed as decimals: exact, so the thread count cannot change a rounded cent
+        monetary=before.total_price.cast("decimal(18, 4)").sum(),
         first_purchase=before.invoice_date.min(),
         last_purchase=before.invoice_date.max(),
     )
@@ -52,11 +53,11 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
         "customer_id",
         recency=days_until_cutoff(per_customer.last_purchase),
         frequency=per_customer.frequency.cast("int64"),
-        monetary=per_customer.monetary.round(2),
+        monetary=per_customer.monetary.round(2).cast("float64"),
         first_purchase="first_purchase",
         last_purchase="last_purchase",
         tenure_days=days_until_cutoff(per_customer.first_purchase),
-        avg_order_value=(per_customer.monetary / per_customer.frequency).round(2),
+        avg_order_value=(per_customer.monetary / per_customer.frequency).round(2).cast("float64"),
         as_of=ibis.literal(as_of, "date"),
     ).order_by("customer_id")
 

@@ -25,4 +25,8 @@ class Warehouse(dg.ConfigurableResource):
     base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
 
     def path(self, *parts: str) -> UPath:
+        """A path inside the warehouse; parts that would lead outside it are refused."""
+        for part in parts:
+            if part.startswith(("/", "\\")) or ".." in part.replace("\\", "/").split("/"):
+                raise ValueError(f"'{part}' would lead outside the warehouse")
         return UPath(self.base_path or warehouse_path()).joinpath(*parts)

@@ -19,7 +19,7 @@ class RfmConfig(dg.Config):
     as_of: str | None = None  # YYYY-MM-DD; None = the day after the last invoice
 
 
-@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="2")
+@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="3")
 def rfm_table(config: RfmConfig, clean_transactions: ir.Table) -> dg.Output[ir.Table]:
     """One row per customer: recency (days since the last invoice), frequency (invoices),
     monetary (spend), first and last purchase, tenure_days and avg_order_value, at the as-of date.

@@ -1,0 +1,38 @@
+"""Same input, same results, whatever the engine's thread count."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+from upath import UPath
+
+from rfm_pipeline.core import cleaning, rfm, rfm_scores
+from rfm_pipeline.core.engine import connect
+from rfm_pipeline.core.ingest import read_transactions
+from rfm_pipeline.core.segmentation import segment
+from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.settings import BUNDLED_INPUT
+
+
+def outputs(threads: int, folder) -> dict[str, str]:
+    """Clean transactions, RFM table and scores, and PCA segments; the sha256 of each file."""
+    con = connect(threads=threads)
+    clean = cleaning.clean_transactions(read_transactions(con, BUNDLED_INPUT)).table
+    files = {"clean": folder / f"clean_{threads}.parquet", "rfm": folder / f"rfm_{threads}.parquet"}
+    write_table(clean, UPath(files["clean"]))
+    written = con.read_parquet(files["clean"])
+    write_table(rfm.rfm_table(written, rfm.default_as_of(written)), UPath(files["rfm"]))
+    table = pd.read_parquet(files["rfm"])
+    frames = {
+        "scores": rfm_scores.rfm_scores(table)[0],
+        "segments": segment(rfm.rfm_features(table).table, "pca", range(2, 6)).table,
+    }
+    for name, frame in frames.items():
+        files[name] = folder / f"{name}_{threads}.parquet"
+        write_table(frame, UPath(files[name]))
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
+
+
+def test_one_thread_and_two_give_identical_files(tmp_path):
+    assert outputs(1, tmp_path) == outputs(2, tmp_path)
