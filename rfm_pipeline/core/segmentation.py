@@ -198,9 +198,14 @@ def segment(
     """
     features = features.sort_values("customer_id").reset_index(drop=True)
     fit_on = ~features["is_outlier"].to_numpy()
-    if fit_on.sum() <= max(min(ks), 2):
-        return single_segment(features, space)
     scaled = features[list(SCALED_COLUMNS)].to_numpy()
+    distinct = len(np.unique(scaled[fit_on].round(9), axis=0))
+    if fit_on.sum() <= max(min(ks), 2) or distinct < min(ks):
+        return single_segment(
+            features,
+            space,
+            f"{distinct} distinct customer profiles: too few for {min(ks)} segments",
+        )
     embedding = embed(space, scaled, fit_on, random_state, **embedding_options)
     result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share)
     table = features[["customer_id", "is_outlier"]].assign(
@@ -249,9 +254,9 @@ def choose(result: Sweep) -> str:
     return max(eligible, key=lambda a: (eligible[a]["silhouette"], -ALGORITHMS.index(a)))
 
 
-def single_segment(features: pd.DataFrame, space: str) -> Segmentation:
-    """Everyone in segment 0: too few customers for any k of the sweep to mean anything."""
+def single_segment(features: pd.DataFrame, space: str, note: str) -> Segmentation:
+    """Everyone in segment 0: too few customers (or too few different ones) for any k."""
     table = features[["customer_id", "is_outlier"]].assign(
         x=np.nan, y=np.nan, segment_id=0, algorithm="single", k=1
     )
-    return Segmentation(space, table, Sweep(scores=pd.DataFrame()), "single")
+    return Segmentation(space, table, Sweep(scores=pd.DataFrame()), "single", {"note": note})

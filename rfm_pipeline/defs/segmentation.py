@@ -115,8 +115,10 @@ def _sweep_outputs(
     yield dg.Output(result.sweep.scores, output_name=f"{space}_sweep", metadata=sweep_metadata)
 
 
-def _rounded(value: float | list[float]) -> float | list[float]:
-    return [round(v, 3) for v in value] if isinstance(value, list) else round(value, 3)
+def _rounded(value: float | list[float] | str) -> float | list[float] | str:
+    if isinstance(value, list):
+        return [round(v, 3) for v in value]
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:

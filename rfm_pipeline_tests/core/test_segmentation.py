@@ -112,3 +112,13 @@ def test_too_few_customers_for_the_sweep_make_one_segment():
 def test_too_few_points_is_a_clear_error():
     with pytest.raises(ValueError, match="too few customers"):
         sweep(np.zeros((2, 2)), ks=[3, 4])
+
+
+def test_identical_customers_make_one_segment_with_a_note():
+    same = pd.DataFrame({"customer_id": [f"{i:03d}" for i in range(50)], "recency": 5,
+                         "frequency": 2, "monetary": 100.0})  # fmt: skip
+    for space in ("pca", "umap", "tsne"):
+        result = segment(rfm_features(same).table, space, ks=range(3, 6))
+        assert result.algorithm == "single"
+        assert set(result.table["segment_id"]) == {0}
+        assert result.info["note"] == "1 distinct customer profiles: too few for 3 segments"
