@@ -100,8 +100,11 @@ def run(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(dagster_home())
 
     import dagster as dg
+    from upath import UPath
 
+    from rfm_pipeline.core.storage import Journal
     from rfm_pipeline.definitions import defs
+    from rfm_pipeline.settings import warehouse_path
 
     job = defs.resolve_job_def("everything")
     known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
@@ -118,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
             asset_selection=[dg.AssetKey(name) for name in sorted(selected)],
             raise_on_error=False,
         )
+    journal = Journal(UPath(warehouse_path()), result.run_id)
     if not result.success:
+        journal.restore()  # every output the run replaced comes back as it was
         kind, message = failure_message(result)
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT if kind == "InputError" else 1
+    journal.forget()
     print_summary(result)
     return 0
 

@@ -1,4 +1,4 @@
-"""The one Definitions object: every asset in defs/, the resources, the jobs."""
+"""The one Definitions object: every asset in defs/, the resources, the jobs, the sensors."""
 
 import dagster as dg
 
@@ -6,6 +6,7 @@ from rfm_pipeline import defs as defs_package
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
 from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.sensors import forget_after_success, restore_after_failure
 
 engine = DuckDBEngine()
 warehouse = Warehouse()
@@ -17,6 +18,7 @@ everything = dg.define_asset_job(
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(defs_package),
     jobs=[everything, score_new_customers],
+    sensors=[restore_after_failure, forget_after_success],
     resources={
         "engine": engine,
         "warehouse": warehouse,

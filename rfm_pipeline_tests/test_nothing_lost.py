@@ -1,7 +1,8 @@
-"""Outputs survive crashes (a killed writer leaves the old file whole) and stay in the warehouse."""
+"""Nothing lost: killed writers and failed runs leave the previous outputs; paths stay inside."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -12,13 +13,16 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.cli import main
+from rfm_pipeline.core.storage import Journal, write_table
 from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 WRITER = """
 import sys, ibis
 from upath import UPath
-from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.cli import main
+from rfm_pipeline.core.storage import Journal, write_table
 con = ibis.duckdb.connect(threads=1)
 big = ibis.range(60_000_000).unnest().name("n").as_table()
 big = big.mutate(text=big.n.cast("string").repeat(3))
@@ -58,3 +62,42 @@ def test_warehouse_paths_cannot_lead_outside_it(tmp_path, part):
 def test_ordinary_warehouse_paths_are_inside_it(tmp_path):
     path = Warehouse(base_path=str(tmp_path)).path("plots", "eda_revenue_by_month.png")
     assert str(path).startswith(str(tmp_path))
+
+
+def test_the_journal_puts_back_what_a_run_replaced_and_removes_what_it_created(tmp_path):
+    root = UPath(tmp_path)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "old.parquet").write_bytes(b"old table")
+    (tmp_path / "plots" / "old.png").write_bytes(b"old plot")
+    journal = Journal(root, "run-1")
+    for name in ("old.parquet", "plots/old.png", "new.parquet"):
+        journal.keep(root / name)
+        (tmp_path / name).write_bytes(b"written by the failing run")
+    journal.keep(root / "old.parquet")  # a second write keeps the first version
+    assert journal.restore() == 3
+    assert (tmp_path / "old.parquet").read_bytes() == b"old table"
+    assert (tmp_path / "plots" / "old.png").read_bytes() == b"old plot"
+    assert not (tmp_path / "new.parquet").exists()
+    assert not (tmp_path / ".previous").exists()
+
+
+def test_a_run_that_fails_after_writing_leaves_the_warehouse_byte_identical(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    warehouse = tmp_path / "warehouse"
+    good = tmp_path / "good.parquet"
+    uci_frame(UCI_ROWS).to_parquet(good)
+    assert main(["run", "--input", str(good), "--warehouse", str(warehouse)]) == 0
+    before = hashes(warehouse)
+    # readable, so raw_transactions is rewritten; then cleaning leaves nothing and the run fails
+    bad = tmp_path / "cancellations.parquet"
+    uci_frame(UCI_ROWS).assign(InvoiceNo="C1", Quantity=-1).to_parquet(bad)
+    assert main(["run", "--input", str(bad), "--warehouse", str(warehouse)]) == 2
+    assert hashes(warehouse) == before
+
+
+def hashes(folder) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

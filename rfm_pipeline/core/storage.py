@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -78,3 +79,56 @@ def _write(table: Tabular, path: Path) -> None:
         pq.write_table(table, path)
     else:
         raise TypeError(f"cannot store a {type(table).__name__} as a table")
+
+
+class Journal:
+    """What one run replaced in the warehouse, so that a failed run can put everything back.
+
+    Before a run writes a file, `keep` copies the current version aside (or notes that there was
+    none); `restore` puts every kept version back and removes files the run created; `forget`
+    drops the copies once the run has succeeded. Object stores are not journalled.
+    """
+
+    def __init__(self, root: UPath, run_id: str) -> None:
+        self.root = Path(root.path).resolve() if is_local(root) else None
+        self.folder = self.root / ".previous" / run_id if self.root else None
+
+    def keep(self, path: UPath) -> None:
+        if self.folder is None or not is_local(path):
+            return
+        target = Path(path.path).resolve()
+        relative = target.relative_to(self.root)
+        copy, created = self.folder / relative, self.folder / "created.txt"
+        noted = created.exists() and str(relative) in created.read_text().splitlines()
+        if copy.exists() or noted:
+            return
+        if target.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(target, copy)
+        else:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with created.open("a") as handle:
+                handle.write(f"{relative}\n")
+
+    def restore(self) -> int:
+        """Put the kept versions back and remove what the run created; returns files restored."""
+        if self.folder is None or not self.folder.exists():
+            return 0
+        created = self.folder / "created.txt"
+        count = 0
+        if created.exists():
+            for relative in created.read_text().splitlines():
+                (self.root / relative).unlink(missing_ok=True)
+                count += 1
+            created.unlink()
+        for copy in sorted(p for p in self.folder.rglob("*") if p.is_file()):
+            os.replace(copy, self.root / copy.relative_to(self.folder))
+            count += 1
+        self.forget()
+        return count
+
+    def forget(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            if self.folder.parent.exists() and not any(self.folder.parent.iterdir()):
+                self.folder.parent.rmdir()

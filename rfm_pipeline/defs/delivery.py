@@ -101,6 +101,7 @@ def segment_report(
     )
     html = report.render(inputs)
     path = warehouse.path("segment_report.html")
+    warehouse.keep(path)
     write_bytes(html.encode("utf-8"), path)
     return dg.MaterializeResult(
         metadata={

@@ -5,7 +5,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from upath import UPath
 
-from rfm_pipeline.core.models import SavedModel, load_model, save_model
+from rfm_pipeline.core.models import SavedModel, card_path, load_model, save_model
 from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
@@ -29,9 +29,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         if isinstance(obj, SavedModel):
             path = self.path_for(context.asset_key, ".skops")
+            self.warehouse.keep(path, card_path(path))
             save_model(obj, path)
         else:
             path = self.path_for(context.asset_key)
+            self.warehouse.keep(path)
             write_table(obj, path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 

@@ -39,6 +39,7 @@ def image_metadata(figure: Figure, warehouse: Warehouse, name: str) -> dg.Markdo
     """Save the figure as `<warehouse>/plots/<name>.png` and embed it in the UI's metadata."""
     data = png_bytes(figure)
     path = warehouse.path("plots", f"{name}.png")
+    warehouse.keep(path)
     write_bytes(data, path)
     encoded = base64.b64encode(data).decode("ascii")
     return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})\n\n`{path}`")

@@ -2,9 +2,11 @@
 
 import dagster as dg
 from ibis.backends.duckdb import Backend as DuckDBBackend
+from pydantic import PrivateAttr
 from upath import UPath
 
 from rfm_pipeline.core.engine import shared_connection
+from rfm_pipeline.core.storage import Journal
 from rfm_pipeline.settings import warehouse_path
 
 
@@ -20,9 +22,24 @@ class DuckDBEngine(dg.ConfigurableResource):
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The base path of every output: tables, plots, models (local folder or s3:// / gs://)."""
+    """The base path of every output: tables, plots, models (local folder or s3:// / gs://).
+
+    Within a run, `keep` is called before each write, so that a failed run can be undone
+    (`Journal`): the previous outputs come back byte for byte.
+    """
 
     base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
+    _journal: Journal | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.run_id:
+            self._journal = Journal(self.path(), context.run_id)
+
+    def keep(self, *paths: UPath) -> None:
+        """Note the current version of files this run is about to replace."""
+        for path in paths:
+            if self._journal is not None:
+                self._journal.keep(path)
 
     def path(self, *parts: str) -> UPath:
         """A path inside the warehouse; parts that would lead outside it are refused."""
