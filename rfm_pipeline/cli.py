@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", help="YYYY-MM-DD; default: the day after the last invoice")
     run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
     run.add_argument("--select", help="comma-separated asset names (default: all)")
+    run.add_argument("--threads", type=int, help="engine threads (default: all cores)")
     predict = commands.add_parser("predict", help="segment the customers of a transactions file")
     predict.add_argument("--transactions", required=True, help="the transactions file")
     add_reading_options(predict)
@@ -95,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
     parse_date(args.as_of)
     if args.warehouse:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
+    if args.threads:
+        os.environ["RFM_PIPELINE_THREADS"] = str(args.threads)
     from rfm_pipeline.settings import dagster_home
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())

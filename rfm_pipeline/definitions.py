@@ -1,5 +1,7 @@
 """The one Definitions object: every asset in defs/, the resources, the jobs, the sensors."""
 
+import os
+
 import dagster as dg
 
 from rfm_pipeline import defs as defs_package
@@ -8,7 +10,7 @@ from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.sensors import forget_after_success, restore_after_failure
 
-engine = DuckDBEngine()
+engine = DuckDBEngine(threads=int(os.environ.get("RFM_PIPELINE_THREADS", "0")) or None)
 warehouse = Warehouse()
 
 everything = dg.define_asset_job(

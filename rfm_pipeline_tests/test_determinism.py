@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import pandas as pd
 from upath import UPath
@@ -36,3 +39,27 @@ def outputs(threads: int, folder) -> dict[str, str]:
 
 def test_one_thread_and_two_give_identical_files(tmp_path):
     assert outputs(1, tmp_path) == outputs(2, tmp_path)
+
+
+def test_two_whole_runs_with_different_thread_counts_give_the_same_segments(tmp_path):
+    """The command twice, in fresh processes, on the first 60,000 lines of the bundled data."""
+    source = tmp_path / "sample.parquet"
+    pd.read_parquet(BUNDLED_INPUT).head(60_000).to_parquet(source)
+    digests = []
+    for threads in (1, 2):
+        warehouse = tmp_path / f"warehouse_{threads}"
+        command = [sys.executable, "-m", "rfm_pipeline.cli", "run", "--input", str(source),
+                   "--warehouse", str(warehouse), "--threads", str(threads),
+                   "--select", ",".join(CHAIN)]  # fmt: skip
+        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home_{threads}")}
+        subprocess.run(command, check=True, capture_output=True, env=env)
+        files = {
+            name: warehouse / f"{name}.parquet" for name in ("rfm_scores", "customer_segments")
+        }
+        digests.append({n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in files.items()})
+    assert digests[0] == digests[1]
+
+
+CHAIN = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "rfm_features",
+         "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep", "tsne_segmentation",
+         "tsne_sweep", "customer_segments"]  # fmt: skip
