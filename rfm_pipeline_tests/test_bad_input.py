@@ -152,3 +152,21 @@ def test_dates_after_the_as_of_date_are_not_counted(home):
     by_id = scored.set_index("customer_id")
     assert by_id.loc["17850", "frequency"] == 2  # the two invoices of 2010-12-01 only
     assert by_id.loc["12583", "reason"] == "no transactions before the as-of date"
+
+
+@pytest.mark.parametrize(
+    ("written", "read_as", "message"),
+    [("latin-1", "utf-8", "byte sequence mismatch"), ("utf-8", "latin-1", "not latin-1 encoded")],
+)
+@pytest.mark.parametrize("command", ["run", "predict"])
+def test_a_wrong_encoding_is_one_line(home, capsys, written, read_as, message, command):
+    path = home / "log.csv"
+    UCI.assign(Description="CAFÉ €").to_csv(path, index=False, encoding=written, errors="replace")
+    if command == "run":
+        args = ["run", "--input", str(path)]
+    else:
+        args = ["predict", "--transactions", str(path), "--out", str(home / "out.csv")]
+    code = main([*args, "--encoding", read_as, "--warehouse", str(home / "warehouse")])
+    assert code == 2
+    line = one_line(capsys)
+    assert line.startswith(f"error: {path}: cannot read the file") and message in line, line

@@ -316,8 +316,21 @@ def reading(path: str | Path) -> Iterator[None]:
     try:
         yield
     except (duckdb.Error, ValueError, OSError, KeyError) as error:
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(path, f"cannot read the file: {first}") from error
+        raise InputError(path, f"cannot read the file: {_reason(error)}") from error
+
+
+def _reason(error: Exception) -> str:
+    """The engine's reason in one line: for a CSV error, where it is and what is wrong there."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    reason = lines[0]
+    if "CSV Error on Line" in reason:
+        detail = next((x for x in lines[1:] if not x.startswith("Original Line")), "")
+        reason = f"{reason}: {detail}" if detail else reason
+    if "encod" in reason.lower():
+        reason += " (give the file's encoding with --encoding)"
+    return reason
 
 
 def summarise(raw: ir.Table) -> dict[str, object]:

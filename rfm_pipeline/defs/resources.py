@@ -32,8 +32,8 @@ class Warehouse(dg.ConfigurableResource):
     _journal: Journal | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if context.run_id:
-            self._journal = Journal(self.path(), context.run_id)
+        if context.run is not None:
+            self._journal = Journal(self.path(), context.run.run_id)
 
     def keep(self, *paths: UPath) -> None:
         """Note the current version of files this run is about to replace."""
