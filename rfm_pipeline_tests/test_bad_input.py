@@ -170,3 +170,43 @@ def test_a_wrong_encoding_is_one_line(home, capsys, written, read_as, message, c
     assert code == 2
     line = one_line(capsys)
     assert line.startswith(f"error: {path}: cannot read the file") and message in line, line
+
+
+HANDLED = {
+    "another delimiter": dict(frame=UCI, sep=";"),
+    "mixed customer ids": dict(
+        frame=UCI.assign(CustomerID=["17850", "17850.0", "C17850", "17850", "12583", "12583.0", ""])
+    ),  # fmt: skip
+    "extreme quantities": dict(frame=UCI.assign(Quantity=10**12)),
+    "a single customer": dict(frame=UCI.assign(CustomerID=17850.0)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HANDLED))
+def test_run_handles(home, capsys, case):
+    path = write(home, "log.csv", **HANDLED[case])
+    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 0
+    segments = pd.read_parquet(home / "warehouse" / "customer_segments.parquet")
+    assert segments["segment_name"].notna().all()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("case", sorted(HANDLED))
+def test_predict_handles(home, case):
+    scored = predict(home, write(home, "new.csv", **HANDLED[case]))
+    assert (scored["segment_name"].notna() | scored["reason"].notna()).all()
+
+
+def test_run_counts_only_lines_before_the_as_of_date(home):
+    path = write(home, "log.csv", UCI)
+    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"), "--as-of",
+            "2010-12-02", "--select", "raw_transactions,clean_transactions,rfm_table"]  # fmt: skip
+    assert main(args) == 0
+    table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
+    assert table["customer_id"].tolist() == ["17850"]  # 12583 bought on 2010-12-02 only
+
+
+def test_predict_with_only_zero_prices_gives_every_customer_a_reason(home):
+    scored = predict(home, write(home, "new.csv", UCI.assign(UnitPrice=0.0)))
+    assert scored["customer_id"].tolist() == ["12583", "17850"]
+    assert scored["reason"].str.startswith("no valid purchase lines").all()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import skops.io as sio
 from upath import UPath
 
 from rfm_pipeline.core.classifier import train_classifier
@@ -64,17 +63,6 @@ def test_a_saved_model_round_trips_and_predicts_the_same(tmp_path):
     assert (loaded.model.predict(x) == trained.model.predict(x)).all()
     assert loaded.card["features"] == ["recency", "frequency", "monetary"]
     assert "scikit-learn" in loaded.card["library_versions"]
-
-
-class Untrusted:
-    """A type no model file of ours contains."""
-
-
-def test_a_model_file_with_untrusted_types_is_refused(tmp_path):
-    path = tmp_path / "evil.skops"
-    sio.dump({"payload": Untrusted()}, path)
-    with pytest.raises(InputError, match="types that are not trusted: .*Untrusted"):
-        load_model(UPath(path))
 
 
 def test_a_missing_model_file_says_what_to_do(tmp_path):

@@ -1,0 +1,42 @@
+"""Safe files: models load with trusted types only; outputs stay inside; the UI is local."""
+
+from __future__ import annotations
+
+import pytest
+import skops.io as sio
+from upath import UPath
+
+from rfm_pipeline.core.errors import InputError
+from rfm_pipeline.core.models import load_model
+from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.settings import PROJECT_ROOT
+
+
+class Untrusted:
+    """A type no model file of ours contains."""
+
+
+def test_a_model_file_with_untrusted_types_is_refused(tmp_path):
+    path = tmp_path / "evil.skops"
+    sio.dump({"payload": Untrusted()}, path)
+    with pytest.raises(InputError, match="types that are not trusted: .*Untrusted"):
+        load_model(UPath(path))
+
+
+@pytest.mark.parametrize(
+    "part", ["../escape.parquet", "plots/../../x.png", "/etc/passwd", "a/../../b"]
+)
+def test_warehouse_paths_cannot_lead_outside_it(tmp_path, part):
+    with pytest.raises(ValueError, match="would lead outside the warehouse"):
+        Warehouse(base_path=str(tmp_path)).path(part)
+
+
+def test_ordinary_warehouse_paths_are_inside_it(tmp_path):
+    path = Warehouse(base_path=str(tmp_path)).path("plots", "eda_revenue_by_month.png")
+    assert str(path).startswith(str(tmp_path))
+
+
+def test_the_ui_listens_on_the_loopback_address():
+    makefile = (PROJECT_ROOT / "Makefile").read_text().splitlines()
+    ui = [line for line in makefile if "dagster dev" in line]
+    assert ui and all("-h 127.0.0.1" in line for line in ui)
