@@ -19,8 +19,7 @@ from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 WRITER = """
 import sys, ibis
 from upath import UPath
-from rfm_pipeline.cli import main
-from rfm_pipeline.core.storage import Journal, write_table
+from rfm_pipeline.core.storage import write_table
 con = ibis.duckdb.connect(threads=1)
 big = ibis.range(60_000_000).unnest().name("n").as_table()
 big = big.mutate(text=big.n.cast("string").repeat(3))
