@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
     if args.threads:
         os.environ["RFM_PIPELINE_THREADS"] = str(args.threads)
-    from rfm_pipeline.settings import dagster_home
+    from rfm_pipeline.settings import dagster_home, warehouse_path
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())
 
@@ -107,7 +107,6 @@ def run(args: argparse.Namespace) -> int:
 
     from rfm_pipeline.core.storage import Journal
     from rfm_pipeline.definitions import defs
-    from rfm_pipeline.settings import warehouse_path
 
     job = defs.resolve_job_def("everything")
     known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
