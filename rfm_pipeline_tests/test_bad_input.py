@@ -45,6 +45,10 @@ FAILING = {
         dict(frame=UCI.assign(Quantity=QUANTITIES)),
         "column 'Quantity': values that are not a number: 'x'",
     ),
+    "non-numeric price": (
+        dict(frame=UCI.assign(UnitPrice=["2.55", "3,39", "1.85", "2.55", "18", "3.75", "3.75"])),
+        "column 'UnitPrice': values that are not a number: '3,39'",
+    ),
     "unparseable date": (
         dict(frame=UCI.assign(InvoiceDate="someday")),
         "column 'InvoiceDate': values that are not a date: 'someday'",
@@ -92,7 +96,8 @@ def test_run_refuses_with_one_line(home, capsys, case):
 
 
 @pytest.mark.parametrize("case", ["empty", "header only", "missing column", "non-numeric quantity",
-                                  "unparseable date", "two columns with one name"])  # fmt: skip
+                                  "non-numeric price", "unparseable date",
+                                  "two columns with one name"])  # fmt: skip
 def test_predict_refuses_with_one_line(home, capsys, case):
     options, message = FAILING[case]
     path = write(home, "new.csv", **options)
@@ -210,3 +215,15 @@ def test_predict_with_only_zero_prices_gives_every_customer_a_reason(home):
     scored = predict(home, write(home, "new.csv", UCI.assign(UnitPrice=0.0)))
     assert scored["customer_id"].tolist() == ["12583", "17850"]
     assert scored["reason"].str.startswith("no valid purchase lines").all()
+
+
+@pytest.mark.parametrize("command", ["run", "predict"])
+def test_a_map_naming_an_absent_column_is_one_line(home, capsys, command):
+    path = write(home, "log.csv", UCI)
+    if command == "run":
+        args = ["run", "--input", str(path)]
+    else:
+        args = ["predict", "--transactions", str(path), "--out", str(home / "out.csv")]
+    code = main([*args, "--map", "Cost=unit_price", "--warehouse", str(home / "warehouse")])
+    assert code == 2
+    assert "the column map names 'Cost', which is not in the file" in one_line(capsys)
