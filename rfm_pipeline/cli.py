@@ -87,8 +87,10 @@ def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
         ops["raw_transactions"] = {"config": ingest}
     if "rfm_table" in selected and args.as_of:
         ops["rfm_table"] = {"config": {"as_of": parse_date(args.as_of)}}
-    # the CLI prints its own summary and errors; Dagster's log stays in the instance and UI
-    return {"ops": ops, "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    # a line per step as it runs, then the CLI's own summary and errors; Dagster's full log
+    # stays in the instance and the UI
+    loggers = {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}
+    return {"ops": ops, "loggers": loggers}
 
 
 def run(args: argparse.Namespace) -> int:

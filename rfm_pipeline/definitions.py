@@ -6,6 +6,7 @@ import dagster as dg
 
 from rfm_pipeline import defs as defs_package
 from rfm_pipeline.defs.io_managers import WarehouseIOManager
+from rfm_pipeline.defs.loggers import progress
 from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.sensors import forget_after_success, restore_after_failure
@@ -27,4 +28,5 @@ defs = dg.Definitions(
         "io_manager": WarehouseIOManager(warehouse=warehouse, engine=engine),
     },
     executor=dg.in_process_executor,
+    loggers={"console": dg.colored_console_logger, "progress": progress},
 )

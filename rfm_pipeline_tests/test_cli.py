@@ -37,6 +37,8 @@ def test_run_on_a_csv_with_mapped_columns(home, capsys):
     uci_frame(UCI_ROWS).rename(columns={"UnitPrice": "Preis"}).to_csv(path, index=False)
     assert run(home, "--input", str(path), "--map", "Preis=unit_price") == 0
     out = capsys.readouterr().out
+    assert "  running  clean_transactions" in out  # a line per step as it runs
+    assert out.index("  done     raw_transactions") < out.index("  done     clean_transactions")
     assert "materialised clean_transactions" in out
     assert "drop missing customer" in out
     clean = pd.read_parquet(home / "warehouse" / "clean_transactions.parquet")
