@@ -137,6 +137,12 @@ def top_keywords(
     return pd.DataFrame(rows, columns=["category_id", "keyword", "share", "lift"])
 
 
+def names_by_id(table: pd.DataFrame) -> dict[int, str]:
+    """Category id -> name, from a table of categorised products."""
+    pairs = table[["category_id", "category_name"]].drop_duplicates()
+    return dict(zip(pairs["category_id"].astype(int), pairs["category_name"], strict=True))
+
+
 def category_names(top: pd.DataFrame, k: int) -> dict[int, str]:
     """ "word / word / word" from each category's three most characteristic keywords."""
     names = {}

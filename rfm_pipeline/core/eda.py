@@ -13,6 +13,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from rfm_pipeline.core.ingest import summarise
+
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SOURCE_COLUMNS = ("invoice_no", "stock_code", "description", "quantity", "invoice_date",
                   "unit_price", "customer_id", "country")  # fmt: skip
@@ -30,8 +32,9 @@ class Exploration:
 
 def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> Exploration:
     """Answer the study's questions on the raw and the clean transactions."""
+    overview = data_overview(raw)
     tables = {
-        "missing_values": missing_values(raw),
+        "missing_values": overview["missing"],
         "revenue_by_month": revenue_by_month(clean),
         "orders_by_weekday": orders_by_weekday(clean),
         "orders_by_hour": orders_by_hour(clean),
@@ -39,7 +42,6 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
         "order_values": order_values(clean),
         "top_products": top_products(clean),
     }
-    overview = data_overview(raw)
     cancelled = cancellations(raw, cancellation_prefix)
     rows: list[tuple[str, str, str]] = []
 
@@ -112,41 +114,30 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
 
 
 def data_overview(raw: ir.Table) -> dict:
-    """Size, types, period, customers, countries and the product on most lines."""
+    """The log's summary (size, period, customers, nulls), types, countries and the product on
+    most lines."""
+    summary = summarise(raw)
     columns = [c for c in SOURCE_COLUMNS if c in raw.columns]
-    row = (
-        raw.aggregate(
-            rows=raw.count(),
-            first=raw.invoice_date.min(),
-            last=raw.invoice_date.max(),
-            customers=raw.customer_id.nunique(),
-            countries=raw.country.nunique(where=~raw.country.isin(UNSPECIFIED_COUNTRIES)),
-        )
-        .execute()
-        .iloc[0]
-    )
+    countries = raw.country.nunique(where=~raw.country.isin(UNSPECIFIED_COUNTRIES)).execute()
     products = raw.group_by("stock_code").aggregate(
         lines=raw.count(), description=raw.description.mode()
     )
     top = products.order_by([ibis.desc("lines"), "stock_code"]).limit(1).execute().iloc[0]
     return {
-        "rows": int(row["rows"]),
+        "rows": summary["rows"],
         "columns": len(columns),
         "types": ", ".join(f"{c} {raw.schema()[c]}" for c in columns),
-        "first": pd.Timestamp(row["first"]),
-        "last": pd.Timestamp(row["last"]),
-        "customers": int(row["customers"]),
-        "countries": int(row["countries"]),
+        "first": pd.Timestamp(summary["first_invoice_date"]),
+        "last": pd.Timestamp(summary["last_invoice_date"]),
+        "customers": summary["customers"],
+        "countries": int(countries),
+        "missing": pd.DataFrame(
+            {"column": columns, "missing": [summary["nulls"][c] for c in columns]}
+        ),
         "top_stock_code": top["stock_code"],
         "top_description": top["description"],
         "top_lines": int(top["lines"]),
     }
-
-
-def missing_values(raw: ir.Table) -> pd.DataFrame:
-    columns = [c for c in SOURCE_COLUMNS if c in raw.columns]
-    row = raw.aggregate(**{c: raw[c].isnull().sum() for c in columns}).execute().iloc[0]
-    return pd.DataFrame({"column": columns, "missing": [int(row[c]) for c in columns]})
 
 
 def cancellations(raw: ir.Table, prefix: str) -> dict:

@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from rfm_pipeline.core import cleaning
-from rfm_pipeline.core.categories import categorise, product_matrix, products
+from rfm_pipeline.core.categories import categorise, names_by_id, product_matrix, products
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.interests import assign, customer_features, interest_groups, share_columns
 
@@ -93,8 +93,7 @@ def evaluate_interest_models(
         raise AssertionError(f"a transaction on or after {cutoff} was used for fitting")
 
     categories = categorise(products(before), random_state=random_state)
-    names = dict(zip(categories.table["category_id"], categories.table["category_name"],
-                     strict=False))  # fmt: skip
+    names = names_by_id(categories.table)
     fitted = customer_features(before, categories.table)
     groups = interest_groups(fitted, names, random_state=random_state)
     later_products = products(after)

@@ -48,7 +48,7 @@ def product_categories(
         return skipped(empty, f"skipped: {reason}")
     table = result.table
     chosen = result.sweep[result.sweep["chosen"]].iloc[0]
-    names = dict(zip(table["category_id"], table["category_name"], strict=False))
+    names = categories.names_by_id(table)
     sizes = table.groupby(["category_id", "category_name"]).size().rename("products").reset_index()
     samples = table.groupby("category_id").head(3)[["category_id", "stock_code", "description"]]
     return dg.Output(
@@ -96,8 +96,7 @@ def customer_interests(
     )  # fmt: skip
     if product_categories.empty:
         return skipped(empty, "skipped: no product categories")
-    names = dict(zip(product_categories["category_id"], product_categories["category_name"],
-                     strict=False))  # fmt: skip
+    names = categories.names_by_id(product_categories)
     features = interests.customer_features(clean_transactions, product_categories)
     try:
         groups = interests.interest_groups(

@@ -94,7 +94,6 @@ class EvaluationConfig(dg.Config):
 @dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="1")
 def new_customer_evaluation(
     config: EvaluationConfig,
-    warehouse: Warehouse,
     raw_transactions: ir.Table,
     customer_segments: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
