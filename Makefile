@@ -14,9 +14,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+$(DAGSTER_HOME)/dagster.yaml: | $(VENV)/.installed
+	$(BIN)/python -c 'from rfm_pipeline.settings import dagster_home; dagster_home()'
 
 run: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/rfm-pipeline run

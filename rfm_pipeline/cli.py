@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", help="transaction log (default: the bundled UCI data)")
     add_reading_options(run)
     run.add_argument("--as-of", help="YYYY-MM-DD; default: the day after the last invoice")
+    run.add_argument(
+        "--week",
+        help="a week's Monday, or FROM:TO for every week between, each as of the Monday that"
+        " ends it (default: the week of the as-of date)",
+    )
     run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
     run.add_argument("--select", help="comma-separated asset names (default: all)")
     run.add_argument("--threads", type=int, help="engine threads (default: all cores)")
@@ -73,7 +78,26 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
+def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
+    """`--week MONDAY` or `--week FROM:TO` as the Mondays it names, checked."""
+    start, _, end = text.partition(":")
+    bounds = []
+    for part in (start, end or start):
+        try:
+            day = dt.date.fromisoformat(part)
+        except ValueError:
+            raise UsageError(f"--week expects YYYY-MM-DD or FROM:TO, got '{text}'") from None
+        if day.weekday() != 0:
+            raise UsageError(f"--week: {part} is a {day:%A}; weeks start on Monday")
+        if day < first:
+            raise UsageError(f"--week: {part} is before the first week, {first}")
+        bounds.append(day)
+    if bounds[1] < bounds[0]:
+        raise UsageError(f"--week: {end} is before {start}")
+    return [bounds[0] + dt.timedelta(weeks=n) for n in range((bounds[1] - bounds[0]).days // 7 + 1)]
+
+
+def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None = None) -> dict:
     """Run config for the selected assets from the command-line options."""
     ops: dict[str, dict] = {}
     if "raw_transactions" in selected:
@@ -85,17 +109,37 @@ def run_config(args: argparse.Namespace, selected: set[str]) -> dict:
         if args.sheet:
             ingest["sheet"] = args.sheet
         ops["raw_transactions"] = {"config": ingest}
-    if "rfm_table" in selected and args.as_of:
-        ops["rfm_table"] = {"config": {"as_of": parse_date(args.as_of)}}
+    if "rfm_table" in selected and as_of:
+        ops["rfm_table"] = {"config": {"as_of": as_of}}
     # a line per step as it runs, then the CLI's own summary and errors; Dagster's full log
     # stays in the instance and the UI
     loggers = {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}
     return {"ops": ops, "loggers": loggers}
 
 
+def last_invoice_as_of(warehouse: str) -> dt.date:
+    """The day after the last invoice of the cleaned transactions in the warehouse."""
+    from upath import UPath
+
+    from rfm_pipeline.core.engine import connect
+    from rfm_pipeline.core.rfm import default_as_of
+
+    path = UPath(warehouse) / "clean_transactions.parquet"
+    if not path.exists():
+        raise UsageError(f"{path} does not exist: select clean_transactions too, or pass --as-of")
+    return default_as_of(connect().read_parquet(str(path)))
+
+
 def run(args: argparse.Namespace) -> int:
-    """Materialise the selection in process; print what was built and the cleaning funnel."""
-    parse_date(args.as_of)
+    """Materialise the selection in process; print what was built and the cleaning funnel.
+
+    The transaction-level assets run first, as one run; then the customer-level assets run
+    once per week: the week of the as-of date (default: the day after the last invoice), or
+    each week of `--week`, as of the Monday that ends it.
+    """
+    as_of = parse_date(args.as_of)
+    if args.week and as_of:
+        raise UsageError("--week and --as-of exclude each other: a week is as of its end")
     if args.warehouse:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
     if args.threads:
@@ -108,8 +152,12 @@ def run(args: argparse.Namespace) -> int:
     from upath import UPath
 
     from rfm_pipeline.core.storage import Journal
+    from rfm_pipeline.core.weeks import week_of_as_of
     from rfm_pipeline.definitions import defs
+    from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weeks
 
+    first_week = weeks.start.date()
+    chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
     job = defs.resolve_job_def("everything")
     known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     selected = set(args.select.split(",")) if args.select else known
@@ -118,21 +166,49 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--select: unknown asset {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
-    with dg.DagsterInstance.get() as instance:
+    weekly = selected & set(WEEKLY_ASSETS)
+    results = []
+
+    def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
         result = job.execute_in_process(
-            run_config=run_config(args, selected),
+            run_config=run_config(args, names, as_of),
             instance=instance,
-            asset_selection=[dg.AssetKey(name) for name in sorted(selected)],
+            asset_selection=[dg.AssetKey(name) for name in sorted(names)],
+            partition_key=week.isoformat() if week else None,
             raise_on_error=False,
         )
-    journal = Journal(UPath(warehouse_path()), result.run_id)
-    if not result.success:
-        journal.restore()  # every output the run replaced comes back as it was
-        kind, message = failure_message(result)
+        results.append(result)
+        return result.success
+
+    def journals() -> list[Journal]:
+        return [Journal(UPath(warehouse_path()), result.run_id) for result in results]
+
+    with dg.DagsterInstance.get() as instance:
+        done = execute(selected - weekly) if selected - weekly else True
+        try:
+            if done and weekly and not chosen_weeks:
+                as_of = as_of or last_invoice_as_of(warehouse_path()).isoformat()
+                chosen_weeks = [week_of_as_of(dt.date.fromisoformat(as_of))]
+                if chosen_weeks[0] < first_week:
+                    raise UsageError(
+                        f"the as-of date {as_of} falls before the first week, {first_week}"
+                        " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
+                    )
+        except UsageError:
+            for journal in journals():
+                journal.restore()
+            raise
+        for week in chosen_weeks if weekly else []:
+            done = done and execute(weekly, week, as_of)
+    if not done:
+        for journal in reversed(journals()):
+            journal.restore()  # every output the runs replaced comes back as it was
+        kind, message = failure_message(results[-1])
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT if kind == "InputError" else 1
-    journal.forget()
-    print_summary(result)
+    for journal, result in zip(journals(), results, strict=True):
+        journal.forget()
+        print_summary(result)
     return 0
 
 
@@ -151,6 +227,9 @@ def failure_message(result) -> tuple[str, str]:
 
 def print_summary(result) -> None:
     """One line per materialised asset, then the cleaning funnel and the segments if they ran."""
+    week = result.dagster_run.tags.get("dagster/partition")
+    if week:
+        print(f"\nweek {week}")
     tables = {}
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

@@ -1,4 +1,5 @@
-"""The one Definitions object: every asset in defs/, the resources, the jobs, the sensors."""
+"""The one Definitions object: every asset in defs/, the resources, the jobs, the schedules,
+the sensors."""
 
 import os
 
@@ -10,17 +11,28 @@ from rfm_pipeline.defs.loggers import progress
 from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.sensors import forget_after_success, restore_after_failure
+from rfm_pipeline.defs.weeks import (
+    check_freshness,
+    customer_segments_fresh,
+    freshness_schedule,
+    weekly_segmentation,
+    weekly_segmentation_schedule,
+)
 
 engine = DuckDBEngine(threads=int(os.environ.get("RFM_PIPELINE_THREADS", "0")) or None)
 warehouse = Warehouse()
 
 everything = dg.define_asset_job(
-    "everything", selection=dg.AssetSelection.all(), description="Materialise every asset."
+    "everything",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(customer_segments_fresh),
+    description="Materialise every asset: the customer-level ones for one week.",
 )
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_package_module(defs_package),
-    jobs=[everything, score_new_customers],
+    asset_checks=[customer_segments_fresh],
+    jobs=[everything, weekly_segmentation, check_freshness, score_new_customers],
+    schedules=[weekly_segmentation_schedule, freshness_schedule],
     sensors=[restore_after_failure, forget_after_success],
     resources={
         "engine": engine,

@@ -15,11 +15,23 @@ def warehouse_path() -> str:
     return os.environ.get(WAREHOUSE_ENV) or str(PROJECT_ROOT / "data" / "warehouse")
 
 
+INSTANCE_CONFIG = """\
+# Default storage in this folder; no usage reports from this project.
+telemetry:
+  enabled: false
+# One run at a time: the runs of a backfill share the warehouse, and each week reads the one
+# before it.
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+
+
 def dagster_home() -> Path:
     """The project's Dagster instance folder (`$DAGSTER_HOME`, else `.dagster_home/`), created."""
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():  # default storage in this folder; no usage reports from this project
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists():
+        config.write_text(INSTANCE_CONFIG)
     return home

@@ -96,15 +96,22 @@ def embedding_scatter(points: pd.DataFrame, title: str) -> Figure:
 
 def confusion_heatmap(confusion: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
     """Counts of true (rows) against predicted (columns) segments."""
-    figure, axes = plt.subplots(figsize=(5.6, 4.8))
-    axes.imshow(confusion.to_numpy(), cmap="Blues")
     labels = [names.get(int(c), str(c)) for c in confusion.columns]
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize="small")
-    axes.set_yticks(range(len(labels)), labels, fontsize="small")
-    for (i, j), count in np.ndenumerate(confusion.to_numpy()):
+    labelled = pd.DataFrame(confusion.to_numpy(), index=labels, columns=labels)
+    return count_heatmap(labelled.rename_axis(index="true", columns="predicted"), title)
+
+
+def count_heatmap(counts: pd.DataFrame, title: str) -> Figure:
+    """A table of counts as a heatmap, rows and columns labelled and titled by their names."""
+    figure, axes = plt.subplots(figsize=(1.6 + 0.7 * counts.shape[1], 1.6 + 0.5 * counts.shape[0]))
+    axes.imshow(counts.to_numpy(), cmap="Blues")
+    axes.set_xticks(range(counts.shape[1]), counts.columns, rotation=45, ha="right",
+                    fontsize="small")  # fmt: skip
+    axes.set_yticks(range(counts.shape[0]), counts.index, fontsize="small")
+    for (i, j), count in np.ndenumerate(counts.to_numpy()):
         axes.text(j, i, str(count), ha="center", va="center", fontsize="small")
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
+    axes.set_xlabel(counts.columns.name or "")
+    axes.set_ylabel(counts.index.name or "")
     axes.set_title(title)
     figure.tight_layout()
     return figure

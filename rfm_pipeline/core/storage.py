@@ -46,6 +46,11 @@ def write_bytes(data: bytes, path: UPath) -> None:
     atomically(path, lambda local: local.write_bytes(data))
 
 
+def copy_file(source: UPath, target: UPath) -> None:
+    """Copy a written file to another path, atomically."""
+    atomically(target, lambda local: local.write_bytes(source.read_bytes()))
+
+
 def atomically(path: UPath, write: Callable[[Path], object]) -> None:
     """Run `write` on a temporary local file, then move it to `path` in one step.
 

@@ -5,10 +5,14 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import choice, report
+from rfm_pipeline.core import choice, report, tracking
 from rfm_pipeline.core.embedding import SPACE_NAMES
-from rfm_pipeline.core.storage import write_bytes
+from rfm_pipeline.core.export import segment_export as export_table
+from rfm_pipeline.core.plots import count_heatmap
+from rfm_pipeline.core.storage import copy_file, write_bytes, write_export
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.weeks import weeks
 
 OPTIONAL = ["clean_transactions", "eda_report", "segment_classifier", "new_customer_evaluation",
             "customer_interests"]  # fmt: skip
@@ -34,7 +38,9 @@ def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
     return pd.DataFrame([r.data for r in value.records]).reindex(columns=columns)
 
 
-@dg.asset(group_name="delivery", kinds={"html"}, code_version="1", deps=OPTIONAL)
+@dg.asset(
+    group_name="delivery", kinds={"html"}, code_version="1", deps=OPTIONAL, partitions_def=weeks
+)
 def segment_report(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -100,9 +106,12 @@ def segment_report(
         images=images,
     )
     html = report.render(inputs)
-    path = warehouse.path("segment_report.html")
-    warehouse.keep(path)
-    write_bytes(html.encode("utf-8"), path)
+    paths = warehouse.targets("segment_report", ".html", context.partition_key)
+    warehouse.keep(*paths)
+    write_bytes(html.encode("utf-8"), paths[0])
+    for copy in paths[1:]:
+        copy_file(paths[0], copy)
+    path = paths[-1]
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
@@ -110,4 +119,72 @@ def segment_report(
             "segments": len(segment_profiles),
             "images": len(images),
         }
+    )
+
+
+ALERT_ROWS = 50
+"""Customers who moved down, most valuable first, shown in the UI (all are in the table)."""
+
+
+@dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
+def segment_transitions(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, customer_segments: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Per customer of this week or the one before: last week's segment, this week's and the
+    move (same, up, down, new, gone); the transition matrix and its heatmap; the customers who
+    moved down, as an alert table.
+    """
+    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
+    previous = pd.read_parquet(str(found[1])) if found else None
+    moves = tracking.transitions(previous, customer_segments)
+    matrix = tracking.transition_matrix(moves)
+    down = moves[moves["movement"] == "down"].merge(
+        customer_segments[["customer_id", "recency", "frequency", "monetary"]]
+    )
+    alerts = down.sort_values("monetary", ascending=False).head(ALERT_ROWS)
+    counts = moves["movement"].value_counts()
+    title = f"Customers from week {found[0] if found else '(none)'} to {context.partition_key}"
+    return dg.Output(
+        moves,
+        metadata={
+            "dagster/row_count": len(moves),
+            "compared_with_week": found[0] if found else "none",
+            "customers_last_week": len(previous) if previous is not None else 0,
+            "customers_this_week": len(customer_segments),
+            **{f"moved_{m}": int(counts.get(m, 0)) for m in ("same", "up", "down", "new", "gone")},
+            "transition_matrix": table_metadata(matrix.reset_index()),
+            "heatmap": image_metadata(
+                count_heatmap(matrix, title), warehouse, "segment_transitions"
+            ),
+            "moved_down": table_metadata(alerts.drop(columns="movement")),
+        },
+    )
+
+
+@dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
+def segment_export(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    customer_segments: pd.DataFrame,
+    rfm_scores: pd.DataFrame,
+    customer_interests: pd.DataFrame,
+    segment_transitions: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """For a CRM or e-mail tool, one row per customer: `segment_export/<week>.csv` and
+    `.parquet` (and `segment_export.csv` / `.parquet` for the newest week). Columns in
+    `core/export.py` and the README.
+    """
+    table = export_table(customer_segments, rfm_scores, customer_interests, segment_transitions)
+    paths = warehouse.targets("segment_export", ".csv", context.partition_key)
+    warehouse.keep(*paths)
+    for path in paths:
+        write_export(table, path)
+    return dg.Output(
+        table,
+        metadata={
+            "dagster/row_count": len(table),
+            "csv": dg.MetadataValue.path(str(paths[0])),
+            "changed_since_last_week": int(table["changed_since_last_week"].sum()),
+            "with_interest_group": int(table["interest_group"].notna().sum()),
+        },
     )

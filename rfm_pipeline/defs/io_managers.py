@@ -1,12 +1,13 @@
-"""Every table asset is a Parquet file: `<warehouse>/<asset_name>.parquet`."""
+"""Every table asset is a Parquet file: `<warehouse>/<asset_name>.parquet`; a weekly one is
+`<warehouse>/<asset_name>/<week>.parquet`, copied to the stable path while it is the newest.
+"""
 
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
-from upath import UPath
 
 from rfm_pipeline.core.models import SavedModel, card_path, load_model, save_model
-from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.core.storage import copy_file, write_table
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
 
@@ -21,26 +22,32 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     warehouse: Warehouse
     engine: DuckDBEngine
 
-    def path_for(self, asset_key: dg.AssetKey, suffix: str = ".parquet") -> UPath:
-        return self.warehouse.path(*asset_key.path[:-1], f"{asset_key.path[-1]}{suffix}")
-
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
+        name = context.asset_key.to_python_identifier()
+        week = context.asset_partition_key if context.has_asset_partitions else None
         if isinstance(obj, SavedModel):
-            path = self.path_for(context.asset_key, ".skops")
-            self.warehouse.keep(path, card_path(path))
-            save_model(obj, path)
+            paths = self.warehouse.targets(name, ".skops", week)
+            for path in paths:
+                self.warehouse.keep(path, card_path(path))
+                save_model(obj, path)
         else:
-            path = self.path_for(context.asset_key)
-            self.warehouse.keep(path)
-            write_table(obj, path)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+            paths = self.warehouse.targets(name, ".parquet", week)
+            self.warehouse.keep(*paths)
+            write_table(obj, paths[0])
+            for path in paths[1:]:
+                copy_file(paths[0], path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[0]))})
 
     def load_input(self, context: dg.InputContext) -> ir.Table | pd.DataFrame | SavedModel:
         typing_type = context.dagster_type.typing_type
         suffix = ".skops" if typing_type is SavedModel else ".parquet"
-        path = self.path_for(context.asset_key, suffix)
+        name = context.asset_key.to_python_identifier()
+        if context.has_asset_partitions:
+            path = self.warehouse.path(name, f"{context.asset_partition_key}{suffix}")
+        else:
+            path = self.warehouse.path(f"{name}{suffix}")
         if not path.exists():
             name = context.asset_key.to_user_string()
             raise dg.Failure(f"{name} has no output at {path}; materialise it first")

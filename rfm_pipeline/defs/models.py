@@ -19,6 +19,7 @@ from rfm_pipeline.core.storage import write_export
 from rfm_pipeline.defs.ingest import IngestConfig
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.weeks import weeks
 
 
 class ClassifierConfig(dg.Config):
@@ -35,7 +36,7 @@ def _names(customer_segments: pd.DataFrame) -> pd.DataFrame:
     return customer_segments[columns].drop_duplicates().sort_values("segment_id")
 
 
-@dg.asset(group_name="models", kinds={"sklearn"}, code_version="1")
+@dg.asset(group_name="models", kinds={"sklearn"}, code_version="1", partitions_def=weeks)
 def segment_classifier(
     config: ClassifierConfig,
     warehouse: Warehouse,
@@ -43,7 +44,8 @@ def segment_classifier(
     customer_segments: pd.DataFrame,
 ) -> dg.Output[SavedModel]:
     """Assigns a customer's segment from RFM features, so new customers are segmented without
-    redoing the embedding. Saved as `segment_classifier.skops` with a JSON model card.
+    redoing the embedding. Saved as `segment_classifier.skops` with a JSON model card (and per
+    week in `segment_classifier/`).
     """
     started = time.perf_counter()
     data = rfm_table.merge(customer_segments[["customer_id", "segment_id"]])
@@ -87,24 +89,33 @@ def segment_classifier(
 class EvaluationConfig(dg.Config):
     """The study's goal 5: fit before the cut-off, test on customers who first buy after it."""
 
-    cutoff: str = "2011-10-01"
+    cutoff: str | None = None  # YYYY-MM-DD; None = `test_days` before the as-of date
+    test_days: int = 70  # from 2011-10-01 to the as-of date 2011-12-10, as in the study
     random_state: int = 42
 
 
-@dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="1")
+@dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="2", partitions_def=weeks)
 def new_customer_evaluation(
     config: EvaluationConfig,
     raw_transactions: ir.Table,
+    rfm_table: pd.DataFrame,
     customer_segments: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Per segment: how often the classifier, fitted only on transactions before the cut-off,
-    agrees with the fitted clustering on customers whose first purchase is on or after it.
+    agrees with the fitted clustering on customers whose first purchase is on or after it and
+    before the as-of date.
     """
     started = time.perf_counter()
     chosen = customer_segments.iloc[0]
+    as_of = dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
+    if config.cutoff:
+        cutoff = dt.date.fromisoformat(config.cutoff)
+    else:
+        cutoff = as_of - dt.timedelta(days=config.test_days)
+    before = dt.datetime.combine(as_of, dt.time())
     result = evaluate_new_customers(
-        raw_transactions,
-        dt.date.fromisoformat(config.cutoff),
+        raw_transactions.filter(raw_transactions.invoice_date < before),
+        cutoff,
         space=str(chosen["embedding"]),
         algorithm=str(chosen["algorithm"]),
         k=int(chosen["k"]),
@@ -113,7 +124,8 @@ def new_customer_evaluation(
     return dg.Output(
         result.per_segment,
         metadata={
-            "cutoff": config.cutoff,
+            "cutoff": cutoff.isoformat(),
+            "as_of": as_of.isoformat(),
             "last_fitted_transaction": str(result.last_fitted_transaction),
             "embedding": result.space,
             "algorithm": result.algorithm,

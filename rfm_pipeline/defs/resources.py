@@ -24,6 +24,9 @@ class DuckDBEngine(dg.ConfigurableResource):
 class Warehouse(dg.ConfigurableResource):
     """The base path of every output: tables, plots, models (local folder or s3:// / gs://).
 
+    An output is `<name><suffix>`; a weekly one is `<name>/<week><suffix>` and, while it is the
+    newest week written, `<name><suffix>` too: one stable path holds the latest week.
+
     Within a run, `keep` is called before each write, so that a failed run can be undone
     (`Journal`): the previous outputs come back byte for byte.
     """
@@ -47,3 +50,21 @@ class Warehouse(dg.ConfigurableResource):
             if part.startswith(("/", "\\")) or ".." in part.replace("\\", "/").split("/"):
                 raise ValueError(f"'{part}' would lead outside the warehouse")
         return UPath(self.base_path or warehouse_path()).joinpath(*parts)
+
+    def targets(self, name: str, suffix: str, week: str | None = None) -> list[UPath]:
+        """Where an output goes: the week's file, then the stable path if no newer week exists."""
+        stable = self.path(f"{name}{suffix}")
+        if week is None:
+            return [stable]
+        weekly = self.path(name, f"{week}{suffix}")
+        newer = [p for p in self.path(name).glob(f"*{suffix}") if p.name[: -len(suffix)] > week]
+        return [weekly] if newer else [weekly, stable]
+
+    def previous(self, name: str, suffix: str, week: str) -> tuple[str, UPath] | None:
+        """The newest week before `week` that has this output, and its path."""
+        earlier = sorted(
+            (p.name[: -len(suffix)], p)
+            for p in self.path(name).glob(f"*{suffix}")
+            if p.name[: -len(suffix)] < week
+        )
+        return earlier[-1] if earlier else None

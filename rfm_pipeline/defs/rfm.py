@@ -9,25 +9,26 @@ import pandas as pd
 from rfm_pipeline.core import rfm
 from rfm_pipeline.core import rfm_scores as scoring
 from rfm_pipeline.core.plots import bar_chart
+from rfm_pipeline.core.weeks import week_as_of
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.weeks import week_of, weeks
 
 
 class RfmConfig(dg.Config):
     """The as-of date: only transactions before it count; recency is measured up to it."""
 
-    as_of: str | None = None  # YYYY-MM-DD; None = the day after the last invoice
+    as_of: str | None = None  # YYYY-MM-DD; None = the Monday that ends the week
 
 
-@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="3")
-def rfm_table(config: RfmConfig, clean_transactions: ir.Table) -> dg.Output[ir.Table]:
+@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="4", partitions_def=weeks)
+def rfm_table(
+    context: dg.AssetExecutionContext, config: RfmConfig, clean_transactions: ir.Table
+) -> dg.Output[ir.Table]:
     """One row per customer: recency (days since the last invoice), frequency (invoices),
     monetary (spend), first and last purchase, tenure_days and avg_order_value, at the as-of date.
     """
-    if config.as_of:
-        as_of = dt.date.fromisoformat(config.as_of)
-    else:
-        as_of = rfm.default_as_of(clean_transactions)
+    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else week_as_of(week_of(context))
     table = rfm.rfm_table(clean_transactions, as_of)
     stats = table.aggregate(
         customers=table.count(),
@@ -60,7 +61,7 @@ class RfmScoresConfig(dg.Config):
     monetary_edges: list[float] | None = None
 
 
-@dg.asset(group_name="rfm", kinds={"pandas"}, code_version="1")
+@dg.asset(group_name="rfm", kinds={"pandas"}, code_version="1", partitions_def=weeks)
 def rfm_scores(
     config: RfmScoresConfig, warehouse: Warehouse, rfm_table: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -95,7 +96,7 @@ class FeaturesConfig(dg.Config):
     log_transform: bool = False  # sign(x)·log(1+|x|) before scaling; off as in the study
 
 
-@dg.asset(group_name="rfm", kinds={"pandas", "sklearn"}, code_version="1")
+@dg.asset(group_name="rfm", kinds={"pandas", "sklearn"}, code_version="1", partitions_def=weeks)
 def rfm_features(config: FeaturesConfig, rfm_table: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Recency, frequency, monetary and their standardised values for every customer, with
     `is_outlier` for those above the percentile thresholds: held out of fitting, never dropped.

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import choice, profiles
+from rfm_pipeline.core import choice, profiles, tracking
 from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.plots import embedding_scatter, radar_chart, silhouette_by_k, snake_plot
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 from rfm_pipeline.core.segmentation import Segmentation, segment
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.weeks import weeks
 
 STUDY_TSNE = pd.DataFrame(
     {
@@ -140,7 +141,11 @@ def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
     }
 
 
-@dg.multi_asset(outs=_outs("pca", "first two principal components"), group_name="segmentation")
+@dg.multi_asset(
+    outs=_outs("pca", "first two principal components"),
+    group_name="segmentation",
+    partitions_def=weeks,
+)
 def pca_segmentation(
     config: PcaSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
 ) -> Iterator[dg.Output]:
@@ -148,7 +153,9 @@ def pca_segmentation(
     yield from _sweep_outputs("pca", config, rfm_features, warehouse)
 
 
-@dg.multi_asset(outs=_outs("umap", "UMAP embedding"), group_name="segmentation")
+@dg.multi_asset(
+    outs=_outs("umap", "UMAP embedding"), group_name="segmentation", partitions_def=weeks
+)
 def umap_segmentation(
     config: UmapSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
 ) -> Iterator[dg.Output]:
@@ -159,7 +166,9 @@ def umap_segmentation(
     )  # fmt: skip
 
 
-@dg.multi_asset(outs=_outs("tsne", "t-SNE embedding"), group_name="segmentation")
+@dg.multi_asset(
+    outs=_outs("tsne", "t-SNE embedding"), group_name="segmentation", partitions_def=weeks
+)
 def tsne_segmentation(
     config: TsneSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
 ) -> Iterator[dg.Output]:
@@ -172,11 +181,14 @@ class CustomerSegmentsConfig(dg.Config):
 
     embedding: str | None = None  # pca, umap or tsne
     algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
+    max_match_distance: float = tracking.MAX_DISTANCE  # a segment's largest move in a week
 
 
-@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="1")
+@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
 def customer_segments(
+    context: dg.AssetExecutionContext,
     config: CustomerSegmentsConfig,
+    warehouse: Warehouse,
     rfm_features: pd.DataFrame,
     pca_segmentation: pd.DataFrame,
     umap_segmentation: pd.DataFrame,
@@ -187,6 +199,7 @@ def customer_segments(
 ) -> dg.Output[pd.DataFrame]:
     """The segmentation the business uses: every customer (outliers included) with segment id,
     name, strategy, recency, frequency, monetary and the embedding and algorithm behind it.
+    A segment that is last week's group in the same place keeps last week's id and name.
     """
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = choice.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
@@ -194,11 +207,21 @@ def customer_segments(
         embedding, algorithm = config.embedding or "pca", "single"
     else:
         embedding, algorithm = choice.choose(kept, config.embedding, config.algorithm)
-    table = choice.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
+    fitted = choice.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
+    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
+    previous = pd.read_parquet(str(found[1])) if found else None
+    carried = tracking.carry_over(fitted, previous, config.max_match_distance)
+    table = carried.table
     sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
+    status = carried.segments["status"]
     return dg.Output(
         table,
         metadata={
+            "compared_with_week": found[0] if found else "none",
+            "segments_kept": int((status == "kept").sum()),
+            "segments_new": int((status == "new").sum()),
+            "segments_vanished": int((status == "vanished").sum()),
+            "continuity": table_metadata(carried.segments.round(3)),
             "dagster/row_count": len(table),
             "embedding": embedding,
             "algorithm": algorithm,
@@ -210,7 +233,7 @@ def customer_segments(
     )
 
 
-@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2")
+@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
 def segment_profiles(
     warehouse: Warehouse,
     customer_segments: pd.DataFrame,

@@ -1,0 +1,210 @@
+"""Segments across weeks: who is who from one week to the next, and who moved where.
+
+Each week's segmentation is fitted afresh, so its ids mean nothing by themselves. A segment's
+place is its centroid: the mean recency, frequency and monetary value of its customers (outliers
+left out, as in the fit), standardised with this week's mean and standard deviation. This
+week's centroids are matched one to one with last week's by the Hungarian method (least total
+distance); a pair closer than `max_distance` is the same segment, which keeps last week's id,
+name and strategy. A segment left without a partner is new (it gets an unused id and its rule
+name) or, from last week, vanished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+
+from rfm_pipeline.core.rfm import RFM_COLUMNS
+
+MAX_DISTANCE = 1.0
+"""Farthest apart (in standard deviations) two centroids can be and still be one segment."""
+
+NEW, GONE = "(new customer)", "(no longer a customer)"
+"""The transition labels of customers only one of the two weeks has."""
+
+
+def standardiser(segmented: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """This week's mean and standard deviation of R, F and M over the fitted customers."""
+    fitted = _fitted(segmented)[list(RFM_COLUMNS)]
+    return fitted.mean(), fitted.std(ddof=0).replace(0, 1).fillna(1)
+
+
+def centroids(segmented: pd.DataFrame, mean: pd.Series, std: pd.Series) -> pd.DataFrame:
+    """Each segment's standardised mean R, F and M (index: segment id)."""
+    fitted = _fitted(segmented)
+    missing = sorted(set(segmented["segment_id"]) - set(fitted["segment_id"]))
+    every = pd.concat([fitted, segmented[segmented["segment_id"].isin(missing)]])
+    means = every.groupby("segment_id")[list(RFM_COLUMNS)].mean()
+    return (means - mean) / std
+
+
+def _fitted(segmented: pd.DataFrame) -> pd.DataFrame:
+    """The customers the clustering was fitted on (all of them if every one is an outlier)."""
+    fitted = segmented[~segmented["is_outlier"].astype(bool)]
+    return fitted if len(fitted) else segmented
+
+
+@dataclass(frozen=True)
+class Matching:
+    """This week's segment ids paired with last week's."""
+
+    pairs: dict[int, int]  # this week's id -> last week's id
+    distances: dict[int, float]  # this week's id -> distance to its partner
+    new: list[int]  # this week's ids without a partner
+    vanished: list[int]  # last week's ids without a partner
+
+
+def match_segments(
+    previous: pd.DataFrame, current: pd.DataFrame, max_distance: float = MAX_DISTANCE
+) -> Matching:
+    """Pair the centroids of this week (`current`) with last week's (`previous`)."""
+    pairs: dict[int, int] = {}
+    distances: dict[int, float] = {}
+    if len(previous) and len(current):
+        cost = cdist(current.to_numpy(dtype="float64"), previous.to_numpy(dtype="float64"))
+        for row, column in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[row, column] <= max_distance:
+                pairs[int(current.index[row])] = int(previous.index[column])
+                distances[int(current.index[row])] = float(cost[row, column])
+    new = [int(s) for s in current.index if int(s) not in pairs]
+    vanished = [int(s) for s in previous.index if int(s) not in pairs.values()]
+    return Matching(pairs, distances, new, vanished)
+
+
+@dataclass(frozen=True)
+class CarriedOver:
+    """This week's segments relabelled with last week's identities, and what happened."""
+
+    table: pd.DataFrame  # `customer_segments` with carried-over ids, names and strategies
+    segments: pd.DataFrame  # one row per segment of either week: status kept / new / vanished
+
+
+def carry_over(
+    current: pd.DataFrame, previous: pd.DataFrame | None, max_distance: float = MAX_DISTANCE
+) -> CarriedOver:
+    """Give this week's segments last week's ids, names and strategies where they match.
+
+    Both tables are `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`
+    and the RFM columns per customer). A new segment gets the next id after every id last week
+    used and its rule name, numbered if a kept segment already has it.
+    """
+    labels = _labels(current)
+    if previous is None or previous.empty:
+        segments = labels.assign(status="new", distance=np.nan, previous_customers=0)
+        return CarriedOver(current, segments.reset_index())
+    mean, std = standardiser(current)
+    matching = match_segments(
+        centroids(previous, mean, std), centroids(current, mean, std), max_distance
+    )
+    before = _labels(previous)
+    renamed = {
+        s: (p, *before.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
+    }
+    taken = {name for _, name, _ in renamed.values()}
+    next_id = int(before.index.max()) + 1
+    for segment in matching.new:
+        name = _unique(str(labels.loc[segment, "segment_name"]), taken)
+        taken.add(name)
+        renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
+        next_id += 1
+    mapping = pd.DataFrame.from_dict(
+        renamed, orient="index", columns=["segment_id", "segment_name", "strategy"]
+    )
+    table = current.drop(columns=["segment_name", "strategy"]).assign(
+        segment_id=current["segment_id"].map(mapping["segment_id"]).astype("int64")
+    )
+    table = table.merge(mapping, on="segment_id")[current.columns].sort_values(
+        "customer_id", ignore_index=True
+    )
+    kept = mapping.assign(
+        status=["kept" if s in matching.pairs else "new" for s in mapping.index],
+        distance=[matching.distances.get(s, np.nan) for s in mapping.index],
+        customers=labels["customers"],
+        previous_customers=[
+            int(before.loc[matching.pairs[s], "customers"]) if s in matching.pairs else 0
+            for s in mapping.index
+        ],
+    )
+    gone = (
+        before.loc[matching.vanished]
+        .rename(columns={"customers": "previous_customers"})
+        .assign(status="vanished", distance=np.nan, customers=0)
+    )
+    segments = pd.concat([kept, gone.reset_index()], ignore_index=True)
+    columns = ["segment_id", "segment_name", "status", "distance", "previous_customers",
+               "customers"]  # fmt: skip
+    return CarriedOver(table, segments.sort_values("segment_id", ignore_index=True)[columns])
+
+
+def _labels(segmented: pd.DataFrame) -> pd.DataFrame:
+    """Name, strategy and size per segment id."""
+    return segmented.groupby("segment_id").agg(
+        segment_name=("segment_name", "first"),
+        strategy=("strategy", "first"),
+        customers=("customer_id", "size"),
+    )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or the base name numbered from 2 if a kept segment already has it."""
+    if name not in taken:
+        return name
+    base = name.rstrip(" 0123456789")
+    number = 2
+    while f"{base} {number}" in taken:
+        number += 1
+    return f"{base} {number}"
+
+
+def engagement(centroid: pd.DataFrame) -> pd.Series:
+    """(-recency + frequency + monetary) / 3 of standardised centroids: higher is better."""
+    return (-centroid["recency"] + centroid["frequency"] + centroid["monetary"]) / 3
+
+
+def transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer of either week: last week's segment, this week's, and the move.
+
+    `movement` is `same`, `up` or `down` (to a segment of higher or lower engagement, its
+    centroid standardised with this week's spread), `new` (first seen this week) or `gone`.
+    """
+    previous = current.iloc[:0] if previous is None else previous
+    mean, std = standardiser(current)
+    score = pd.concat(
+        [engagement(centroids(previous, mean, std)), engagement(centroids(current, mean, std))]
+    )
+    score = score[~score.index.duplicated(keep="last")]  # a kept id: this week's place
+    columns = ["customer_id", "segment_id", "segment_name"]
+    moves = previous[columns].merge(
+        current[columns], on="customer_id", how="outer", suffixes=("_previous", "")
+    )
+    moves = moves.rename(
+        columns={
+            "segment_id_previous": "previous_segment_id",
+            "segment_name_previous": "previous_segment_name",
+        }  # fmt: skip
+    )
+    for column in ("previous_segment_id", "segment_id"):
+        moves[column] = moves[column].astype("Int64")
+    before = moves["previous_segment_id"].map(score)
+    after = moves["segment_id"].map(score)
+    conditions = [moves["previous_segment_id"].isna(), moves["segment_id"].isna(),
+                  moves["previous_segment_id"] == moves["segment_id"], after > before]  # fmt: skip
+    moves["movement"] = np.select(
+        [c.fillna(False).to_numpy(dtype=bool) for c in conditions],
+        ["new", "gone", "same", "up"],
+        default="down",
+    )
+    moves["previous_segment_name"] = moves["previous_segment_name"].fillna(NEW)
+    moves["segment_name"] = moves["segment_name"].fillna(GONE)
+    return moves.sort_values("customer_id", ignore_index=True)
+
+
+def transition_matrix(moves: pd.DataFrame) -> pd.DataFrame:
+    """Customers from last week's segment (rows) to this week's (columns)."""
+    return pd.crosstab(moves["previous_segment_name"], moves["segment_name"]).rename_axis(
+        index="last week", columns="this week"
+    )

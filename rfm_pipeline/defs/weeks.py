@@ -1,0 +1,93 @@
+"""Weeks: the partitions of the customer-level assets, the weekly job and its schedule, and the
+check that makes a stalled schedule visible.
+
+From `rfm_table` on, every customer-level asset is partitioned by week (weeks start on Monday;
+a week's as-of date is the Monday that ends it). The transaction-level assets stay whole: they
+hold the full history, every week's as-of date is a filter on it, and each run refreshes them.
+"""
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from rfm_pipeline.core.weeks import days_stale, week_ended_before
+
+FIRST_WEEK = os.environ.get("RFM_PIPELINE_FIRST_WEEK", "2010-11-29")
+"""The first week (a Monday); the bundled data starts on Wednesday 2010-12-01."""
+
+WEEKLY_CRON = os.environ.get("RFM_PIPELINE_WEEKLY_CRON", "0 6 * * 1")
+"""When the weekly refresh runs (UTC): Monday 06:00, for the week that ended at midnight."""
+
+STALE_AFTER_DAYS = 8.0
+"""The freshness check fails once the newest week's as-of date is older than this."""
+
+weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, end_offset=1)
+"""Weeks from FIRST_WEEK to the current one (still running), named by their Monday."""
+
+WEEKLY_ASSETS = ["rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
+                 "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
+                 "customer_segments", "segment_profiles", "segment_classifier",
+                 "new_customer_evaluation", "segment_transitions", "segment_export",
+                 "segment_report"]  # fmt: skip
+"""The partitioned assets, in lineage order."""
+
+
+def week_of(context: dg.AssetExecutionContext) -> dt.date:
+    """The Monday that starts the partition being materialised."""
+    return dt.date.fromisoformat(context.partition_key)
+
+
+@dg.asset_check(
+    asset="customer_segments",
+    description=f"Fails when the newest week's as-of date is more than {STALE_AFTER_DAYS:g} days"
+    " old: a day after a missed weekly run.",
+)
+def customer_segments_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    materialised = context.instance.get_materialized_partitions(dg.AssetKey("customer_segments"))
+    newest = max(materialised, default=None)
+    stale = days_stale(dt.date.fromisoformat(newest) if newest else None, dt.datetime.now(dt.UTC))
+    return dg.AssetCheckResult(
+        passed=stale <= STALE_AFTER_DAYS,
+        metadata={
+            "newest_week": newest or "none",
+            "days_since_its_as_of": round(stale, 1) if stale != float("inf") else -1,
+            "weeks_materialised": len(materialised),
+        },
+    )
+
+
+weekly_segmentation = dg.define_asset_job(
+    "weekly_segmentation",
+    selection=dg.AssetSelection.assets(*WEEKLY_ASSETS).upstream()
+    - dg.AssetSelection.checks(customer_segments_fresh),
+    description="One week's segments: refresh the transactions, then every customer-level asset"
+    " as of the Monday that ends the week.",
+)
+
+check_freshness = dg.define_asset_job(
+    "check_freshness",
+    selection=dg.AssetSelection.checks(customer_segments_fresh),
+    description="Is the newest week of customer_segments recent enough?",
+)
+
+
+@dg.schedule(
+    job=weekly_segmentation,
+    cron_schedule=WEEKLY_CRON,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+def weekly_segmentation_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """The week that ended before the tick (Monday 06:00: the week that ended at midnight)."""
+    week = week_ended_before(context.scheduled_execution_time).isoformat()
+    return dg.RunRequest(run_key=week, partition_key=week)
+
+
+freshness_schedule = dg.ScheduleDefinition(
+    job=check_freshness,
+    cron_schedule="0 7 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Daily freshness check of customer_segments, so a stalled schedule shows.",
+)
