@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning, scale
+from benchmarks import classifier, cleaning, customers, scale, whole
 
-BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run}
+BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
+              "customers": customers.run, "whole": whole.run}  # fmt: skip
 
 
 def main() -> None:
@@ -17,11 +18,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
     parser.add_argument("--sizes", default="1,10,50,200", help="scale: copies of the bundled data")
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers: how many")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     for name in args.names or list(BENCHMARKS):
-        options = {"sizes": tuple(int(n) for n in args.sizes.split(","))} if name == "scale" else {}
+        options = {
+            "scale": {"sizes": tuple(int(n) for n in args.sizes.split(","))},
+            "customers": {"customers": args.customers},
+        }.get(name, {})
         report = BENCHMARKS[name](args.repeats, args.reference_repeats, **options)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
         print(json.dumps(report, indent=2))

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from rfm_pipeline.core.storage import Journal
     from rfm_pipeline.core.weeks import week_of_as_of
     from rfm_pipeline.definitions import defs
-    from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weeks
+    from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, customer_segments_fresh, weeks
 
     first_week = weeks.start.date()
     chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
@@ -169,11 +169,20 @@ def run(args: argparse.Namespace) -> int:
     weekly = selected & set(WEEKLY_ASSETS)
     results = []
 
+    checks = defs.resolve_asset_graph().asset_check_keys
+
     def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
-        result = job.execute_in_process(
+        subset = job.get_subset(
+            asset_selection={dg.AssetKey(name) for name in names},
+            asset_check_selection={  # the assets' own checks; freshness has its own job
+                c
+                for c in checks
+                if c.asset_key.to_user_string() in names and c != customer_segments_fresh.check_key
+            },
+        )
+        result = subset.execute_in_process(
             run_config=run_config(args, names, as_of),
             instance=instance,
-            asset_selection=[dg.AssetKey(name) for name in sorted(names)],
             partition_key=week.isoformat() if week else None,
             raise_on_error=False,
         )

@@ -8,6 +8,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_INPUT = PROJECT_ROOT / "data" / "online_retail.parquet"
 WAREHOUSE_ENV = "RFM_PIPELINE_WAREHOUSE"
+NUMBA_CACHE = PROJECT_ROOT / ".numba_cache"
+"""Where numba keeps UMAP's compiled functions between runs (`$NUMBA_CACHE_DIR` overrides)."""
 
 
 def warehouse_path() -> str:

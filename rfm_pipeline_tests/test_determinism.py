@@ -53,13 +53,14 @@ def test_two_whole_runs_with_different_thread_counts_give_the_same_segments(tmp_
                    "--select", ",".join(CHAIN)]  # fmt: skip
         env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home_{threads}")}
         subprocess.run(command, check=True, capture_output=True, env=env)
-        files = {
-            name: warehouse / f"{name}.parquet" for name in ("rfm_scores", "customer_segments")
-        }
+        names = ("rfm_scores.parquet", "customer_segments.parquet", "segment_export.parquet",
+                 "segment_export.csv")  # fmt: skip
+        files = {name: warehouse / name for name in names}
         digests.append({n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in files.items()})
     assert digests[0] == digests[1]
 
 
 CHAIN = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "rfm_features",
          "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep", "tsne_segmentation",
-         "tsne_sweep", "customer_segments"]  # fmt: skip
+         "tsne_sweep", "customer_segments", "product_categories", "customer_interests",
+         "segment_transitions", "segment_export"]  # fmt: skip

@@ -5,6 +5,8 @@ whose smallest segment holds at least `min_share` of customers. Among all kept s
 spaces, the default is the eligible one with the highest silhouette (ties: the earlier space in
 pca, umap, tsne, then the earlier algorithm). Silhouettes of different embeddings are not
 strictly comparable; the rule is simple and stated, and config can pick any space and algorithm.
+Week after week, last week's choice (and each algorithm's k) stays while its silhouette is
+within a tolerance of the best, so segments do not change for a hair's difference.
 """
 
 from __future__ import annotations
@@ -44,9 +46,15 @@ def comparison(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def choose(
-    kept: pd.DataFrame, embedding: str | None = None, algorithm: str | None = None
+    kept: pd.DataFrame,
+    embedding: str | None = None,
+    algorithm: str | None = None,
+    previous: tuple[str, str] | None = None,
+    tolerance: float = 0.0,
 ) -> tuple[str, str]:
-    """(embedding, algorithm): the configured one, else the first row of `comparison`."""
+    """(embedding, algorithm): the configured one, else the first row of `comparison`, or
+    last week's (`previous`) while it is eligible and within `tolerance` of that row's
+    silhouette, so the segments do not change for a hair's difference."""
     candidates = kept
     if embedding:
         candidates = candidates[candidates["embedding"] == embedding]
@@ -56,6 +64,14 @@ def choose(
         wanted = "/".join(x for x in (embedding, algorithm) if x)
         raise ValueError(f"no kept segmentation for {wanted or 'any embedding'}")
     top = candidates.iloc[0]
+    if previous is not None:
+        same = candidates[
+            (candidates["embedding"] == previous[0])
+            & (candidates["algorithm"] == previous[1])
+            & (candidates["eligible"] | ~top["eligible"])
+            & (candidates["silhouette"] >= top["silhouette"] - tolerance)
+        ]
+        top = same.iloc[0] if len(same) else top
     return str(top["embedding"]), str(top["algorithm"])
 
 

@@ -61,13 +61,19 @@ def train_classifier(
     test_size: float = 0.2,
     folds: int = 5,
     n_jobs: int | None = None,
+    sample_size: int | None = None,
 ) -> TrainedClassifier:
     """Tune the candidates by stratified CV on 80%, keep the best, score it on the other 20%.
 
     With too few customers per segment to stratify (or a single segment) the model is the
-    majority class, and the metrics say so (NaN).
+    majority class, and the metrics say so (NaN). Above `sample_size` customers, a stratified
+    random sample of that size is used.
     """
     data = data.sort_values("customer_id").reset_index(drop=True)
+    if sample_size is not None and len(data) > sample_size:
+        data = train_test_split(
+            data, train_size=sample_size, stratify=data[target], random_state=random_state
+        )[0].sort_values("customer_id", ignore_index=True)
     x, y = data[list(features)].to_numpy(dtype="float64"), data[target].to_numpy()
     counts = pd.Series(y).value_counts()
     folds = min(folds, int(counts.min() * (1 - test_size))) if len(counts) > 1 else 0

@@ -7,11 +7,14 @@ position (NaN) and are assigned a segment in feature space instead.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+
+from rfm_pipeline.settings import NUMBA_CACHE
 
 SPACES = ("pca", "umap", "tsne")
 SPACE_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
@@ -43,7 +46,10 @@ def embed(
         info = {"explained_variance_ratio": variance}
         return Embedding(space, model.transform(scaled), fit_on, model, info)
     if space == "umap":
-        import umap  # imported here: it compiles with numba, seconds no other asset should pay
+        # imported here: it compiles with numba, seconds no other asset should pay; compiled
+        # functions are cached inside the project, so later processes load them
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE))
+        import umap
 
         model = umap.UMAP(
             n_components=2,

@@ -12,7 +12,7 @@ mean monetary value of their fitted members (0 = lowest), so the same data gives
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,8 +86,11 @@ def sweep(
     algorithms: Sequence[str] = ("kmeans", "gmm"),
     random_state: int = 42,
     min_share: float = 0.0,
+    preferred: Mapping[str, int] | None = None,
+    tolerance: float = 0.0,
 ) -> Sweep:
-    """Fit each algorithm for each k; keep per algorithm the best eligible silhouette."""
+    """Fit each algorithm for each k; keep per algorithm the best eligible silhouette, or the
+    `preferred` k (last week's) while its silhouette is within `tolerance` of the best."""
     rows, fitted = [], {}
     for algorithm in algorithms:
         if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
@@ -108,7 +111,11 @@ def sweep(
     result = Sweep(scores=scores)
     for algorithm, group in scores.groupby("algorithm", sort=False):
         pool = group[group["eligible"]] if group["eligible"].any() else group
-        top = pool.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+        pool = pool.sort_values(["silhouette", "k"], ascending=[False, True])
+        top = pool.iloc[0]
+        wanted = pool[pool["k"] == (preferred or {}).get(algorithm)]
+        if len(wanted) and wanted.iloc[0]["silhouette"] >= top["silhouette"] - tolerance:
+            top = wanted.iloc[0]
         scores.loc[top.name, "kept"] = True
         model, labels = fitted[algorithm, int(top["k"])]
         result.best[algorithm] = {"k": int(top["k"]), "silhouette": float(top["silhouette"]),
@@ -188,16 +195,21 @@ def segment(
     algorithm: str | None = None,
     min_share: float = 0.0,
     random_state: int = 42,
+    sample_size: int | None = None,
+    preferred: Mapping[str, int] | None = None,
+    tolerance: float = 0.0,
     **embedding_options: float,
 ) -> Segmentation:
     """Embed the features in `space`, sweep the algorithms, assign every customer.
 
     The table has customer_id, is_outlier, x, y, one `<algorithm>_segment` column per
     algorithm's kept solution, and segment_id / algorithm / k of the chosen one (`algorithm`,
-    or the best eligible silhouette).
+    or the best eligible silhouette). Above `sample_size` non-outliers, the embedding, the
+    clusterings and their scores are fitted on a random sample of that size, and everyone else
+    is placed as the outliers are. `preferred` and `tolerance` go to `sweep`.
     """
     features = features.sort_values("customer_id").reset_index(drop=True)
-    fit_on = ~features["is_outlier"].to_numpy()
+    fit_on = sample(~features["is_outlier"].to_numpy(), sample_size, random_state)
     scaled = features[list(SCALED_COLUMNS)].to_numpy()
     distinct = len(np.unique(scaled[fit_on].round(9), axis=0))
     if fit_on.sum() <= max(min(ks), 2) or distinct < min(ks):
@@ -207,7 +219,8 @@ def segment(
             f"{distinct} distinct customer profiles: too few for {min(ks)} segments",
         )
     embedding = embed(space, scaled, fit_on, random_state, **embedding_options)
-    result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share)
+    result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share, preferred,
+                   tolerance)  # fmt: skip
     table = features[["customer_id", "is_outlier"]].assign(
         x=embedding.points[:, 0], y=embedding.points[:, 1]
     )
@@ -223,7 +236,18 @@ def segment(
     table["segment_id"] = table[f"{chosen}_segment"]
     table["algorithm"] = chosen
     table["k"] = result.best[chosen]["k"]
-    return Segmentation(space, table, result, chosen, embedding.info, embedding, orders)
+    info = {**embedding.info, "fitted_customers": int(fit_on.sum())}
+    return Segmentation(space, table, result, chosen, info, embedding, orders)
+
+
+def sample(fit_on: np.ndarray, size: int | None, random_state: int) -> np.ndarray:
+    """The mask `fit_on`, or a random subset of `size` of it (the same for the same seed)."""
+    if size is None or fit_on.sum() <= size:
+        return fit_on
+    chosen = np.random.default_rng(random_state).choice(np.flatnonzero(fit_on), size, replace=False)
+    subset = np.zeros_like(fit_on)
+    subset[chosen] = True
+    return subset
 
 
 def assign_all(

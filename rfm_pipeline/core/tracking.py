@@ -84,13 +84,16 @@ class CarriedOver:
 
 
 def carry_over(
-    current: pd.DataFrame, previous: pd.DataFrame | None, max_distance: float = MAX_DISTANCE
+    current: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    max_distance: float = MAX_DISTANCE,
+    first_id: int = 0,
 ) -> CarriedOver:
     """Give this week's segments last week's ids, names and strategies where they match.
 
     Both tables are `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`
-    and the RFM columns per customer). A new segment gets the next id after every id last week
-    used and its rule name, numbered if a kept segment already has it.
+    and the RFM columns per customer). A new segment gets an id from `first_id` on (the first
+    no earlier week used) and its rule name, numbered if a kept segment already has it.
     """
     labels = _labels(current)
     if previous is None or previous.empty:
@@ -105,7 +108,7 @@ def carry_over(
         s: (p, *before.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
     }
     taken = {name for _, name, _ in renamed.values()}
-    next_id = int(before.index.max()) + 1
+    next_id = max(first_id, int(before.index.max()) + 1)
     for segment in matching.new:
         name = _unique(str(labels.loc[segment, "segment_name"]), taken)
         taken.add(name)

@@ -29,6 +29,7 @@ class ClassifierConfig(dg.Config):
     random_state: int = 42
     test_size: float = 0.2
     folds: int = 5
+    sample_size: int = 50_000  # above this many customers, train on a stratified sample
 
 
 def _names(customer_segments: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def segment_classifier(
     data = rfm_table.merge(customer_segments[["customer_id", "segment_id"]])
     trained = train_classifier(
         data, config.features, random_state=config.random_state,
-        test_size=config.test_size, folds=config.folds, n_jobs=2,
+        test_size=config.test_size, folds=config.folds, n_jobs=2, sample_size=config.sample_size,
     )  # fmt: skip
     seconds = round(time.perf_counter() - started, 2)
     names = _names(customer_segments)

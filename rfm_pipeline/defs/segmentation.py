@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from rfm_pipeline.core import choice, profiles, tracking
 from rfm_pipeline.core.embedding import SPACE_NAMES
@@ -39,6 +41,8 @@ class SweepConfig(dg.Config):
     algorithm: str | None = None  # this space's segmentation; None = the best eligible silhouette
     min_share: float = 0.02  # smallest segment's share of customers for a solution to be chosen
     random_state: int = 42
+    sample_size: int = 10_000  # above this many non-outliers, fit on a random sample of them
+    stick_within: float = 0.02  # keep last week's k while its silhouette is this near the best
 
 
 class PcaSegmentationConfig(SweepConfig):
@@ -65,9 +69,18 @@ class TsneSegmentationConfig(SweepConfig):
 
 
 def _sweep_outputs(
-    space: str, config: SweepConfig, features: pd.DataFrame, warehouse: Warehouse, **options
+    context: dg.AssetExecutionContext,
+    space: str,
+    config: SweepConfig,
+    features: pd.DataFrame,
+    warehouse: Warehouse,
+    **options,
 ) -> Iterator[dg.Output]:
     """Run one space's segmentation; yield the per-customer table and the sweep, with metadata."""
+    found = warehouse.previous(f"{space}_sweep", ".parquet", context.partition_key)
+    last_week = pd.read_parquet(str(found[1])) if found else pd.DataFrame()
+    kept = last_week[last_week["kept"]] if "kept" in last_week else last_week
+    preferred = dict(zip(kept.get("algorithm", []), kept.get("k", []), strict=True))
     started = time.perf_counter()
     result: Segmentation = segment(
         features,
@@ -77,6 +90,9 @@ def _sweep_outputs(
         algorithm=config.algorithm,
         min_share=config.min_share,
         random_state=config.random_state,
+        sample_size=config.sample_size,
+        preferred=preferred,
+        tolerance=config.stick_within,
         **options,
     )
     seconds = round(time.perf_counter() - started, 2)
@@ -147,21 +163,27 @@ def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
     partitions_def=weeks,
 )
 def pca_segmentation(
-    config: PcaSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: PcaSegmentationConfig,
+    warehouse: Warehouse,
+    rfm_features: pd.DataFrame,
 ) -> Iterator[dg.Output]:
     """The study's RFM I: PCA(2) of the scaled features, KMeans and Gaussian mixtures."""
-    yield from _sweep_outputs("pca", config, rfm_features, warehouse)
+    yield from _sweep_outputs(context, "pca", config, rfm_features, warehouse)
 
 
 @dg.multi_asset(
     outs=_outs("umap", "UMAP embedding"), group_name="segmentation", partitions_def=weeks
 )
 def umap_segmentation(
-    config: UmapSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: UmapSegmentationConfig,
+    warehouse: Warehouse,
+    rfm_features: pd.DataFrame,
 ) -> Iterator[dg.Output]:
     """UMAP(2) fitted on the non-outliers; four clusterers over k = 3..8."""
     yield from _sweep_outputs(
-        "umap", config, rfm_features, warehouse,
+        context, "umap", config, rfm_features, warehouse,
         n_neighbors=config.n_neighbors, min_dist=config.min_dist,
     )  # fmt: skip
 
@@ -170,10 +192,15 @@ def umap_segmentation(
     outs=_outs("tsne", "t-SNE embedding"), group_name="segmentation", partitions_def=weeks
 )
 def tsne_segmentation(
-    config: TsneSegmentationConfig, warehouse: Warehouse, rfm_features: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: TsneSegmentationConfig,
+    warehouse: Warehouse,
+    rfm_features: pd.DataFrame,
 ) -> Iterator[dg.Output]:
     """The study's RFM II: t-SNE(2) of the scaled features, three clusterers over k = 3..8."""
-    yield from _sweep_outputs("tsne", config, rfm_features, warehouse, perplexity=config.perplexity)
+    yield from _sweep_outputs(
+        context, "tsne", config, rfm_features, warehouse, perplexity=config.perplexity
+    )
 
 
 class CustomerSegmentsConfig(dg.Config):
@@ -182,6 +209,7 @@ class CustomerSegmentsConfig(dg.Config):
     embedding: str | None = None  # pca, umap or tsne
     algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
     max_match_distance: float = tracking.MAX_DISTANCE  # a segment's largest move in a week
+    stick_within: float = 0.02  # keep last week's choice while its silhouette is this near
 
 
 @dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
@@ -203,14 +231,20 @@ def customer_segments(
     """
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = choice.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
+    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
+    previous = pd.read_parquet(str(found[1])) if found else None
+    last_choice = (
+        tuple(previous[["embedding", "algorithm"]].iloc[0]) if found and len(previous) else None
+    )
     if kept.empty:  # too few customers: every space made one segment
         embedding, algorithm = config.embedding or "pca", "single"
     else:
-        embedding, algorithm = choice.choose(kept, config.embedding, config.algorithm)
+        embedding, algorithm = choice.choose(
+            kept, config.embedding, config.algorithm, last_choice, config.stick_within
+        )
     fitted = choice.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
-    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
-    previous = pd.read_parquet(str(found[1])) if found else None
-    carried = tracking.carry_over(fitted, previous, config.max_match_distance)
+    first_id = 1 + max(used_segment_ids(warehouse, context.partition_key), default=-1)
+    carried = tracking.carry_over(fitted, previous, config.max_match_distance, first_id)
     table = carried.table
     sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
     status = carried.segments["status"]
@@ -231,6 +265,16 @@ def customer_segments(
             "segments": table_metadata(sizes),
         },
     )
+
+
+def used_segment_ids(warehouse: Warehouse, week: str) -> set[int]:
+    """Every segment id of the weeks before `week`: a new segment never takes an old one's id."""
+    used: set[int] = set()
+    for path in warehouse.path("customer_segments").glob("*.parquet"):
+        if path.name < f"{week}.parquet":
+            column = pq.read_table(str(path), columns=["segment_id"])["segment_id"]
+            used.update(pc.unique(column).to_pylist())
+    return used
 
 
 @dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)

@@ -34,6 +34,10 @@ def test_the_best_eligible_kept_solution_wins_and_config_can_override():
     assert choose(kept, algorithm="hdbscan") == ("umap", "hdbscan")
     with pytest.raises(ValueError, match="no kept segmentation for pca/gmm"):
         choose(kept, "pca", "gmm")
+    # last week's choice stays while it is within the tolerance of the best, and eligible
+    assert choose(kept, previous=("pca", "kmeans"), tolerance=0.05) == ("pca", "kmeans")
+    assert choose(kept, previous=("pca", "kmeans"), tolerance=0.02) == ("umap", "kmeans")
+    assert choose(kept, previous=("umap", "hdbscan"), tolerance=0.5) == ("umap", "kmeans")
 
 
 def test_every_customer_gets_exactly_one_named_segment_and_it_is_repeatable():

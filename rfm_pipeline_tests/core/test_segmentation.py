@@ -46,6 +46,25 @@ def test_sweep_finds_the_three_groups():
     assert result.scores["kept"].sum() == 3
 
 
+def test_last_weeks_k_stays_while_it_is_nearly_as_good():
+    points = np.vstack([np.random.default_rng(1).normal(c, 0.1, (30, 2)) for c in (0, 3, 6)])
+    best = sweep(points, ks=range(2, 6), algorithms=("kmeans",))
+    scores = best.scores.set_index("k")["silhouette"]
+    gap = scores[3] - scores[4]
+    near = sweep(points, range(2, 6), ("kmeans",), preferred={"kmeans": 4}, tolerance=gap + 0.01)
+    far = sweep(points, range(2, 6), ("kmeans",), preferred={"kmeans": 4}, tolerance=gap / 2)
+    assert (near.best["kmeans"]["k"], far.best["kmeans"]["k"]) == (4, 3)
+
+
+def test_above_the_sample_size_the_fit_uses_a_sample_and_everyone_is_assigned(features):
+    result = segment(features, "pca", range(2, 5), sample_size=90, random_state=3)
+    assert result.info["fitted_customers"] == 90
+    assert result.embedding.fitted.sum() == 90
+    assert result.table["segment_id"].notna().all() and len(result.table) == len(features)
+    whole = segment(features, "pca", range(2, 5), random_state=3)
+    assert adjusted_rand_score(whole.table["segment_id"], result.table["segment_id"]) > 0.95
+
+
 def test_solutions_with_a_tiny_segment_are_not_chosen():
     rng = np.random.default_rng(2)
     points = np.vstack([rng.normal(0, 0.1, (50, 2)), rng.normal(5, 0.1, (50, 2)), [[20, 20]]])

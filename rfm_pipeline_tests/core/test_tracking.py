@@ -75,6 +75,12 @@ def test_carry_over_reports_a_vanished_segment_and_starts_fresh_without_a_last_w
     segments = carry_over(this_week, last_week).segments.set_index("segment_id")
     assert segments.loc[2, "status"] == "vanished"
     assert segments.loc[2, "previous_customers"] == 3 and segments.loc[2, "customers"] == 0
+    later = carry_over(this_week.assign(segment_id=this_week["segment_id"] + 1), last_week,
+                       first_id=9)  # fmt: skip
+    assert set(later.table["segment_id"]) == {0, 1}  # kept: last week's ids
+    two = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
+    three = segmented({0: ("Lost", LOST), 1: ("Loyal", LOYAL), 2: ("Newcomers", NEWCOMERS)})
+    assert set(carry_over(three, two, first_id=9).table["segment_id"]) == {0, 1, 9}
     first = carry_over(this_week, None)
     assert first.table.equals(this_week)
     assert set(first.segments["status"]) == {"new"}

@@ -136,6 +136,8 @@ def test_kept_segments_keep_their_names_from_week_to_week(backfill):
         shared = names[before].index.intersection(names[week].index)
         assert len(shared) >= 2
         assert names[before][shared].equals(names[week][shared])
+    every = pd.concat(weekly(warehouse, "customer_segments", w) for w in BACKFILL)
+    assert (every.groupby("segment_id")["segment_name"].nunique() == 1).all()  # ids not reused
 
 
 def test_the_export_has_a_csv_and_parquet_per_week_with_the_documented_columns(backfill):
