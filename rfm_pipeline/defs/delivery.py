@@ -156,7 +156,7 @@ def segment_transitions(
             "heatmap": image_metadata(
                 count_heatmap(matrix, title), warehouse, "segment_transitions"
             ),
-            "moved_down": table_metadata(alerts.drop(columns="movement")),
+            "moved_down_alerts": table_metadata(alerts.drop(columns="movement")),
         },
     )
 

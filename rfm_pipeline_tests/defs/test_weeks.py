@@ -94,7 +94,16 @@ def backfill(tmp_path_factory):
         assert code == 0
         with dg.DagsterInstance.get() as instance:
             done = instance.get_materialized_partitions(dg.AssetKey("customer_segments"))
-    return home / "warehouse", done
+            records = instance.fetch_materializations(
+                dg.AssetKey("segment_transitions"), limit=10
+            ).records
+            metadata = {
+                r.asset_materialization.partition: {
+                    k: v.value for k, v in r.asset_materialization.metadata.items()
+                }
+                for r in records
+            }
+    return home / "warehouse", done, metadata
 
 
 def weekly(warehouse, name: str, week: str) -> pd.DataFrame:
@@ -102,7 +111,7 @@ def weekly(warehouse, name: str, week: str) -> pd.DataFrame:
 
 
 def test_a_backfill_materialises_each_week_as_of_its_end(backfill):
-    warehouse, done = backfill
+    warehouse, done, _ = backfill
     assert done == set(BACKFILL)
     for week in BACKFILL:
         as_of = dt.date.fromisoformat(week) + dt.timedelta(days=7)
@@ -112,7 +121,7 @@ def test_a_backfill_materialises_each_week_as_of_its_end(backfill):
 
 
 def test_transitions_add_up_to_both_weeks(backfill):
-    warehouse, _ = backfill
+    warehouse, _, metadata = backfill
     for before, week in zip(BACKFILL, BACKFILL[1:], strict=False):
         moves = weekly(warehouse, "segment_transitions", week)
         last = weekly(warehouse, "customer_segments", before)
@@ -123,10 +132,18 @@ def test_transitions_add_up_to_both_weeks(backfill):
             set(this["customer_id"]) - set(last["customer_id"])
         )
         assert set(moves["movement"]) <= {"same", "up", "down", "new", "gone"}
+        shown = metadata[week]
+        assert shown["compared_with_week"] == before
+        assert (shown["customers_last_week"], shown["customers_this_week"]) == (
+            len(last),
+            len(this),
+        )
+        assert shown["moved_down"] == (moves["movement"] == "down").sum()
+        assert len(shown["moved_down_alerts"].records) == min(50, shown["moved_down"])
 
 
 def test_kept_segments_keep_their_names_from_week_to_week(backfill):
-    warehouse, _ = backfill
+    warehouse, _, _ = backfill
     for before, week in zip(BACKFILL, BACKFILL[1:], strict=False):
         names = {
             w: weekly(warehouse, "customer_segments", w).groupby("segment_id")["segment_name"]
@@ -141,7 +158,7 @@ def test_kept_segments_keep_their_names_from_week_to_week(backfill):
 
 
 def test_the_export_has_a_csv_and_parquet_per_week_with_the_documented_columns(backfill):
-    warehouse, _ = backfill
+    warehouse, _, _ = backfill
     for week in BACKFILL:
         table = pd.read_csv(
             warehouse / "segment_export" / f"{week}.csv", dtype={"customer_id": str}
