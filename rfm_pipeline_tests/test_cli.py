@@ -106,6 +106,11 @@ def test_unknown_map_source(home, capsys, uci_parquet):
         (["--map", "Cost"], "--map expects SOURCE=TARGET, got 'Cost'"),
         (["--as-of", "10/12/2011"], "--as-of expects YYYY-MM-DD, got '10/12/2011'"),
         (["--select", "nothing"], "--select: unknown asset nothing"),
+        (["--week", "2011-11-30"], "--week: 2011-11-30 is a Wednesday; weeks start on Monday"),
+        (["--week", "2011-11-28:2011-11-21"], "--week: 2011-11-21 is before 2011-11-28"),
+        (["--week", "2009-01-05"], "--week: 2009-01-05 is before the first week, 2010-11-29"),
+        (["--week", "2011-11-28", "--as-of", "2011-12-01"], "--week and --as-of exclude each"),
+        (["--select", "rfm_table"], "clean_transactions.parquet does not exist: select"),
     ],
 )
 def test_bad_arguments(home, capsys, args, message):
