@@ -130,6 +130,21 @@ def last_invoice_as_of(warehouse: str) -> dt.date:
     return default_as_of(connect().read_parquet(str(path)))
 
 
+def as_of_week(as_of: str | None, first_week: dt.date) -> tuple[str, list[dt.date]]:
+    """The as-of date (default: the day after the last invoice) and the week it closes."""
+    from rfm_pipeline.core.weeks import week_of_as_of
+    from rfm_pipeline.settings import warehouse_path
+
+    as_of = as_of or last_invoice_as_of(warehouse_path()).isoformat()
+    week = week_of_as_of(dt.date.fromisoformat(as_of))
+    if week < first_week:
+        raise UsageError(
+            f"the as-of date {as_of} falls before the first week, {first_week}"
+            " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
+        )
+    return as_of, [week]
+
+
 def run(args: argparse.Namespace) -> int:
     """Materialise the selection in process; print what was built and the cleaning funnel.
 
@@ -152,7 +167,6 @@ def run(args: argparse.Namespace) -> int:
     from upath import UPath
 
     from rfm_pipeline.core.storage import Journal
-    from rfm_pipeline.core.weeks import week_of_as_of
     from rfm_pipeline.definitions import defs
     from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, customer_segments_fresh, weeks
 
@@ -167,9 +181,8 @@ def run(args: argparse.Namespace) -> int:
             f"--select: unknown asset {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
     weekly = selected & set(WEEKLY_ASSETS)
-    results = []
-
     checks = defs.resolve_asset_graph().asset_check_keys
+    results = []
 
     def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
         subset = job.get_subset(
@@ -194,19 +207,13 @@ def run(args: argparse.Namespace) -> int:
 
     with dg.DagsterInstance.get() as instance:
         done = execute(selected - weekly) if selected - weekly else True
-        try:
-            if done and weekly and not chosen_weeks:
-                as_of = as_of or last_invoice_as_of(warehouse_path()).isoformat()
-                chosen_weeks = [week_of_as_of(dt.date.fromisoformat(as_of))]
-                if chosen_weeks[0] < first_week:
-                    raise UsageError(
-                        f"the as-of date {as_of} falls before the first week, {first_week}"
-                        " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
-                    )
-        except UsageError:
-            for journal in journals():
-                journal.restore()
-            raise
+        if done and weekly and not chosen_weeks:
+            try:
+                as_of, chosen_weeks = as_of_week(as_of, first_week)
+            except UsageError:
+                for journal in journals():
+                    journal.restore()
+                raise
         for week in chosen_weeks if weekly else []:
             done = done and execute(weekly, week, as_of)
     if not done:
