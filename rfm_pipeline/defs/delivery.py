@@ -134,8 +134,7 @@ def segment_transitions(
     move (same, up, down, new, gone); the transition matrix and its heatmap; the customers who
     moved down, as an alert table.
     """
-    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
-    previous = pd.read_parquet(str(found[1])) if found else None
+    before, previous = warehouse.last_week("customer_segments", context.partition_key)
     moves = tracking.transitions(previous, customer_segments)
     matrix = tracking.transition_matrix(moves)
     down = moves[moves["movement"] == "down"].merge(
@@ -143,12 +142,12 @@ def segment_transitions(
     )
     alerts = down.sort_values("monetary", ascending=False).head(ALERT_ROWS)
     counts = moves["movement"].value_counts()
-    title = f"Customers from week {found[0] if found else '(none)'} to {context.partition_key}"
+    title = f"Customers from week {before or '(none)'} to {context.partition_key}"
     return dg.Output(
         moves,
         metadata={
             "dagster/row_count": len(moves),
-            "compared_with_week": found[0] if found else "none",
+            "compared_with_week": before or "none",
             "customers_last_week": len(previous) if previous is not None else 0,
             "customers_this_week": len(customer_segments),
             **{f"moved_{m}": int(counts.get(m, 0)) for m in ("same", "up", "down", "new", "gone")},

@@ -1,6 +1,7 @@
 """The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
 import dagster as dg
+import pandas as pd
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from pydantic import PrivateAttr
 from upath import UPath
@@ -60,11 +61,11 @@ class Warehouse(dg.ConfigurableResource):
         newer = [p for p in self.path(name).glob(f"*{suffix}") if p.name[: -len(suffix)] > week]
         return [weekly] if newer else [weekly, stable]
 
-    def previous(self, name: str, suffix: str, week: str) -> tuple[str, UPath] | None:
-        """The newest week before `week` that has this output, and its path."""
-        earlier = sorted(
-            (p.name[: -len(suffix)], p)
-            for p in self.path(name).glob(f"*{suffix}")
-            if p.name[: -len(suffix)] < week
+    def last_week(self, name: str, week: str) -> tuple[str | None, pd.DataFrame | None]:
+        """The newest week before `week` that has this table, and the table; else None, None."""
+        earlier = sorted(p.name for p in self.path(name).glob("*.parquet") if p.name < f"{week}.")
+        if not earlier:
+            return None, None
+        return earlier[-1].removesuffix(".parquet"), pd.read_parquet(
+            str(self.path(name, earlier[-1]))
         )
-        return earlier[-1] if earlier else None

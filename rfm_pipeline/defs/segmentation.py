@@ -77,9 +77,8 @@ def _sweep_outputs(
     **options,
 ) -> Iterator[dg.Output]:
     """Run one space's segmentation; yield the per-customer table and the sweep, with metadata."""
-    found = warehouse.previous(f"{space}_sweep", ".parquet", context.partition_key)
-    last_week = pd.read_parquet(str(found[1])) if found else pd.DataFrame()
-    kept = last_week[last_week["kept"]] if "kept" in last_week else last_week
+    last_week = warehouse.last_week(f"{space}_sweep", context.partition_key)[1]
+    kept = last_week[last_week["kept"]] if last_week is not None and "kept" in last_week else {}
     preferred = dict(zip(kept.get("algorithm", []), kept.get("k", []), strict=True))
     started = time.perf_counter()
     result: Segmentation = segment(
@@ -231,10 +230,9 @@ def customer_segments(
     """
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = choice.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
-    found = warehouse.previous("customer_segments", ".parquet", context.partition_key)
-    previous = pd.read_parquet(str(found[1])) if found else None
+    before, previous = warehouse.last_week("customer_segments", context.partition_key)
     last_choice = (
-        tuple(previous[["embedding", "algorithm"]].iloc[0]) if found and len(previous) else None
+        tuple(previous[["embedding", "algorithm"]].iloc[0]) if before and len(previous) else None
     )
     if kept.empty:  # too few customers: every space made one segment
         embedding, algorithm = config.embedding or "pca", "single"
@@ -251,7 +249,7 @@ def customer_segments(
     return dg.Output(
         table,
         metadata={
-            "compared_with_week": found[0] if found else "none",
+            "compared_with_week": before or "none",
             "segments_kept": int((status == "kept").sum()),
             "segments_new": int((status == "new").sum()),
             "segments_vanished": int((status == "vanished").sum()),
