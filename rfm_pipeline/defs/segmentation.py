@@ -258,11 +258,21 @@ def customer_segments(
             "embedding": embedding,
             "algorithm": algorithm,
             "k": int(table["k"].iloc[0]),
-            "rule": "configured" if config.embedding or config.algorithm else choice.RULE,
+            "rule": _rule(config, kept, (embedding, algorithm)),
             "comparison": table_metadata(kept.round(3)),
             "segments": table_metadata(sizes),
         },
     )
+
+
+def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str, str]) -> str:
+    """Why this segmentation: configured, the stated rule, or last week's kept as nearly best."""
+    if config.embedding or config.algorithm:
+        return "configured"
+    best = tuple(kept[["embedding", "algorithm"]].iloc[0]) if len(kept) else chosen
+    if chosen != best:
+        return f"last week's, within {config.stick_within} of the best silhouette"
+    return choice.RULE
 
 
 def used_segment_ids(warehouse: Warehouse, week: str) -> set[int]:
