@@ -9,7 +9,7 @@ from rfm_pipeline.core import choice, report, tracking
 from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.export import segment_export as export_table
 from rfm_pipeline.core.plots import count_heatmap
-from rfm_pipeline.core.storage import copy_file, write_bytes, write_export
+from rfm_pipeline.core.storage import write_bytes, write_export
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
@@ -106,11 +106,10 @@ def segment_report(
         images=images,
     )
     html = report.render(inputs)
-    paths = warehouse.targets("segment_report", ".html", context.partition_key)
-    warehouse.keep(*paths)
-    write_bytes(html.encode("utf-8"), paths[0])
-    for copy in paths[1:]:
-        copy_file(paths[0], copy)
+    paths = warehouse.publish(
+        "segment_report", ".html", context.partition_key,
+        lambda path: write_bytes(html.encode("utf-8"), path),
+    )  # fmt: skip
     path = paths[-1]
     return dg.MaterializeResult(
         metadata={
@@ -174,10 +173,9 @@ def segment_export(
     `core/export.py` and the README.
     """
     table = export_table(customer_segments, rfm_scores, customer_interests, segment_transitions)
-    paths = warehouse.targets("segment_export", ".csv", context.partition_key)
-    warehouse.keep(*paths)
-    for path in paths:
-        write_export(table, path)
+    paths = warehouse.publish(
+        "segment_export", ".csv", context.partition_key, lambda path: write_export(table, path)
+    )
     return dg.Output(
         table,
         metadata={

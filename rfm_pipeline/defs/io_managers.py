@@ -7,7 +7,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core.models import SavedModel, card_path, load_model, save_model
-from rfm_pipeline.core.storage import copy_file, write_table
+from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 
 
@@ -33,11 +33,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 self.warehouse.keep(path, card_path(path))
                 save_model(obj, path)
         else:
-            paths = self.warehouse.targets(name, ".parquet", week)
-            self.warehouse.keep(*paths)
-            write_table(obj, paths[0])
-            for path in paths[1:]:
-                copy_file(paths[0], path)
+            paths = self.warehouse.publish(
+                name, ".parquet", week, lambda path: write_table(obj, path)
+            )
         context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[0]))})
 
     def load_input(self, context: dg.InputContext) -> ir.Table | pd.DataFrame | SavedModel:

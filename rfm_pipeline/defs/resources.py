@@ -1,5 +1,7 @@
 """The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
+from collections.abc import Callable
+
 import dagster as dg
 import pandas as pd
 from ibis.backends.duckdb import Backend as DuckDBBackend
@@ -7,7 +9,7 @@ from pydantic import PrivateAttr
 from upath import UPath
 
 from rfm_pipeline.core.engine import shared_connection
-from rfm_pipeline.core.storage import Journal
+from rfm_pipeline.core.storage import Journal, copy_file
 from rfm_pipeline.settings import warehouse_path
 
 
@@ -60,6 +62,18 @@ class Warehouse(dg.ConfigurableResource):
         weekly = self.path(name, f"{week}{suffix}")
         newer = [p for p in self.path(name).glob(f"*{suffix}") if p.name[: -len(suffix)] > week]
         return [weekly] if newer else [weekly, stable]
+
+    def publish(
+        self, name: str, suffix: str, week: str | None, write: Callable[[UPath], None]
+    ) -> list[UPath]:
+        """Write an output once to each of its `targets` (kept first, so a failed run can put
+        them back): `write` makes the first, the others are copies. Returns the paths."""
+        paths = self.targets(name, suffix, week)
+        self.keep(*paths)
+        write(paths[0])
+        for path in paths[1:]:
+            copy_file(paths[0], path)
+        return paths
 
     def last_week(self, name: str, week: str) -> tuple[str | None, pd.DataFrame | None]:
         """The newest week before `week` that has this table, and the table; else None, None."""

@@ -137,6 +137,11 @@ def _rounded(value: float | list[float] | str) -> float | list[float] | str:
     return round(value, 3) if isinstance(value, float) else value
 
 
+def _space_asset(space: str, what: str):
+    """The weekly multi-asset of one space: `<space>_segmentation` and `<space>_sweep`."""
+    return dg.multi_asset(outs=_outs(space, what), group_name="segmentation", partitions_def=weeks)
+
+
 def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
     return {
         f"{space}_segmentation": dg.AssetOut(
@@ -156,11 +161,7 @@ def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
     }
 
 
-@dg.multi_asset(
-    outs=_outs("pca", "first two principal components"),
-    group_name="segmentation",
-    partitions_def=weeks,
-)
+@_space_asset("pca", "first two principal components")
 def pca_segmentation(
     context: dg.AssetExecutionContext,
     config: PcaSegmentationConfig,
@@ -171,9 +172,7 @@ def pca_segmentation(
     yield from _sweep_outputs(context, "pca", config, rfm_features, warehouse)
 
 
-@dg.multi_asset(
-    outs=_outs("umap", "UMAP embedding"), group_name="segmentation", partitions_def=weeks
-)
+@_space_asset("umap", "UMAP embedding")
 def umap_segmentation(
     context: dg.AssetExecutionContext,
     config: UmapSegmentationConfig,
@@ -187,9 +186,7 @@ def umap_segmentation(
     )  # fmt: skip
 
 
-@dg.multi_asset(
-    outs=_outs("tsne", "t-SNE embedding"), group_name="segmentation", partitions_def=weeks
-)
+@_space_asset("tsne", "t-SNE embedding")
 def tsne_segmentation(
     context: dg.AssetExecutionContext,
     config: TsneSegmentationConfig,
