@@ -130,8 +130,8 @@ def last_invoice_as_of(warehouse: str) -> dt.date:
     return default_as_of(connect().read_parquet(str(path)))
 
 
-def as_of_week(as_of: str | None, first_week: dt.date) -> tuple[str, list[dt.date]]:
-    """The as-of date (default: the day after the last invoice) and the week it closes."""
+def as_of_week(as_of: str | None, first_week: dt.date) -> list[dt.date]:
+    """The week the as-of date closes (default: the day after the last invoice)."""
     from rfm_pipeline.core.weeks import week_of_as_of
     from rfm_pipeline.settings import warehouse_path
 
@@ -142,15 +142,16 @@ def as_of_week(as_of: str | None, first_week: dt.date) -> tuple[str, list[dt.dat
             f"the as-of date {as_of} falls before the first week, {first_week}"
             " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
         )
-    return as_of, [week]
+    return [week]
 
 
 def run(args: argparse.Namespace) -> int:
-    """Materialise the selection in process; print what was built and the cleaning funnel.
+    """Materialise the selection in process, as the UI would; print what was built.
 
     The transaction-level assets run first, as one run; then the customer-level assets run
-    once per week: the week of the as-of date (default: the day after the last invoice), or
-    each week of `--week`, as of the Monday that ends it.
+    once per week, in order, as a backfill does: the week of the as-of date (default: the day
+    after the last invoice), or each week of `--week`. A run that fails puts back what it
+    replaced (the warehouse resource does, however a run is launched) and stops the command.
     """
     as_of = parse_date(args.as_of)
     if args.week and as_of:
@@ -159,14 +160,12 @@ def run(args: argparse.Namespace) -> int:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
     if args.threads:
         os.environ["RFM_PIPELINE_THREADS"] = str(args.threads)
-    from rfm_pipeline.settings import dagster_home, warehouse_path
+    from rfm_pipeline.settings import dagster_home
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())
 
     import dagster as dg
-    from upath import UPath
 
-    from rfm_pipeline.core.storage import Journal
     from rfm_pipeline.definitions import defs
     from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, customer_segments_fresh, weeks
 
@@ -202,29 +201,18 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         return result.success
 
-    def journals() -> list[Journal]:
-        return [Journal(UPath(warehouse_path()), result.run_id) for result in results]
-
     with dg.DagsterInstance.get() as instance:
         done = execute(selected - weekly) if selected - weekly else True
         if done and weekly and not chosen_weeks:
-            try:
-                as_of, chosen_weeks = as_of_week(as_of, first_week)
-            except UsageError:
-                for journal in journals():
-                    journal.restore()
-                raise
+            chosen_weeks = as_of_week(as_of, first_week)
         for week in chosen_weeks if weekly else []:
             done = done and execute(weekly, week, as_of)
+    for result in results:
+        print_summary(result)
     if not done:
-        for journal in reversed(journals()):
-            journal.restore()  # every output the runs replaced comes back as it was
         kind, message = failure_message(results[-1])
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT if kind == "InputError" else 1
-    for journal, result in zip(journals(), results, strict=True):
-        journal.forget()
-        print_summary(result)
     return 0
 
 

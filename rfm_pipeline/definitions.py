@@ -1,5 +1,4 @@
-"""The one Definitions object: every asset in defs/, the resources, the jobs, the schedules,
-the sensors."""
+"""The one Definitions object: every asset in defs/, the resources, the jobs, the schedules."""
 
 import os
 
@@ -10,7 +9,6 @@ from rfm_pipeline.defs.io_managers import WarehouseIOManager
 from rfm_pipeline.defs.loggers import progress
 from rfm_pipeline.defs.models import score_new_customers
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
-from rfm_pipeline.defs.sensors import forget_after_success, restore_after_failure
 from rfm_pipeline.defs.weeks import (
     check_freshness,
     customer_segments_fresh,
@@ -33,7 +31,6 @@ defs = dg.Definitions(
     asset_checks=[customer_segments_fresh],
     jobs=[everything, weekly_segmentation, check_freshness, score_new_customers],
     schedules=[weekly_segmentation_schedule, freshness_schedule],
-    sensors=[restore_after_failure, forget_after_success],
     resources={
         "engine": engine,
         "warehouse": warehouse,

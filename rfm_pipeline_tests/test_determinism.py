@@ -62,5 +62,5 @@ def test_two_whole_runs_with_different_thread_counts_give_the_same_segments(tmp_
 
 CHAIN = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "rfm_features",
          "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep", "tsne_segmentation",
-         "tsne_sweep", "customer_segments", "product_categories", "customer_interests",
-         "segment_transitions", "segment_export"]  # fmt: skip
+         "tsne_sweep", "segment_registry", "customer_segments", "product_categories",
+         "customer_interests", "segment_transitions", "segment_export"]  # fmt: skip

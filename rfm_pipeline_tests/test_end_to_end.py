@@ -229,8 +229,10 @@ def test_segment_profiles_and_plots(bundled_run):
         f"{space}_{kind}" for space in ("pca", "umap", "tsne") for kind in ("silhouette", "scatter")
     ]
     for plot in plots:
-        size = (folder / "warehouse" / "plots" / f"{plot}.png").stat().st_size
-        assert 5_000 < size < 150_000, plot
+        stable = folder / "warehouse" / "plots" / f"{plot}.png"
+        assert 5_000 < stable.stat().st_size < 150_000, plot
+        week = folder / "warehouse" / "plots" / plot / "2011-12-05.png"
+        assert week.read_bytes() == stable.read_bytes(), plot
     every = metadata["segment_profiles"]["every_solution"].records
     assert {r.data["embedding"] for r in every} == {"pca", "umap", "tsne"}
 
@@ -245,6 +247,7 @@ def test_segment_classifier_reaches_the_studys_accuracy(bundled_run):
     card = json.loads((folder / "warehouse" / "segment_classifier.json").read_text())
     assert card["features"] == ["recency", "frequency", "monetary"]
     assert card["as_of"] == "2011-12-10"
+    assert card["cleaning_rules"]["cancellation_prefix"] == "C"
     assert card["customers"] == {"trained": 3_467, "tested": 867}
     assert len(card["classes"]) == metadata["customer_segments"]["k"].value
     assert (folder / "warehouse" / "segment_classifier.skops").stat().st_size > 10_000

@@ -23,6 +23,18 @@ from rfm_pipeline.core.segmentation import segment
 PLACEABLE = ("pca", "umap")
 
 
+@dataclass(frozen=True)
+class Refit:
+    """How the main path fitted each stage, so that a refit before a cut-off does the same:
+    the cleaning rules, and the keyword arguments of `rfm_features`, `segment` (random_state
+    and the space's embedding options) and `train_classifier`."""
+
+    rules: cleaning.CleaningRules
+    features: dict
+    embedding: dict
+    classifier: dict
+
+
 @dataclass
 class NewCustomerEvaluation:
     """Agreement between the classifier and the fitted clustering on later first-time customers."""
@@ -47,16 +59,14 @@ def evaluate_new_customers(
     space: str,
     algorithm: str,
     k: int,
-    rules: cleaning.CleaningRules | None = None,
-    random_state: int = 42,
-    **embedding_options: float,
+    refit: Refit,
 ) -> NewCustomerEvaluation:
     """Fit on lines before `cutoff`; compare classifier and clustering on customers new after it.
 
     A space that cannot place new customers (t-SNE) is replaced by UMAP, with the same algorithm
-    and k.
+    and k; `refit.embedding` is the options of the space refitted.
     """
-    rules = rules or cleaning.CleaningRules()
+    rules = refit.rules
     space = space if space in PLACEABLE else "umap"
     start = ibis.timestamp(dt.datetime.combine(cutoff, dt.time()))
     fit_clean = cleaning.clean_transactions(raw.filter(raw.invoice_date < start), rules).table
@@ -77,13 +87,12 @@ def evaluate_new_customers(
         return skipped("too few customers before the cut-off to segment")
     if new.empty:
         return skipped("no customer first bought on or after the cut-off")
-    features = rfm.rfm_features(fit_rfm)
-    segmentation = segment(features.table, space, [k], [algorithm], random_state=random_state,
-                           **embedding_options)  # fmt: skip
+    features = rfm.rfm_features(fit_rfm, **refit.features)
+    segmentation = segment(features.table, space, [k], [algorithm], **refit.embedding)
     if segmentation.algorithm == "single":
         return skipped("too few customers before the cut-off to segment")
     labelled = fit_rfm.merge(segmentation.table[["customer_id", "segment_id"]])
-    classifier = train_classifier(labelled, random_state=random_state)
+    classifier = train_classifier(labelled, **refit.classifier)
     truth = segmentation.place(features.scale(new), algorithm)
     predicted = classifier.model.predict(new[classifier.features].to_numpy(dtype="float64"))
     return NewCustomerEvaluation(

@@ -79,11 +79,16 @@ class InterestModels:
 def evaluate_interest_models(
     raw: ir.Table,
     cutoff: dt.date,
-    rules: cleaning.CleaningRules | None = None,
-    random_state: int = 42,
+    rules: cleaning.CleaningRules,
+    categories: dict,
+    interests: dict,
+    random_state: int,
 ) -> InterestModels:
-    """Fit everything on invoices before `cutoff`; score every model on the later customers."""
-    rules = rules or cleaning.CleaningRules()
+    """Fit everything on invoices before `cutoff`; score every model on the later customers.
+
+    `categories` and `interests` are the keyword arguments of `categorise` and
+    `interest_groups` that the main path used; `random_state` is the split's and the models'.
+    """
     start = ibis.timestamp(dt.datetime.combine(cutoff, dt.time()))
     before = cleaning.clean_transactions(raw.filter(raw.invoice_date < start), rules).table
     after = cleaning.clean_transactions(raw, rules).table
@@ -92,15 +97,15 @@ def evaluate_interest_models(
     if last_fitted >= pd.Timestamp(cutoff):
         raise AssertionError(f"a transaction on or after {cutoff} was used for fitting")
 
-    categories = categorise(products(before), random_state=random_state)
-    names = names_by_id(categories.table)
-    fitted = customer_features(before, categories.table)
-    groups = interest_groups(fitted, names, random_state=random_state)
+    categorised = categorise(products(before), **categories)
+    names = names_by_id(categorised.table)
+    fitted = customer_features(before, categorised.table)
+    groups = interest_groups(fitted, names, **interests)
     later_products = products(after)
     if later_products.empty:
         raise NotEnoughData(f"no transactions on or after {cutoff} to test on")
-    later_products["category_id"] = categories.model.predict(
-        product_matrix(later_products, categories.keywords.stems)
+    later_products["category_id"] = categorised.model.predict(
+        product_matrix(later_products, categorised.keywords.stems)
     )
     later = customer_features(after, later_products)
     later_truth = assign(groups, later)

@@ -58,8 +58,11 @@ def score_customers(
     as_of: dt.date | None = None,
     rules: cleaning.CleaningRules | None = None,
 ) -> pd.DataFrame:
-    """One row per customer in `raw` (canonical schema): segment and probability, or a reason."""
-    rules = rules or cleaning.CleaningRules()
+    """One row per customer in `raw` (canonical schema): segment and probability, or a reason.
+
+    The lines are cleaned with `rules`, by default the rules the model's training data was
+    cleaned with (its card's `cleaning_rules`)."""
+    rules = rules or cleaning.CleaningRules(**saved.card.get("cleaning_rules", {}))
     clean = cleaning.clean_transactions(raw, rules).table
     if clean.count().execute():
         as_of = as_of or rfm.default_as_of(clean)

@@ -62,6 +62,14 @@ def overlap(rule_based: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis(index=None, columns=None).reset_index(names="RFM segment")
 
 
+def interest_sizes(interests: pd.DataFrame) -> pd.DataFrame | None:
+    """Customers per interest group, largest first; None without interest groups."""
+    if interests.empty:
+        return None
+    sizes = interests.groupby("group_name").size().rename("customers").reset_index()
+    return sizes.sort_values("customers", ascending=False, kind="stable", ignore_index=True)
+
+
 def render(inputs: ReportInputs) -> str:
     """The report as an HTML string."""
     environment = jinja2.Environment(

@@ -27,19 +27,30 @@ NEW, GONE = "(new customer)", "(no longer a customer)"
 """The transition labels of customers only one of the two weeks has."""
 
 
+REGISTRY_COLUMNS = ["segment_id", "segment_name", "strategy", "first_week", "last_week",
+                    "customers", *RFM_COLUMNS, "embedding", "algorithm"]  # fmt: skip
+"""`segment_registry`: every segment id ever used, its name and strategy, the weeks it was seen,
+its customers this week (0 once gone) and the mean R, F and M of its last week."""
+
+
 def standardiser(segmented: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """This week's mean and standard deviation of R, F and M over the fitted customers."""
     fitted = _fitted(segmented)[list(RFM_COLUMNS)]
     return fitted.mean(), fitted.std(ddof=0).replace(0, 1).fillna(1)
 
 
-def centroids(segmented: pd.DataFrame, mean: pd.Series, std: pd.Series) -> pd.DataFrame:
-    """Each segment's standardised mean R, F and M (index: segment id)."""
+def segment_means(segmented: pd.DataFrame) -> pd.DataFrame:
+    """Each segment's mean R, F and M over its fitted customers (index: segment id); a segment
+    of outliers only, over all of its customers."""
     fitted = _fitted(segmented)
     missing = sorted(set(segmented["segment_id"]) - set(fitted["segment_id"]))
     every = pd.concat([fitted, segmented[segmented["segment_id"].isin(missing)]])
-    means = every.groupby("segment_id")[list(RFM_COLUMNS)].mean()
-    return (means - mean) / std
+    return every.groupby("segment_id")[list(RFM_COLUMNS)].mean()
+
+
+def centroids(segmented: pd.DataFrame, mean: pd.Series, std: pd.Series) -> pd.DataFrame:
+    """Each segment's standardised mean R, F and M (index: segment id)."""
+    return (segment_means(segmented) - mean) / std
 
 
 def _fitted(segmented: pd.DataFrame) -> pd.DataFrame:
@@ -81,35 +92,47 @@ class CarriedOver:
 
     table: pd.DataFrame  # `customer_segments` with carried-over ids, names and strategies
     segments: pd.DataFrame  # one row per segment of either week: status kept / new / vanished
+    registry: pd.DataFrame  # `segment_registry` as of this week
+
+
+def empty_registry() -> pd.DataFrame:
+    """A registry before the first week: no segment yet."""
+    types = {"segment_id": "int64", "customers": "int64"} | {c: "float64" for c in RFM_COLUMNS}
+    return pd.DataFrame({c: pd.Series(dtype=types.get(c, "str")) for c in REGISTRY_COLUMNS})
+
+
+def last_choice(registry: pd.DataFrame | None) -> tuple[str, str] | None:
+    """The (embedding, algorithm) behind the registry week's segments; None without any."""
+    present = registry[registry["customers"] > 0] if registry is not None else []
+    return tuple(present[["embedding", "algorithm"]].iloc[0]) if len(present) else None
 
 
 def carry_over(
     current: pd.DataFrame,
-    previous: pd.DataFrame | None,
+    registry: pd.DataFrame | None,
+    week: str,
     max_distance: float = MAX_DISTANCE,
-    first_id: int = 0,
 ) -> CarriedOver:
     """Give this week's segments last week's ids, names and strategies where they match.
 
-    Both tables are `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`
-    and the RFM columns per customer). A new segment gets an id from `first_id` on (the first
-    no earlier week used) and its rule name, numbered if a kept segment already has it.
+    `current` is `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`,
+    the RFM columns, `embedding`, `algorithm` per customer); `registry` is last week's
+    `segment_registry` (None before the first week). A new segment gets an id no earlier week
+    used and its rule name, numbered if a kept segment already has it.
     """
+    registry = empty_registry() if registry is None else registry
     labels = _labels(current)
-    if previous is None or previous.empty:
-        segments = labels.assign(status="new", distance=np.nan, previous_customers=0)
-        return CarriedOver(current, segments.reset_index())
+    previous = registry[registry["customers"] > 0].set_index("segment_id")
     mean, std = standardiser(current)
     matching = match_segments(
-        centroids(previous, mean, std), centroids(current, mean, std), max_distance
+        (previous[list(RFM_COLUMNS)] - mean) / std, centroids(current, mean, std), max_distance
     )
-    before = _labels(previous)
     renamed = {
-        s: (p, *before.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
+        s: (p, *previous.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
     }
     taken = {name for _, name, _ in renamed.values()}
-    next_id = max(first_id, int(before.index.max()) + 1)
-    for segment in matching.new:
+    next_id = int(registry["segment_id"].max()) + 1 if len(registry) else 0
+    for segment in sorted(matching.new):
         name = _unique(str(labels.loc[segment, "segment_name"]), taken)
         taken.add(name)
         renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
@@ -128,19 +151,35 @@ def carry_over(
         distance=[matching.distances.get(s, np.nan) for s in mapping.index],
         customers=labels["customers"],
         previous_customers=[
-            int(before.loc[matching.pairs[s], "customers"]) if s in matching.pairs else 0
+            int(previous.loc[matching.pairs[s], "customers"]) if s in matching.pairs else 0
             for s in mapping.index
         ],
     )
     gone = (
-        before.loc[matching.vanished]
+        previous.loc[matching.vanished, ["segment_name", "customers"]]
         .rename(columns={"customers": "previous_customers"})
         .assign(status="vanished", distance=np.nan, customers=0)
     )
     segments = pd.concat([kept, gone.reset_index()], ignore_index=True)
     columns = ["segment_id", "segment_name", "status", "distance", "previous_customers",
                "customers"]  # fmt: skip
-    return CarriedOver(table, segments.sort_values("segment_id", ignore_index=True)[columns])
+    segments = segments.sort_values("segment_id", ignore_index=True)[columns]
+    return CarriedOver(table, segments, register(registry, table, week))
+
+
+def register(registry: pd.DataFrame, table: pd.DataFrame, week: str) -> pd.DataFrame:
+    """The registry with this week's segments: seen now, or kept with no customers."""
+    means = segment_means(table)
+    now = _labels(table).join(means).reset_index()
+    now["embedding"], now["algorithm"] = table["embedding"].iloc[0], table["algorithm"].iloc[0]
+    first = dict(zip(registry["segment_id"], registry["first_week"], strict=True))
+    now["first_week"] = [first.get(s, week) for s in now["segment_id"]]
+    now["last_week"] = week
+    earlier = registry[~registry["segment_id"].isin(now["segment_id"])].assign(customers=0)
+    every = pd.concat([earlier, now[REGISTRY_COLUMNS]] if len(earlier) else [now[REGISTRY_COLUMNS]])
+    return every.astype({"segment_id": "int64", "customers": "int64"}).sort_values(
+        "segment_id", ignore_index=True
+    )[REGISTRY_COLUMNS]
 
 
 def _labels(segmented: pd.DataFrame) -> pd.DataFrame:

@@ -39,11 +39,10 @@ def product_categories(
     empty = products.assign(category_id=pd.Series(dtype="int64"), category_name="").iloc[:0]
     if products["description"].isna().all():
         return skipped(empty, NO_DESCRIPTIONS)
+    settings = {"ks": list(range(config.k_min, config.k_max + 1)), "min_count": config.min_count,
+                "tolerance": config.tolerance, "random_state": config.random_state}  # fmt: skip
     try:
-        result = categories.categorise(
-            products, range(config.k_min, config.k_max + 1), config.min_count, config.tolerance,
-            config.random_state,
-        )  # fmt: skip
+        result = categories.categorise(products, **settings)
     except NotEnoughData as reason:
         return skipped(empty, f"skipped: {reason}")
     table = result.table
@@ -55,6 +54,7 @@ def product_categories(
         table,
         metadata={
             "dagster/row_count": len(table),
+            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
             "keywords_kept": len(result.keywords.stems),
             "keyword_candidates": result.keywords.candidates,
             "k": int(chosen["k"]),
@@ -98,10 +98,10 @@ def customer_interests(
         return skipped(empty, "skipped: no product categories")
     names = categories.names_by_id(product_categories)
     features = interests.customer_features(clean_transactions, product_categories)
+    settings = {"ks": list(range(config.k_min, config.k_max + 1)),
+                "random_state": config.random_state}  # fmt: skip
     try:
-        groups = interests.interest_groups(
-            features, names, range(config.k_min, config.k_max + 1), config.random_state
-        )
+        groups = interests.interest_groups(features, names, **settings)
     except NotEnoughData as reason:
         return skipped(empty, f"skipped: {reason}")
     chosen = groups.sweep[groups.sweep["chosen"]].iloc[0]
@@ -114,6 +114,7 @@ def customer_interests(
         groups.table,
         metadata={
             "dagster/row_count": len(groups.table),
+            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
             "k": int(chosen["k"]),
             "silhouette": round(float(chosen["silhouette"]), 3),
             "sweep": table_metadata(groups.sweep.round(3)),

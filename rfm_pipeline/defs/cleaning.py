@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 
 import dagster as dg
 import ibis.expr.types as ir
@@ -69,6 +70,7 @@ def clean_transactions(
         metadata={
             "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
             "funnel": table_metadata(result.funnel),
+            "rules": dg.MetadataValue.json(asdict(rules)),  # what every refit cleans with
             **{f"cancellations_{k}": v for k, v in result.matching.items()},
             "duration_seconds": round(time.perf_counter() - started, 3),
         },

@@ -1,7 +1,5 @@
 """Group delivery: what leaves the pipeline for people and other tools."""
 
-import datetime as dt
-
 import dagster as dg
 import pandas as pd
 
@@ -10,25 +8,101 @@ from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.export import segment_export as export_table
 from rfm_pipeline.core.plots import count_heatmap
 from rfm_pipeline.core.storage import write_bytes, write_export
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
-from rfm_pipeline.defs.weeks import weeks
+from rfm_pipeline.defs.weeks import compared_with, this_and_previous_week, week_before, weeks
 
-OPTIONAL = ["clean_transactions", "eda_report", "segment_classifier", "new_customer_evaluation",
-            "customer_interests"]  # fmt: skip
-"""Report sections drawn from these appear when they have been materialised."""
-
-IMAGES = ("eda_revenue_by_month", "eda_orders_by_weekday", "eda_orders_by_hour",
-          "segment_profiles_radar", "segment_profiles_snake")  # fmt: skip
-"""Plots the report embeds when they exist, besides the chosen embedding's scatter plot."""
+IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
+          "eda_orders_by_hour": False, "segment_profiles_radar": True,
+          "segment_profiles_snake": True}  # fmt: skip
+"""Plots the report embeds (True: the week's own), besides the chosen embedding's scatter."""
 
 
-def _metadata(context: dg.AssetExecutionContext, name: str) -> dict:
-    """The latest materialisation's metadata values of an asset, or {} if it has none."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+@dg.asset(
+    group_name="delivery",
+    kinds={"html"},
+    code_version="2",
+    deps=[
+        "raw_transactions",
+        "clean_transactions",
+        "rfm_table",
+        "segment_classifier",
+        "new_customer_evaluation",
+    ],  # fmt: skip
+    partitions_def=weeks,
+)
+def segment_report(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    customer_segments: pd.DataFrame,
+    segment_profiles: pd.DataFrame,
+    rfm_scores: pd.DataFrame,
+    eda_report: pd.DataFrame,
+    customer_interests: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """`segment_report.html`: one self-contained page for the marketing team (images embedded,
+    nothing external, printable): cleaning funnel, data highlights, every segment with its
+    strategy, rule-based segments beside clusters, how the segmentation was chosen, the
+    classifier and its test on new customers. Everything in it is this week's or comes from
+    the transaction-level assets it declares.
+    """
+    week = context.partition_key
+    meta = {name: upstream_metadata(context, name) for name in (
+        "raw_transactions", "clean_transactions", "eda_report", "rfm_table", "customer_segments",
+        "segment_classifier", "new_customer_evaluation")}  # fmt: skip
+    raw, segments = meta["raw_transactions"], meta["customer_segments"]
+    classifier, evaluation = meta["segment_classifier"], meta["new_customer_evaluation"]
+    chosen = customer_segments.iloc[0]
+    scatter = f"{chosen['embedding']}_scatter"
+    images = {}
+    for name, weekly in {**IMAGES, scatter: True}.items():
+        path = warehouse.file(f"plots/{name}", ".png", week if weekly else None)
+        if path.exists():
+            images[name] = path.read_bytes()
+    inputs = report.ReportInputs(
+        segments=segment_profiles,
+        generated=f"for the week of {week}",
+        period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
+        as_of=str(meta["rfm_table"].get("as_of", "")) or None,
+        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
+        f" {chosen['algorithm']}, k = {chosen['k']}",
+        funnel=_records(
+            meta["clean_transactions"].get("funnel"), ["step", "rows_removed", "rows_after"]
+        ),  # fmt: skip
+        answers=eda_report[["question", "answer"]] if len(eda_report) else None,
+        hypotheses=[
+            h.removeprefix("- ")
+            for h in str(meta["eda_report"].get("hypotheses", "")).splitlines()
+            if h
+        ],  # fmt: skip
+        overlap=report.overlap(rfm_scores, customer_segments),
+        comparison=_records(segments.get("comparison"), choice.COMPARISON_COLUMNS),
+        rule=f"Chosen by the {segments.get('rule', choice.RULE)}.",
+        chosen_scatter=scatter,
+        classifier={
+            "model": classifier["model"].replace("_", " "),
+            "accuracy": classifier["test_accuracy"],
+            "macro_f1": classifier["test_macro_f1"],
+            "customers": classifier["test_customers"],
+        },
+        evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
+        if evaluation.get("note") == "evaluated"
+        else None,
+        interests=report.interest_sizes(customer_interests),
+        images=images,
+    )
+    html = report.render(inputs)
+    paths = warehouse.publish(
+        "segment_report", ".html", week, lambda path: write_bytes(html.encode("utf-8"), path)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(paths[-1])),
+            "size_kb": round(len(html) / 1024),
+            "segments": len(segment_profiles),
+            "images": len(images),
+        }
+    )
 
 
 def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
@@ -38,102 +112,30 @@ def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
     return pd.DataFrame([r.data for r in value.records]).reindex(columns=columns)
 
 
-@dg.asset(
-    group_name="delivery", kinds={"html"}, code_version="1", deps=OPTIONAL, partitions_def=weeks
-)
-def segment_report(
-    context: dg.AssetExecutionContext,
-    warehouse: Warehouse,
-    customer_segments: pd.DataFrame,
-    segment_profiles: pd.DataFrame,
-    rfm_scores: pd.DataFrame,
-) -> dg.MaterializeResult:
-    """`segment_report.html`: one self-contained page for the marketing team (images embedded,
-    nothing external, printable): cleaning funnel, data highlights, every segment with its
-    strategy, rule-based segments beside clusters, how the segmentation was chosen, the
-    classifier and its test on new customers.
-    """
-    raw = _metadata(context, "raw_transactions")
-    clean = _metadata(context, "clean_transactions")
-    chosen = customer_segments.iloc[0]
-    segments_meta = _metadata(context, "customer_segments")
-    classifier = _metadata(context, "segment_classifier")
-    evaluation = _metadata(context, "new_customer_evaluation")
-    eda_path = warehouse.path("eda_report.parquet")
-    answers = pd.read_parquet(str(eda_path)) if eda_path.exists() else None
-    eda = _metadata(context, "eda_report") if answers is not None else {}
-    interests_path = warehouse.path("customer_interests.parquet")
-    interests = pd.read_parquet(str(interests_path)) if interests_path.exists() else None
-    images = {}
-    for name in (*IMAGES, f"{chosen['embedding']}_scatter"):
-        path = warehouse.path("plots", f"{name}.png")
-        if path.exists():
-            images[name] = path.read_bytes()
-    inputs = report.ReportInputs(
-        segments=segment_profiles,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}"
-        if raw
-        else "",
-        as_of=str(_metadata(context, "rfm_table").get("as_of", "")) or None,
-        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
-        f" {chosen['algorithm']}, k = {chosen['k']}",
-        funnel=_records(clean.get("funnel"), ["step", "rows_removed", "rows_after"]),
-        answers=answers[["question", "answer"]] if answers is not None else None,
-        hypotheses=[h.removeprefix("- ") for h in str(eda.get("hypotheses", "")).splitlines() if h],
-        overlap=report.overlap(rfm_scores, customer_segments),
-        comparison=_records(segments_meta.get("comparison"), choice.COMPARISON_COLUMNS),
-        rule=f"Chosen by the {segments_meta.get('rule', choice.RULE)}.",
-        chosen_scatter=f"{chosen['embedding']}_scatter",
-        classifier={
-            "model": classifier["model"].replace("_", " "),
-            "accuracy": classifier["test_accuracy"],
-            "macro_f1": classifier["test_macro_f1"],
-            "customers": classifier["test_customers"],
-        }
-        if classifier
-        else None,
-        evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
-        if evaluation.get("note") == "evaluated"
-        else None,
-        interests=interests.groupby("group_name")
-        .size()
-        .rename("customers")
-        .reset_index()
-        .sort_values("customers", ascending=False)
-        if interests is not None and not interests.empty
-        else None,
-        images=images,
-    )
-    html = report.render(inputs)
-    paths = warehouse.publish(
-        "segment_report", ".html", context.partition_key,
-        lambda path: write_bytes(html.encode("utf-8"), path),
-    )  # fmt: skip
-    path = paths[-1]
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "size_kb": round(len(html) / 1024),
-            "segments": len(segment_profiles),
-            "images": len(images),
-        }
-    )
-
-
 ALERT_ROWS = 50
 """Customers who moved down, most valuable first, shown in the UI (all are in the table)."""
 
 
-@dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
+@dg.asset(
+    group_name="delivery",
+    kinds={"pandas"},
+    code_version="2",
+    ins={"customer_segments": this_and_previous_week("customer_segments")},
+    partitions_def=weeks,
+)
 def segment_transitions(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, customer_segments: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    customer_segments: dict[str, pd.DataFrame],
 ) -> dg.Output[pd.DataFrame]:
     """Per customer of this week or the one before: last week's segment, this week's and the
     move (same, up, down, new, gone); the transition matrix and its heatmap; the customers who
     moved down, as an alert table.
     """
-    before, previous = warehouse.last_week("customer_segments", context.partition_key)
+    week = context.partition_key
+    before = compared_with(customer_segments, week)
+    previous = customer_segments.get(week_before(week))
+    customer_segments = customer_segments[week]
     moves = tracking.transitions(previous, customer_segments)
     matrix = tracking.transition_matrix(moves)
     down = moves[moves["movement"] == "down"].merge(
@@ -141,18 +143,18 @@ def segment_transitions(
     )
     alerts = down.sort_values("monetary", ascending=False).head(ALERT_ROWS)
     counts = moves["movement"].value_counts()
-    title = f"Customers from week {before or '(none)'} to {context.partition_key}"
+    title = f"Customers from week {week_before(week)} to {week}"
     return dg.Output(
         moves,
         metadata={
             "dagster/row_count": len(moves),
-            "compared_with_week": before or "none",
+            "compared_with_week": before,
             "customers_last_week": len(previous) if previous is not None else 0,
             "customers_this_week": len(customer_segments),
             **{f"moved_{m}": int(counts.get(m, 0)) for m in ("same", "up", "down", "new", "gone")},
             "transition_matrix": table_metadata(matrix.reset_index()),
             "heatmap": image_metadata(
-                count_heatmap(matrix, title), warehouse, "segment_transitions"
+                count_heatmap(matrix, title), warehouse, "segment_transitions", week
             ),
             "moved_down_alerts": table_metadata(alerts.drop(columns="movement")),
         },

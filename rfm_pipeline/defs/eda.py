@@ -6,17 +6,13 @@ import pandas as pd
 
 from rfm_pipeline.core.eda import explore
 from rfm_pipeline.core.plots import bar_chart, column_chart, histogram
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
-
-
-class EdaConfig(dg.Config):
-    cancellation_prefix: str = "C"  # as in clean_transactions
 
 
 @dg.asset(group_name="eda", kinds={"duckdb"}, code_version="1")
 def eda_report(
-    config: EdaConfig,
+    context: dg.AssetExecutionContext,
     warehouse: Warehouse,
     raw_transactions: ir.Table,
     clean_transactions: ir.Table,
@@ -25,7 +21,8 @@ def eda_report(
     missing values, cancellations, countries, months, weekdays, hours, order values, top
     products; plus hypotheses drawn from the figures. Every answer is computed.
     """
-    found = explore(raw_transactions, clean_transactions, config.cancellation_prefix)
+    rules = upstream_metadata(context, "clean_transactions")["rules"]
+    found = explore(raw_transactions, clean_transactions, rules["cancellation_prefix"])
     t = found.tables
     months = t["revenue_by_month"]
     countries = t["countries"].head(10)

@@ -3,12 +3,12 @@
 """
 
 import dagster as dg
-import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core.models import SavedModel, card_path, load_model, save_model
 from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.weeks import EARLIER_WEEKS
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -16,7 +16,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     An input typed `pandas.DataFrame` is read with pyarrow; a `SavedModel` from its skops file
     (`<asset>.skops` beside `<asset>.json`); any other input is an Ibis table on the shared
-    DuckDB connection, so transaction-level tables never pass through pandas.
+    DuckDB connection, so transaction-level tables never pass through pandas. An input on
+    earlier weeks (`previous_week`, `this_and_previous_week`) is `{week: frame}` for the weeks
+    that have been materialised: the first week has no previous one.
     """
 
     warehouse: Warehouse
@@ -38,14 +40,16 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             )
         context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[0]))})
 
-    def load_input(self, context: dg.InputContext) -> ir.Table | pd.DataFrame | SavedModel:
+    def load_input(self, context: dg.InputContext) -> object:
+        name = context.asset_key.to_python_identifier()
+        if context.definition_metadata.get(EARLIER_WEEKS):
+            found = {week: self.warehouse.file(name, ".parquet", week)
+                     for week in context.asset_partition_keys}  # fmt: skip
+            return {week: pd.read_parquet(str(p)) for week, p in found.items() if p.exists()}
         typing_type = context.dagster_type.typing_type
         suffix = ".skops" if typing_type is SavedModel else ".parquet"
-        name = context.asset_key.to_python_identifier()
-        if context.has_asset_partitions:
-            path = self.warehouse.path(name, f"{context.asset_partition_key}{suffix}")
-        else:
-            path = self.warehouse.path(f"{name}{suffix}")
+        week = context.asset_partition_key if context.has_asset_partitions else None
+        path = self.warehouse.file(name, suffix, week)
         if not path.exists():
             name = context.asset_key.to_user_string()
             raise dg.Failure(f"{name} has no output at {path}; materialise it first")

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from rfm_pipeline.core.plots import png_bytes
 from rfm_pipeline.core.storage import write_bytes
 from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.weeks import WEEKLY_ASSETS
 
 _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 
@@ -28,6 +29,21 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
+def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
+    """The metadata values of a declared upstream asset's materialisation: of this week for a
+    weekly one, the latest for an unpartitioned one; {} if it has none."""
+    key = dg.AssetKey(asset)
+    if key not in context.assets_def.dependency_keys:
+        raise ValueError(f"{asset} is not an upstream asset of {context.assets_def.key}")
+    week = [context.partition_key] if asset in WEEKLY_ASSETS else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=week), limit=1
+    ).records
+    if not records:
+        return {}
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
 def _plain(value: object) -> object:
     """A numpy scalar as its Python value; a missing value as None."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
@@ -35,11 +51,13 @@ def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
-def image_metadata(figure: Figure, warehouse: Warehouse, name: str) -> dg.MarkdownMetadataValue:
-    """Save the figure as `<warehouse>/plots/<name>.png` and embed it in the UI's metadata."""
+def image_metadata(
+    figure: Figure, warehouse: Warehouse, name: str, week: str | None = None
+) -> dg.MarkdownMetadataValue:
+    """Save the figure and embed it in the UI's metadata: a weekly asset's plot goes to
+    `<warehouse>/plots/<name>/<week>.png` (and `plots/<name>.png` while it is the newest week),
+    an unpartitioned asset's to `plots/<name>.png`."""
     data = png_bytes(figure)
-    path = warehouse.path("plots", f"{name}.png")
-    warehouse.keep(path)
-    write_bytes(data, path)
+    paths = warehouse.publish(f"plots/{name}", ".png", week, lambda path: write_bytes(data, path))
     encoded = base64.b64encode(data).decode("ascii")
-    return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})\n\n`{path}`")
+    return dg.MetadataValue.md(f"![{name}](data:image/png;base64,{encoded})\n\n`{paths[0]}`")

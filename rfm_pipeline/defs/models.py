@@ -9,15 +9,16 @@ import pandas as pd
 from upath import UPath
 
 from rfm_pipeline.core.classifier import FEATURES, train_classifier
+from rfm_pipeline.core.cleaning import CleaningRules
 from rfm_pipeline.core.errors import NotEnoughData
-from rfm_pipeline.core.evaluation import evaluate_new_customers
+from rfm_pipeline.core.evaluation import PLACEABLE, Refit, evaluate_new_customers
 from rfm_pipeline.core.interest_model import evaluate_interest_models
 from rfm_pipeline.core.models import SavedModel, load_model
 from rfm_pipeline.core.plots import confusion_heatmap
 from rfm_pipeline.core.predict import score_file
 from rfm_pipeline.core.storage import write_export
 from rfm_pipeline.defs.ingest import IngestConfig
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
@@ -37,8 +38,15 @@ def _names(customer_segments: pd.DataFrame) -> pd.DataFrame:
     return customer_segments[columns].drop_duplicates().sort_values("segment_id")
 
 
-@dg.asset(group_name="models", kinds={"sklearn"}, code_version="1", partitions_def=weeks)
+@dg.asset(
+    group_name="models",
+    kinds={"sklearn"},
+    code_version="2",
+    partitions_def=weeks,
+    deps=["clean_transactions"],  # its cleaning rules go on the card, for scoring new lines
+)
 def segment_classifier(
+    context: dg.AssetExecutionContext,
     config: ClassifierConfig,
     warehouse: Warehouse,
     rfm_table: pd.DataFrame,
@@ -50,10 +58,8 @@ def segment_classifier(
     """
     started = time.perf_counter()
     data = rfm_table.merge(customer_segments[["customer_id", "segment_id"]])
-    trained = train_classifier(
-        data, config.features, random_state=config.random_state,
-        test_size=config.test_size, folds=config.folds, n_jobs=2, sample_size=config.sample_size,
-    )  # fmt: skip
+    settings = config.model_dump()
+    trained = train_classifier(data, **settings, n_jobs=2)
     seconds = round(time.perf_counter() - started, 2)
     names = _names(customer_segments)
     segment = customer_segments.iloc[0]
@@ -65,6 +71,7 @@ def segment_classifier(
         "segmentation": {"embedding": segment["embedding"], "algorithm": segment["algorithm"]},
         "metrics": {"cv": trained.cv.to_dict("records"), "test": trained.test},
         "as_of": str(rfm_table["as_of"].iloc[0]),
+        "cleaning_rules": upstream_metadata(context, "clean_transactions")["rules"],
         "customers": {"trained": trained.train_customers, "tested": trained.test["customers"]},
     }
     metadata = {
@@ -77,26 +84,40 @@ def segment_classifier(
             names[["segment_id", "segment_name"]].merge(trained.report).round(3)
         ),  # fmt: skip
         "tuning_seconds": seconds,
+        "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
     }
     if not trained.confusion.empty:
         labels = dict(zip(names["segment_id"], names["segment_name"], strict=True))
         plot = confusion_heatmap(trained.confusion, labels, "Held-out customers")
         metadata["confusion_matrix"] = image_metadata(
-            plot, warehouse, "segment_classifier_confusion"
+            plot, warehouse, "segment_classifier_confusion", context.partition_key
         )
     return dg.Output(SavedModel(trained.model, card), metadata=metadata)
 
 
 class EvaluationConfig(dg.Config):
-    """The study's goal 5: fit before the cut-off, test on customers who first buy after it."""
+    """The study's goal 5: fit before the cut-off, test on customers who first buy after it.
+    Every stage is refitted with the settings the main path recorded for this week."""
 
     cutoff: str | None = None  # YYYY-MM-DD; None = `test_days` before the as-of date
     test_days: int = 70  # from 2011-10-01 to the as-of date 2011-12-10, as in the study
-    random_state: int = 42
 
 
-@dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="2", partitions_def=weeks)
+@dg.asset(
+    group_name="models",
+    kinds={"sklearn", "umap"},
+    code_version="3",
+    partitions_def=weeks,
+    deps=[
+        "clean_transactions",
+        "rfm_features",
+        "pca_segmentation",
+        "umap_segmentation",
+        "segment_classifier",
+    ],  # fmt: skip
+)
 def new_customer_evaluation(
+    context: dg.AssetExecutionContext,
     config: EvaluationConfig,
     raw_transactions: ir.Table,
     rfm_table: pd.DataFrame,
@@ -114,14 +135,26 @@ def new_customer_evaluation(
     else:
         cutoff = as_of - dt.timedelta(days=config.test_days)
     before = dt.datetime.combine(as_of, dt.time())
-    result = evaluate_new_customers(
-        raw_transactions.filter(raw_transactions.invoice_date < before),
-        cutoff,
-        space=str(chosen["embedding"]),
-        algorithm=str(chosen["algorithm"]),
-        k=int(chosen["k"]),
-        random_state=config.random_state,
+    space = chosen["embedding"] if chosen["embedding"] in PLACEABLE else "umap"
+    recorded = {
+        name: upstream_metadata(context, name)
+        for name in (
+            "clean_transactions",
+            "rfm_features",
+            f"{space}_segmentation",
+            "segment_classifier",
+        )
+    }
+    refit = Refit(
+        rules=CleaningRules(**recorded["clean_transactions"]["rules"]),
+        features=recorded["rfm_features"]["settings"],
+        embedding=recorded[f"{space}_segmentation"]["options"],
+        classifier=recorded["segment_classifier"]["settings"],
     )
+    result = evaluate_new_customers(
+        raw_transactions.filter(raw_transactions.invoice_date < before), cutoff,
+        space=space, algorithm=str(chosen["algorithm"]), k=int(chosen["k"]), refit=refit,
+    )  # fmt: skip
     return dg.Output(
         result.per_segment,
         metadata={
@@ -147,14 +180,21 @@ def new_customer_evaluation(
 
 
 class InterestClassifierConfig(dg.Config):
-    """The reference protocol: fit before the cut-off, test on the two months after it."""
+    """The reference protocol: fit before the cut-off, test on the two months after it.
+    Categories and interest groups are refitted with the settings their assets recorded."""
 
     cutoff: str = "2011-10-01"
-    random_state: int = 42
+    random_state: int = 42  # of the split and the models
 
 
-@dg.asset(group_name="models", kinds={"sklearn"}, code_version="1")
+@dg.asset(
+    group_name="models",
+    kinds={"sklearn"},
+    code_version="2",
+    deps=["clean_transactions", "customer_interests"],
+)
 def interest_classifier(
+    context: dg.AssetExecutionContext,
     config: InterestClassifierConfig,
     raw_transactions: ir.Table,
     product_categories: pd.DataFrame,
@@ -163,12 +203,17 @@ def interest_classifier(
     every candidate scored on a 20% hold-out and on the customers of the later period.
     Saved as `interest_classifier.skops` with a JSON model card.
     """
-    if product_categories.empty:  # no descriptions: nothing to learn interests from
-        return dg.Output(None, metadata={"skipped": "skipped: no product categories"})
+    recorded = {name: upstream_metadata(context, name) for name in (
+        "clean_transactions", "product_categories", "customer_interests")}  # fmt: skip
+    if "settings" not in recorded["customer_interests"]:  # skipped: say why, as it did
+        return dg.Output(None, metadata={"skipped": recorded["customer_interests"]["skipped"]})
     try:
         result = evaluate_interest_models(
-            raw_transactions, dt.date.fromisoformat(config.cutoff), random_state=config.random_state
-        )
+            raw_transactions, dt.date.fromisoformat(config.cutoff),
+            CleaningRules(**recorded["clean_transactions"]["rules"]),
+            recorded["product_categories"]["settings"], recorded["customer_interests"]["settings"],
+            config.random_state,
+        )  # fmt: skip
     except NotEnoughData as reason:
         return dg.Output(None, metadata={"skipped": f"skipped: {reason}"})
     scores = result.scores.set_index("model")

@@ -3,7 +3,6 @@
 from collections.abc import Callable
 
 import dagster as dg
-import pandas as pd
 from ibis.backends.duckdb import Backend as DuckDBBackend
 from pydantic import PrivateAttr
 from upath import UPath
@@ -30,8 +29,10 @@ class Warehouse(dg.ConfigurableResource):
     An output is `<name><suffix>`; a weekly one is `<name>/<week><suffix>` and, while it is the
     newest week written, `<name><suffix>` too: one stable path holds the latest week.
 
-    Within a run, `keep` is called before each write, so that a failed run can be undone
-    (`Journal`): the previous outputs come back byte for byte.
+    Within a run, `keep` is called before each write (`Journal`). When the run ends, a step
+    that failed puts back every output the run replaced, byte for byte, and removes what it
+    created; however the run was launched (UI, schedule, `rfm-pipeline run`, tests), this is
+    the one place that happens.
     """
 
     base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
@@ -40,6 +41,18 @@ class Warehouse(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.run is not None:
             self._journal = Journal(self.path(), context.run.run_id)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._journal is None or context.instance is None or context.run is None:
+            return
+        failed = context.instance.all_logs(
+            context.run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        )
+        if failed:
+            restored = self._journal.restore()
+            context.log.info(f"a step failed: {restored} outputs put back as they were")
+        else:
+            self._journal.forget()
 
     def keep(self, *paths: UPath) -> None:
         """Note the current version of files this run is about to replace."""
@@ -54,12 +67,16 @@ class Warehouse(dg.ConfigurableResource):
                 raise ValueError(f"'{part}' would lead outside the warehouse")
         return UPath(self.base_path or warehouse_path()).joinpath(*parts)
 
+    def file(self, name: str, suffix: str, week: str | None = None) -> UPath:
+        """The file of an output: the week's, or the stable path of an unpartitioned one."""
+        return self.path(name, f"{week}{suffix}") if week else self.path(f"{name}{suffix}")
+
     def targets(self, name: str, suffix: str, week: str | None = None) -> list[UPath]:
         """Where an output goes: the week's file, then the stable path if no newer week exists."""
-        stable = self.path(f"{name}{suffix}")
+        stable = self.file(name, suffix)
         if week is None:
             return [stable]
-        weekly = self.path(name, f"{week}{suffix}")
+        weekly = self.file(name, suffix, week)
         newer = [p for p in self.path(name).glob(f"*{suffix}") if p.name[: -len(suffix)] > week]
         return [weekly] if newer else [weekly, stable]
 
@@ -74,12 +91,3 @@ class Warehouse(dg.ConfigurableResource):
         for path in paths[1:]:
             copy_file(paths[0], path)
         return paths
-
-    def last_week(self, name: str, week: str) -> tuple[str | None, pd.DataFrame | None]:
-        """The newest week before `week` that has this table, and the table; else None, None."""
-        earlier = sorted(p.name for p in self.path(name).glob("*.parquet") if p.name < f"{week}.")
-        if not earlier:
-            return None, None
-        return earlier[-1].removesuffix(".parquet"), pd.read_parquet(
-            str(self.path(name, earlier[-1]))
-        )

@@ -18,17 +18,21 @@ from rfm_pipeline.defs.weeks import week_of, weeks
 class RfmConfig(dg.Config):
     """The as-of date: only transactions before it count; recency is measured up to it."""
 
-    as_of: str | None = None  # YYYY-MM-DD; None = the Monday that ends the week
+    as_of: str | None = None  # YYYY-MM-DD; None = the week's end, or the day after the data's end
 
 
-@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="4", partitions_def=weeks)
+@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="5", partitions_def=weeks)
 def rfm_table(
     context: dg.AssetExecutionContext, config: RfmConfig, clean_transactions: ir.Table
 ) -> dg.Output[ir.Table]:
     """One row per customer: recency (days since the last invoice), frequency (invoices),
-    monetary (spend), first and last purchase, tenure_days and avg_order_value, at the as-of date.
+    monetary (spend), first and last purchase, tenure_days and avg_order_value, at the as-of date:
+    the Monday that ends the week, or the day after the last invoice if the data ends sooner.
     """
-    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else week_as_of(week_of(context))
+    if config.as_of:
+        as_of = dt.date.fromisoformat(config.as_of)
+    else:
+        as_of = min(week_as_of(week_of(context)), rfm.default_as_of(clean_transactions))
     table = rfm.rfm_table(clean_transactions, as_of)
     stats = table.aggregate(
         customers=table.count(),
@@ -63,7 +67,10 @@ class RfmScoresConfig(dg.Config):
 
 @dg.asset(group_name="rfm", kinds={"pandas"}, code_version="1", partitions_def=weeks)
 def rfm_scores(
-    config: RfmScoresConfig, warehouse: Warehouse, rfm_table: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: RfmScoresConfig,
+    warehouse: Warehouse,
+    rfm_table: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """R, F and M scores 1-5 per customer and the rule-based segment marketers know
     (Champions ... Lost, 11 names covering all 125 combinations), each with its action.
@@ -84,7 +91,9 @@ def rfm_scores(
             "dagster/row_count": len(scores),
             "segments": table_metadata(summary),
             "edges": dg.MetadataValue.json(used),
-            "segment_sizes": image_metadata(chart, warehouse, "rfm_scores_segments"),
+            "segment_sizes": image_metadata(
+                chart, warehouse, "rfm_scores_segments", context.partition_key
+            ),
         },
     )
 
@@ -101,12 +110,14 @@ def rfm_features(config: FeaturesConfig, rfm_table: pd.DataFrame) -> dg.Output[p
     """Recency, frequency, monetary and their standardised values for every customer, with
     `is_outlier` for those above the percentile thresholds: held out of fitting, never dropped.
     """
-    features = rfm.rfm_features(rfm_table, config.outlier_quantile, config.log_transform)
+    settings = {"outlier_quantile": config.outlier_quantile, "log_transform": config.log_transform}
+    features = rfm.rfm_features(rfm_table, **settings)
     outliers = int(features.table["is_outlier"].sum())
     return dg.Output(
         features.table,
         metadata={
             "dagster/row_count": len(features.table),
+            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
             "customers_fitted": len(features.table) - outliers,
             "outliers": outliers,
             "frequency_threshold": round(features.thresholds["frequency"], 2),

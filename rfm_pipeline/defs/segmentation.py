@@ -10,8 +10,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from rfm_pipeline.core import choice, profiles, tracking
 from rfm_pipeline.core.embedding import SPACE_NAMES
@@ -20,7 +18,7 @@ from rfm_pipeline.core.rfm import RFM_COLUMNS
 from rfm_pipeline.core.segmentation import Segmentation, segment
 from rfm_pipeline.defs.metadata import image_metadata, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
-from rfm_pipeline.defs.weeks import weeks
+from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
 
 STUDY_TSNE = pd.DataFrame(
     {
@@ -73,12 +71,16 @@ def _sweep_outputs(
     space: str,
     config: SweepConfig,
     features: pd.DataFrame,
+    previous_sweep: dict[str, pd.DataFrame],
     warehouse: Warehouse,
     **options,
 ) -> Iterator[dg.Output]:
-    """Run one space's segmentation; yield the per-customer table and the sweep, with metadata."""
-    last_week = warehouse.last_week(f"{space}_sweep", context.partition_key)[1]
-    kept = last_week[last_week["kept"]] if last_week is not None and "kept" in last_week else {}
+    """Run one space's segmentation; yield the sweep and the per-customer table, with metadata.
+
+    Each algorithm's k of last week's sweep stays while its silhouette is nearly the best."""
+    week = context.partition_key
+    last_week = next(iter(previous_sweep.values()), pd.DataFrame())
+    kept = last_week[last_week["kept"]] if "kept" in last_week else {}
     preferred = dict(zip(kept.get("algorithm", []), kept.get("k", []), strict=True))
     started = time.perf_counter()
     result: Segmentation = segment(
@@ -109,16 +111,24 @@ def _sweep_outputs(
         "dagster/row_count": len(result.table),
         "algorithm": result.algorithm,
         "k": int(result.table["k"].iloc[0]),
+        # what refits before a cut-off embed with
+        "options": dg.MetadataValue.json({"random_state": config.random_state, **options}),
         "kept_per_algorithm": dg.MetadataValue.json(kept),
         "segments_of_fitted_customers": table_metadata(segments),
         "seconds": seconds,
         **{key: _rounded(value) for key, value in result.info.items()},
     }
-    sweep_metadata: dict = {"dagster/row_count": len(result.sweep.scores)}
+    sweep_metadata: dict = {
+        "dagster/row_count": len(result.sweep.scores),
+        "compared_with_week": compared_with(previous_sweep, week),
+        "k_kept_from_last_week": dg.MetadataValue.json(preferred),
+    }
     if not result.sweep.scores.empty:
         sweep_metadata["sweep"] = table_metadata(result.sweep.scores.round(3))
         plot = silhouette_by_k(result.sweep.scores, f"Silhouette by k ({SPACE_NAMES[space]} space)")
-        sweep_metadata["silhouette_by_k"] = image_metadata(plot, warehouse, f"{space}_silhouette")
+        sweep_metadata["silhouette_by_k"] = image_metadata(
+            plot, warehouse, f"{space}_silhouette", week
+        )
     if space == "tsne" and kept:
         ours = pd.DataFrame(
             [
@@ -127,8 +137,9 @@ def _sweep_outputs(
             ]  # fmt: skip
         )
         metadata["beside_the_study"] = table_metadata(STUDY_TSNE.merge(ours, how="left"))
-    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=metadata)
+    # the sweep first: this week's table follows from last week's sweep
     yield dg.Output(result.sweep.scores, output_name=f"{space}_sweep", metadata=sweep_metadata)
+    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=metadata)
 
 
 def _rounded(value: float | list[float] | str) -> float | list[float] | str:
@@ -138,8 +149,14 @@ def _rounded(value: float | list[float] | str) -> float | list[float] | str:
 
 
 def _space_asset(space: str, what: str):
-    """The weekly multi-asset of one space: `<space>_segmentation` and `<space>_sweep`."""
-    return dg.multi_asset(outs=_outs(space, what), group_name="segmentation", partitions_def=weeks)
+    """The weekly multi-asset of one space: `<space>_segmentation` and `<space>_sweep`, reading
+    last week's sweep."""
+    return dg.multi_asset(
+        outs=_outs(space, what),
+        ins={"previous_sweep": previous_week(f"{space}_sweep")},
+        group_name="segmentation",
+        partitions_def=weeks,
+    )
 
 
 def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
@@ -167,9 +184,10 @@ def pca_segmentation(
     config: PcaSegmentationConfig,
     warehouse: Warehouse,
     rfm_features: pd.DataFrame,
+    previous_sweep: dict[str, pd.DataFrame],
 ) -> Iterator[dg.Output]:
     """The study's RFM I: PCA(2) of the scaled features, KMeans and Gaussian mixtures."""
-    yield from _sweep_outputs(context, "pca", config, rfm_features, warehouse)
+    yield from _sweep_outputs(context, "pca", config, rfm_features, previous_sweep, warehouse)
 
 
 @_space_asset("umap", "UMAP embedding")
@@ -178,10 +196,11 @@ def umap_segmentation(
     config: UmapSegmentationConfig,
     warehouse: Warehouse,
     rfm_features: pd.DataFrame,
+    previous_sweep: dict[str, pd.DataFrame],
 ) -> Iterator[dg.Output]:
     """UMAP(2) fitted on the non-outliers; four clusterers over k = 3..8."""
     yield from _sweep_outputs(
-        context, "umap", config, rfm_features, warehouse,
+        context, "umap", config, rfm_features, previous_sweep, warehouse,
         n_neighbors=config.n_neighbors, min_dist=config.min_dist,
     )  # fmt: skip
 
@@ -192,11 +211,13 @@ def tsne_segmentation(
     config: TsneSegmentationConfig,
     warehouse: Warehouse,
     rfm_features: pd.DataFrame,
+    previous_sweep: dict[str, pd.DataFrame],
 ) -> Iterator[dg.Output]:
     """The study's RFM II: t-SNE(2) of the scaled features, three clusterers over k = 3..8."""
     yield from _sweep_outputs(
-        context, "tsne", config, rfm_features, warehouse, perplexity=config.perplexity
-    )
+        context, "tsne", config, rfm_features, previous_sweep, warehouse,
+        perplexity=config.perplexity,
+    )  # fmt: skip
 
 
 class CustomerSegmentsConfig(dg.Config):
@@ -208,11 +229,32 @@ class CustomerSegmentsConfig(dg.Config):
     stick_within: float = 0.02  # keep last week's choice while its silhouette is this near
 
 
-@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
+@dg.multi_asset(
+    outs={
+        "segment_registry": dg.AssetOut(
+            description="Every segment id ever used: name, strategy, first and last week seen,"
+            " customers this week (0 once gone), mean recency, frequency and monetary of its"
+            " last week, and the embedding and algorithm behind it. Next week's segments are"
+            " matched with it, so ids, names and strategies carry over and no id is reused.",
+            kinds={"pandas"},
+            code_version="1",
+        ),
+        "customer_segments": dg.AssetOut(
+            description="The segmentation the business uses: every customer (outliers"
+            " included) with segment id, name, strategy, recency, frequency, monetary and the"
+            " embedding and algorithm behind it. A segment that is last week's group in the"
+            " same place keeps last week's id and name.",
+            kinds={"pandas"},
+            code_version="3",
+        ),
+    },
+    ins={"previous_registry": previous_week("segment_registry")},
+    group_name="segmentation",
+    partitions_def=weeks,
+)
 def customer_segments(
     context: dg.AssetExecutionContext,
     config: CustomerSegmentsConfig,
-    warehouse: Warehouse,
     rfm_features: pd.DataFrame,
     pca_segmentation: pd.DataFrame,
     umap_segmentation: pd.DataFrame,
@@ -220,33 +262,39 @@ def customer_segments(
     pca_sweep: pd.DataFrame,
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
-) -> dg.Output[pd.DataFrame]:
-    """The segmentation the business uses: every customer (outliers included) with segment id,
-    name, strategy, recency, frequency, monetary and the embedding and algorithm behind it.
-    A segment that is last week's group in the same place keeps last week's id and name.
-    """
+    previous_registry: dict[str, pd.DataFrame],
+) -> Iterator[dg.Output]:
+    """Choose the segmentation (last week's while nearly the best), carry last week's segment
+    identities over, and update the registry of every segment ever used."""
+    week = context.partition_key
+    registry = next(iter(previous_registry.values()), None)
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = choice.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
-    before, previous = warehouse.last_week("customer_segments", context.partition_key)
-    last_choice = (
-        tuple(previous[["embedding", "algorithm"]].iloc[0]) if before and len(previous) else None
-    )
     if kept.empty:  # too few customers: every space made one segment
         embedding, algorithm = config.embedding or "pca", "single"
     else:
         embedding, algorithm = choice.choose(
-            kept, config.embedding, config.algorithm, last_choice, config.stick_within
-        )
+            kept, config.embedding, config.algorithm, tracking.last_choice(registry),
+            config.stick_within,
+        )  # fmt: skip
     fitted = choice.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
-    first_id = 1 + max(used_segment_ids(warehouse, context.partition_key), default=-1)
-    carried = tracking.carry_over(fitted, previous, config.max_match_distance, first_id)
+    carried = tracking.carry_over(fitted, registry, week, config.max_match_distance)
     table = carried.table
     sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
     status = carried.segments["status"]
-    return dg.Output(
-        table,
+    yield dg.Output(
+        carried.registry,
+        output_name="segment_registry",
         metadata={
-            "compared_with_week": before or "none",
+            "dagster/row_count": len(carried.registry),
+            "segments_this_week": int((carried.registry["customers"] > 0).sum()),
+        },
+    )
+    yield dg.Output(
+        table,
+        output_name="customer_segments",
+        metadata={
+            "compared_with_week": compared_with(previous_registry, week),
             "segments_kept": int((status == "kept").sum()),
             "segments_new": int((status == "new").sum()),
             "segments_vanished": int((status == "vanished").sum()),
@@ -272,18 +320,9 @@ def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str,
     return choice.RULE
 
 
-def used_segment_ids(warehouse: Warehouse, week: str) -> set[int]:
-    """Every segment id of the weeks before `week`: a new segment never takes an old one's id."""
-    used: set[int] = set()
-    for path in warehouse.path("customer_segments").glob("*.parquet"):
-        if path.name < f"{week}.parquet":
-            column = pq.read_table(str(path), columns=["segment_id"])["segment_id"]
-            used.update(pc.unique(column).to_pylist())
-    return used
-
-
 @dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
 def segment_profiles(
+    context: dg.AssetExecutionContext,
     warehouse: Warehouse,
     customer_segments: pd.DataFrame,
     pca_segmentation: pd.DataFrame,
@@ -297,6 +336,7 @@ def segment_profiles(
     recency, frequency and monetary, revenue share; radar chart, snake plot, the customers in
     each embedding coloured by segment, and every (embedding, algorithm, k) compared.
     """
+    week = context.partition_key
     profile = profiles.profile_segments(customer_segments)
     named = customer_segments[["segment_id", "segment_name", "strategy"]].drop_duplicates()
     table = named.merge(profile, on="segment_id").sort_values("segment_id", ignore_index=True)
@@ -309,8 +349,8 @@ def segment_profiles(
         "strategies": dg.MetadataValue.json(
             dict(zip(table["segment_name"], table["strategy"], strict=True))
         ),
-        "radar_chart": image_metadata(radar, warehouse, "segment_profiles_radar"),
-        "snake_plot": image_metadata(snake, warehouse, "segment_profiles_snake"),
+        "radar_chart": image_metadata(radar, warehouse, "segment_profiles_radar", week),
+        "snake_plot": image_metadata(snake, warehouse, "segment_profiles_snake", week),
     }
     spaces = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     named_points = customer_segments[["customer_id", "segment_name"]]
@@ -319,7 +359,7 @@ def segment_profiles(
             plot = embedding_scatter(
                 points.merge(named_points), f"{SPACE_NAMES[space]} embedding, by segment"
             )
-            metadata[f"{space}_scatter"] = image_metadata(plot, warehouse, f"{space}_scatter")
+            metadata[f"{space}_scatter"] = image_metadata(plot, warehouse, f"{space}_scatter", week)
     sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
     solved = [sweep.assign(embedding=space) for space, sweep in sweeps.items() if not sweep.empty]
     if solved:

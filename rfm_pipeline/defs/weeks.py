@@ -27,7 +27,7 @@ weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, end_o
 
 WEEKLY_ASSETS = ["rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
                  "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-                 "customer_segments", "segment_profiles", "segment_classifier",
+                 "segment_registry", "customer_segments", "segment_profiles", "segment_classifier",
                  "new_customer_evaluation", "segment_transitions", "segment_export",
                  "segment_report"]  # fmt: skip
 """The partitioned assets, in lineage order."""
@@ -36,6 +36,42 @@ WEEKLY_ASSETS = ["rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", 
 def week_of(context: dg.AssetExecutionContext) -> dt.date:
     """The Monday that starts the partition being materialised."""
     return dt.date.fromisoformat(context.partition_key)
+
+
+EARLIER_WEEKS = "earlier_weeks"
+"""Input metadata: load `{week: frame}` for the mapped weeks that have been materialised."""
+
+
+def previous_week(asset: str) -> dg.AssetIn:
+    """An input on the week before this one: how a week reads what last week decided, so the
+    lineage shows it and a backfill runs the weeks in order. `{}` in the first week, or
+    while the week before has not been materialised."""
+    return _weeks(asset, start_offset=-1, end_offset=-1)
+
+
+def this_and_previous_week(asset: str) -> dg.AssetIn:
+    """An input on this week and the one before, as `{week: frame}`."""
+    return _weeks(asset, start_offset=-1, end_offset=0)
+
+
+def _weeks(asset: str, start_offset: int, end_offset: int) -> dg.AssetIn:
+    mapping = dg.TimeWindowPartitionMapping(start_offset=start_offset, end_offset=end_offset)
+    return dg.AssetIn(key=asset, partition_mapping=mapping, metadata={EARLIER_WEEKS: True})
+
+
+def week_before(week: str) -> str:
+    """The partition key of the week before `week`."""
+    return (dt.date.fromisoformat(week) - dt.timedelta(weeks=1)).isoformat()
+
+
+def compared_with(found: dict, week: str) -> str:
+    """Metadata: which earlier week this one was compared with, or why none was."""
+    before = week_before(week)
+    if before in found:
+        return before
+    if before < FIRST_WEEK:
+        return "none: the first week"
+    return f"none: {before} has not been materialised"
 
 
 @dg.asset_check(

@@ -6,10 +6,18 @@ import datetime as dt
 
 import numpy as np
 
-from rfm_pipeline.core.evaluation import evaluate_new_customers
+from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.evaluation import Refit, evaluate_new_customers
 from rfm_pipeline_tests.conftest import line, raw_table
 
 CUTOFF = dt.date(2011, 10, 1)
+STUDY = Refit(
+    rules=CleaningRules(),
+    features={"outlier_quantile": 0.95, "log_transform": False},
+    embedding={"random_state": 42},
+    classifier={"random_state": 42},
+)
+"""The main path's defaults, as the assets record them."""
 
 
 def log() -> list[dict]:
@@ -37,7 +45,7 @@ def log() -> list[dict]:
 
 def test_fitting_uses_nothing_from_the_cut_off_on(con):
     raw = raw_table(con, log())
-    result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3)
+    result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3, STUDY)
     assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
     assert result.fitted_customers == 120
     assert result.new_customers == 36
@@ -47,7 +55,7 @@ def test_fitting_uses_nothing_from_the_cut_off_on(con):
 
 def test_a_space_that_cannot_place_new_customers_is_replaced_by_umap(con):
     raw = raw_table(con, log())
-    result = evaluate_new_customers(raw, CUTOFF, "tsne", "kmeans", 3)
+    result = evaluate_new_customers(raw, CUTOFF, "tsne", "kmeans", 3, STUDY)
     assert result.space == "umap"
     assert result.new_customers == 36
 
@@ -55,7 +63,20 @@ def test_a_space_that_cannot_place_new_customers_is_replaced_by_umap(con):
 def test_without_later_customers_the_evaluation_says_so(con):
     early = [row for row in log() if row["customer_id"].startswith("old")]
     early = [row for row in early if row["invoice_date"] < dt.datetime(2011, 10, 1)]
-    result = evaluate_new_customers(raw_table(con, early), CUTOFF, "pca", "kmeans", 3)
+    result = evaluate_new_customers(raw_table(con, early), CUTOFF, "pca", "kmeans", 3, STUDY)
     assert result.new_customers == 0
     assert result.note == "no customer first bought on or after the cut-off"
     assert np.isnan(result.agreement)
+
+
+def test_the_refit_uses_the_main_paths_settings(con):
+    raw = raw_table(con, log())
+    refit = Refit(
+        rules=CleaningRules(cancellation_prefix="X"),  # C1 is no cancellation: a bad line
+        features={"outlier_quantile": 0.9, "log_transform": True},
+        embedding={"random_state": 7},
+        classifier={"random_state": 7, "features": ["recency", "frequency"]},
+    )
+    result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3, refit)
+    assert result.classifier.features == ["recency", "frequency"]
+    assert result.new_customers == 36

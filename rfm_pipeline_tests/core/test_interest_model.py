@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from rfm_pipeline.core.cleaning import CleaningRules
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.interest_model import evaluate_interest_models
 from rfm_pipeline_tests.conftest import line, raw_table
@@ -37,8 +38,17 @@ def log(after: bool = True) -> list[dict]:
     return lines
 
 
+SETTINGS = (
+    CleaningRules(),
+    {"ks": range(3, 11), "min_count": 13, "tolerance": 0.005, "random_state": 42},
+    {"ks": range(4, 13), "random_state": 42},
+    42,
+)
+"""Rules, product-category and interest-group settings, and the models' random_state."""
+
+
 def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
-    result = evaluate_interest_models(raw_table(con, log()), dt.date(2011, 10, 1))
+    result = evaluate_interest_models(raw_table(con, log()), dt.date(2011, 10, 1), *SETTINGS)
     assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
     assert result.fitted_customers == 90
     assert result.later_customers == 30
@@ -53,4 +63,4 @@ def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
 
 def test_without_a_later_period_there_is_nothing_to_test_on(con):
     with pytest.raises(NotEnoughData, match="no transactions on or after 2011-10-01"):
-        evaluate_interest_models(raw_table(con, log(after=False)), dt.date(2011, 10, 1))
+        evaluate_interest_models(raw_table(con, log(after=False)), dt.date(2011, 10, 1), *SETTINGS)

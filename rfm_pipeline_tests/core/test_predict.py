@@ -57,3 +57,13 @@ def test_predict_segments_is_importable_and_takes_a_frame(tmp_path):
     )
     assert scored["customer_id"].tolist() == ["1", "2", "3", "4", "5"]
     assert scored["segment_name"].tolist()[:2] == ["Active", "Lapsed"]
+
+
+def test_new_lines_are_cleaned_with_the_rules_on_the_models_card(con, tmp_path):
+    path = tmp_path / "new.csv"
+    uci_frame(ROWS).to_csv(path, index=False)
+    saved = recency_model()
+    saved.card["cleaning_rules"] = {"non_product_pattern": "^ZZZ"}  # POST is a product here
+    scored = score_file(con, path, saved, dt.date(2011, 12, 1)).set_index("customer_id")
+    assert scored.loc["4", "recency"] == 29 and pd.notna(scored.loc["4", "segment_id"])
+    assert scored.loc["3", "reason"] == "only cancellations"

@@ -7,7 +7,10 @@ from rfm_pipeline.core.tracking import (
     GONE,
     NEW,
     carry_over,
+    empty_registry,
+    last_choice,
     match_segments,
+    register,
     transition_matrix,
     transitions,
 )
@@ -45,9 +48,15 @@ def segmented(groups: dict[int, tuple[str, list[tuple[int, int, float]]]], start
             rows.append(
                 {"customer_id": f"c{start + len(rows):03d}", "segment_id": segment,
                  "segment_name": name, "strategy": f"do {name}", "recency": recency,
-                 "frequency": frequency, "monetary": monetary, "is_outlier": False}
+                 "frequency": frequency, "monetary": monetary, "is_outlier": False,
+                 "embedding": "umap", "algorithm": "kmeans"}
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def registry(table: pd.DataFrame, week: str = "2011-11-21") -> pd.DataFrame:
+    """The segment registry of a week whose segments are `table`'s, as they are."""
+    return register(empty_registry(), table, week)
 
 
 LOYAL = [(5, 20, 5000.0), (6, 22, 5200.0), (4, 18, 4800.0)]
@@ -59,7 +68,7 @@ def test_carry_over_keeps_ids_and_names_and_numbers_a_new_segment():
     last_week = segmented({4: ("Loyal", LOYAL), 7: ("Lost", LOST)})
     # refitted: ids swapped, and the rules would now call the lost group "At risk"
     this_week = segmented({0: ("At risk", LOST), 1: ("Loyal", LOYAL), 2: ("Loyal", NEWCOMERS)})
-    carried = carry_over(this_week, last_week)
+    carried = carry_over(this_week, registry(last_week), "2011-11-28")
     names = carried.table.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
     assert names.to_dict() == {4: "Loyal", 7: "Lost", 8: "Loyal 2"}
     assert carried.table["strategy"][carried.table["segment_id"] == 7].eq("do Lost").all()
@@ -72,18 +81,28 @@ def test_carry_over_keeps_ids_and_names_and_numbers_a_new_segment():
 def test_carry_over_reports_a_vanished_segment_and_starts_fresh_without_a_last_week():
     last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST), 2: ("Newcomers", NEWCOMERS)})
     this_week = segmented({0: ("Lost", LOST), 1: ("Loyal", LOYAL)})
-    segments = carry_over(this_week, last_week).segments.set_index("segment_id")
+    carried = carry_over(this_week, registry(last_week), "2011-11-28")
+    segments = carried.segments.set_index("segment_id")
     assert segments.loc[2, "status"] == "vanished"
     assert segments.loc[2, "previous_customers"] == 3 and segments.loc[2, "customers"] == 0
-    later = carry_over(this_week.assign(segment_id=this_week["segment_id"] + 1), last_week,
-                       first_id=9)  # fmt: skip
+    shifted = this_week.assign(segment_id=this_week["segment_id"] + 1)
+    later = carry_over(shifted, registry(last_week), "2011-11-28")
     assert set(later.table["segment_id"]) == {0, 1}  # kept: last week's ids
-    two = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
-    three = segmented({0: ("Lost", LOST), 1: ("Loyal", LOYAL), 2: ("Newcomers", NEWCOMERS)})
-    assert set(carry_over(three, two, first_id=9).table["segment_id"]) == {0, 1, 9}
-    first = carry_over(this_week, None)
+    # the newcomers come back a week after they vanished: a new id, never the old one
+    again = carry_over(last_week, carried.registry, "2011-12-05")
+    assert set(again.table["segment_id"]) == {0, 1, 3}
+    assert again.registry.set_index("segment_id")["first_week"].to_dict() == {
+        0: "2011-11-21",
+        1: "2011-11-21",
+        2: "2011-11-21",
+        3: "2011-12-05",
+    }
+    assert again.registry.set_index("segment_id").loc[2, "customers"] == 0
+    first = carry_over(this_week, None, "2011-11-21")
     assert first.table.equals(this_week)
     assert set(first.segments["status"]) == {"new"}
+    assert first.registry["customers"].tolist() == [3, 3]
+    assert last_choice(first.registry) == ("umap", "kmeans") and last_choice(None) is None
 
 
 def test_transitions_add_up_to_both_weeks_and_flag_moves_down():

@@ -1,8 +1,14 @@
-"""The weekly refresh: partitions, the schedule's ticks, freshness, and a three-week backfill."""
+"""The weekly refresh: partitions, the schedule's ticks, freshness, a three-week backfill, and
+weeks materialised out of order."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -11,8 +17,13 @@ import pytest
 from rfm_pipeline.cli import main
 from rfm_pipeline.core.export import EXPORT_COLUMNS
 from rfm_pipeline.definitions import defs
-from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weekly_segmentation_schedule, weeks
-from rfm_pipeline.settings import BUNDLED_INPUT
+from rfm_pipeline.defs.weeks import (
+    WEEKLY_ASSETS,
+    compared_with,
+    weekly_segmentation_schedule,
+    weeks,
+)
+from rfm_pipeline.settings import BUNDLED_INPUT, PROJECT_ROOT
 
 BACKFILL = ["2011-11-14", "2011-11-21", "2011-11-28"]
 
@@ -75,17 +86,24 @@ def test_freshness_fails_without_a_recent_week_and_passes_with_one():
 SELECTION = ["raw_transactions", "clean_transactions", "product_categories", "customer_interests",
              "rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
              "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-             "customer_segments", "segment_transitions", "segment_export"]  # fmt: skip
+             "segment_registry", "customer_segments", "segment_transitions",
+             "segment_export"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def backfill(tmp_path_factory):
+def sample(tmp_path_factory):
+    """A tenth of the bundled customers."""
+    path = tmp_path_factory.mktemp("sample") / "tenth.parquet"
+    source = pd.read_parquet(BUNDLED_INPUT)
+    source[source["CustomerID"] % 10 == 0].to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def backfill(tmp_path_factory, sample):
     """Three consecutive weeks of a tenth of the bundled customers, in a Dagster instance of
     their own."""
     home = tmp_path_factory.mktemp("weeks")
-    source = pd.read_parquet(BUNDLED_INPUT)
-    sample = home / "tenth.parquet"
-    source[source["CustomerID"] % 10 == 0].to_parquet(sample, index=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
         weeks_arg = f"{BACKFILL[0]}:{BACKFILL[-1]}"
@@ -169,3 +187,88 @@ def test_the_export_has_a_csv_and_parquet_per_week_with_the_documented_columns(b
         assert len(stored) == len(weekly(warehouse, "customer_segments", week))
     newest = (warehouse / "segment_export" / f"{BACKFILL[-1]}.csv").read_bytes()
     assert (warehouse / "segment_export.csv").read_bytes() == newest
+
+
+def test_each_week_reads_the_week_before_through_a_declared_input():
+    graph = defs.resolve_asset_graph()
+    for asset, previous in [("customer_segments", "segment_registry"),
+                            ("umap_segmentation", "umap_sweep"),
+                            ("segment_transitions", "customer_segments")]:  # fmt: skip
+        key, parent = dg.AssetKey(asset), dg.AssetKey(previous)
+        assert parent in graph.get(key).parent_keys
+        mapping = graph.get_partition_mapping(key, parent)
+        assert isinstance(mapping, dg.TimeWindowPartitionMapping)
+        assert mapping.start_offset == -1
+    report = graph.get(dg.AssetKey("segment_report")).parent_keys
+    assert {dg.AssetKey(a) for a in ("eda_report", "product_categories", "customer_interests",
+                                     "segment_classifier", "new_customer_evaluation")} <= (
+        report | {p for k in report for p in graph.get(k).parent_keys}
+    )  # fmt: skip
+
+
+def stable_files(warehouse) -> dict[str, str]:
+    """sha256 of every file at a stable path: tables, models, report, export, plots."""
+    return {
+        str(p.relative_to(warehouse)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(warehouse.rglob("*"))
+        if p.is_file() and p.parent in (warehouse, warehouse / "plots")
+    }
+
+
+@pytest.fixture(scope="module")
+def out_of_order(tmp_path_factory, sample):
+    """The backfill's last week first, then its earlier weeks, then the last week again."""
+    home = tmp_path_factory.mktemp("out_of_order")
+    warehouse = home / "warehouse"
+    weekly = ",".join(WEEKLY_ASSETS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+        args = ["run", "--input", str(sample), "--warehouse", str(warehouse)]
+        assert main([*args, "--week", BACKFILL[-1]]) == 0
+        newest = stable_files(warehouse)
+        assert main([*args, "--week", f"{BACKFILL[0]}:{BACKFILL[-2]}", "--select", weekly]) == 0
+        after_older_weeks = stable_files(warehouse)
+        assert main([*args, "--week", BACKFILL[-1], "--select", weekly]) == 0
+    return warehouse, newest, after_older_weeks
+
+
+def test_older_weeks_leave_every_stable_file_as_the_newest_week_wrote_it(out_of_order):
+    warehouse, newest, after_older_weeks = out_of_order
+    assert {"segment_report.html", "segment_export.csv", "customer_segments.parquet",
+            "segment_classifier.skops", "plots/umap_scatter.png",
+            "plots/segment_transitions.png"} <= set(newest)  # fmt: skip
+    assert after_older_weeks == newest
+    for week in BACKFILL:  # every weekly plot is stored per week
+        assert (warehouse / "plots" / "segment_profiles_radar" / f"{week}.png").exists()
+
+
+def test_a_week_depends_only_on_its_inputs_whatever_the_order(out_of_order, backfill):
+    warehouse, _, _ = out_of_order
+    in_order = backfill[0]
+    week = BACKFILL[-1]
+    for name in ("customer_segments", "segment_registry", "segment_transitions",
+                 "segment_export", "umap_sweep", "pca_sweep", "tsne_sweep"):  # fmt: skip
+        path = f"{name}/{week}.parquet"
+        assert (warehouse / path).read_bytes() == (in_order / path).read_bytes(), name
+
+
+def test_the_first_week_says_it_has_no_week_before(backfill):
+    assert compared_with({}, weeks.start.date().isoformat()) == "none: the first week"
+    assert compared_with({"2011-11-21": None}, "2011-11-28") == "2011-11-21"
+    _, _, metadata = backfill
+    assert metadata[BACKFILL[0]]["compared_with_week"] == (
+        f"none: {(dt.date.fromisoformat(BACKFILL[0]) - dt.timedelta(weeks=1))} has not been"
+        " materialised"
+    )
+    registry = weekly(backfill[0], "segment_registry", BACKFILL[-1])
+    assert registry["segment_id"].is_unique
+    assert set(registry["first_week"]) <= set(BACKFILL)
+
+
+def test_the_code_location_loads_as_the_ui_loads_it(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    command = [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
+               "-w", str(PROJECT_ROOT / "workspace.yaml")]  # fmt: skip
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Validation successful for code location rfm_pipeline" in done.stdout + done.stderr
