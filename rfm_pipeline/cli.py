@@ -70,6 +70,10 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
     parser.add_argument("--sheet", help="Excel sheet name or 0-based index (default: the first)")
     parser.add_argument(
+        "--date-format",
+        help="strptime layout of the dates, e.g. %%d/%%m/%%Y (default: recognised; see README)",
+    )
+    parser.add_argument(
         "--map",
         action="append",
         default=[],
@@ -90,7 +94,10 @@ def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
         if day.weekday() != 0:
             raise UsageError(f"--week: {part} is a {day:%A}; weeks start on Monday")
         if day < first:
-            raise UsageError(f"--week: {part} is before the first week, {first}")
+            raise UsageError(
+                f"--week: {part} is before the first week, {first}"
+                " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
+            )
         bounds.append(day)
     if bounds[1] < bounds[0]:
         raise UsageError(f"--week: {end} is before {start}")
@@ -108,6 +115,8 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
             ingest["format"] = args.format
         if args.sheet:
             ingest["sheet"] = args.sheet
+        if args.date_format:
+            ingest["date_format"] = args.date_format
         ops["raw_transactions"] = {"config": ingest}
     if "rfm_table" in selected and as_of:
         ops["rfm_table"] = {"config": {"as_of": as_of}}
@@ -285,6 +294,7 @@ def predict(args: argparse.Namespace) -> int:
             connect(), args.transactions, saved,
             dt.date.fromisoformat(as_of) if as_of else None,
             fmt=args.format, encoding=args.encoding, column_map=column_map,
+            date_format=args.date_format,
             sheet=int(args.sheet) if (args.sheet or "").isdigit() else args.sheet or 0,
         )  # fmt: skip
     except InputError as error:

@@ -51,7 +51,8 @@ FAILING = {
     ),
     "unparseable date": (
         dict(frame=UCI.assign(InvoiceDate="someday")),
-        "column 'InvoiceDate': values that are not a date: 'someday'",
+        "column 'InvoiceDate': values that are not a date (read as ISO 8601; give --date-format):"
+        " 'someday'",
     ),
     "two columns with one name": (
         dict(text=TWICE),

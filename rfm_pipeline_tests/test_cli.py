@@ -90,8 +90,9 @@ def test_unparseable_date(home, capsys):
     frame.loc[0, "InvoiceDate"] = "2010-13-45 08:26:00"
     frame.to_csv(path, index=False)
     assert run(home, "--input", str(path)) == 2
-    assert "column 'InvoiceDate': values that are not a date: '2010-13-45 08:26:00'" in (
-        one_error_line(capsys)
+    assert (
+        "column 'InvoiceDate': values that are not a date (read as ISO 8601; give"
+        " --date-format): '2010-13-45 08:26:00'" in one_error_line(capsys)
     )
 
 
@@ -108,7 +109,11 @@ def test_unknown_map_source(home, capsys, uci_parquet):
         (["--select", "nothing"], "--select: unknown asset nothing"),
         (["--week", "2011-11-30"], "--week: 2011-11-30 is a Wednesday; weeks start on Monday"),
         (["--week", "2011-11-28:2011-11-21"], "--week: 2011-11-21 is before 2011-11-28"),
-        (["--week", "2009-01-05"], "--week: 2009-01-05 is before the first week, 2010-11-29"),
+        (
+            ["--week", "1989-01-02"],
+            "--week: 1989-01-02 is before the first week, 1990-01-01"
+            " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)",
+        ),
         (["--week", "2011-11-28", "--as-of", "2011-12-01"], "--week and --as-of exclude each"),
         (["--select", "rfm_table"], "clean_transactions.parquet does not exist: select"),
     ],

@@ -85,3 +85,29 @@ def hashes(folder) -> dict[str, str]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def test_a_run_killed_mid_way_is_put_back_by_the_next_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    warehouse = tmp_path / "warehouse"
+    good = tmp_path / "good.parquet"
+    uci_frame(UCI_ROWS).to_parquet(good)
+    args = ["run", "--warehouse", str(warehouse)]
+    assert main([*args, "--input", str(good), "--select", "raw_transactions"]) == 0
+    before = hashes(warehouse)
+    # the bundled log, with the slow category step after it: killed once raw is replaced
+    slow = "raw_transactions,clean_transactions,product_categories"
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "rfm_pipeline.cli", *args, "--select", slow],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while hashes(warehouse).get("raw_transactions.parquet") == before["raw_transactions.parquet"]:
+        assert killed.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert list((warehouse / ".previous").iterdir())  # the killed run's journal is left
+    assert main([*args, "--input", str(good), "--select", "raw_transactions"]) == 0
+    assert hashes(warehouse) == before  # every file as before, no copy or partial file left

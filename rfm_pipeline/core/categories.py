@@ -21,6 +21,7 @@ import snowballstemmer
 from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from rfm_pipeline.core.engine import exact_mean, most_common
 from rfm_pipeline.core.segmentation import kmeans_sweep
 
 COLOURS = frozenset({
@@ -34,10 +35,11 @@ _STEMMER = snowballstemmer.stemmer("english")
 
 
 def products(clean: ir.Table) -> pd.DataFrame:
-    """One row per stock code: its most common description and mean unit price."""
-    table = clean.group_by("stock_code").aggregate(
-        description=clean.description.mode(), unit_price=clean.unit_price.mean()
-    )
+    """One row per stock code: its most common description (ties: the first in sort order)
+    and mean unit price."""
+    prices = clean.group_by("stock_code").aggregate(unit_price=exact_mean(clean.unit_price))
+    names = most_common(clean, "stock_code", "description")
+    table = prices.left_join(names, "stock_code").select("stock_code", "description", "unit_price")
     return table.order_by("stock_code").execute()
 
 

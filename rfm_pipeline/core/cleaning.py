@@ -26,12 +26,15 @@ SOURCE_COLUMNS = (
 
 STEPS = (
     "missing customer",
+    "missing or unusable value",
     "exact duplicate",
     "cancellation",
     "non-product stock code",
     "non-positive unit price",
 )
-"""The rules in the order they apply; each funnel row is named `drop <step>`."""
+"""The rules in the order they apply; each funnel row is named `drop <step>`. An unusable
+value is a blank invoice number, date, quantity or price, a quantity of zero or a price that is
+not a finite number (`nan`, `inf`): such a line says nothing about a purchase."""
 
 
 @dataclass(frozen=True)
@@ -58,14 +61,21 @@ def flag_lines(raw: ir.Table, rules: CleaningRules) -> ir.Table:
     first_seen = ibis.window(group_by=list(SOURCE_COLUMNS), order_by="line_no")
     is_cancellation = raw.invoice_no.startswith(rules.cancellation_prefix).fill_null(False) | (
         raw.quantity < 0
+    ).fill_null(False)
+    unusable = ibis.or_(
+        *(raw[c].isnull() for c in ("invoice_no", "invoice_date", "quantity", "unit_price")),
+        raw.quantity == 0,
+        raw.unit_price.isnan(),
+        raw.unit_price.isinf(),
     )
     non_product = raw.stock_code.re_search(rules.non_product_pattern).fill_null(False)
     dropped_by = ibis.cases(
         (raw.customer_id.isnull(), STEPS[0]),
-        (ibis.row_number().over(first_seen) > 0, STEPS[1]),
-        (is_cancellation, STEPS[2]),
-        (non_product, STEPS[3]),
-        (raw.unit_price <= 0, STEPS[4]),
+        (unusable.fill_null(True), STEPS[1]),
+        (ibis.row_number().over(first_seen) > 0, STEPS[2]),
+        (is_cancellation, STEPS[3]),
+        (non_product, STEPS[4]),
+        (raw.unit_price <= 0, STEPS[5]),
         else_=ibis.null("string"),
     )
     return raw.mutate(dropped_by=dropped_by, is_cancellation=is_cancellation)
@@ -79,7 +89,7 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
     among several, the latest in file order whose quantity covers the cancelled quantity.
     """
     # the study matched against every line that survived the customer and duplicate steps
-    kept = lines.filter(~lines.dropped_by.isin(STEPS[:2]).fill_null(False))
+    kept = lines.filter(~lines.dropped_by.isin(STEPS[:3]).fill_null(False))
     cancels = kept.filter(
         (kept.quantity < 0) & (kept.description.fill_null("") != rules.discount_description)
     ).select(

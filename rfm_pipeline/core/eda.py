@@ -13,6 +13,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from rfm_pipeline.core.engine import exact_mean, exact_sum, most_common
 from rfm_pipeline.core.ingest import summarise
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -100,7 +101,7 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
     )
     silent = sorted(set(range(24)) - set(hours.loc[hours["orders"] > 0, "hour"]))
     add("time", "At which hours are there no orders?", _hour_ranges(silent) or "none")
-    value = clean.total_price.mean().execute()
+    value = exact_mean(clean.total_price).execute()
     add("money", "Mean line value (total_price)?", f"{value:,.2f}")
     baskets = tables["order_values"]
     add("money", "Order values?",
@@ -119,9 +120,8 @@ def data_overview(raw: ir.Table) -> dict:
     summary = summarise(raw)
     columns = [c for c in SOURCE_COLUMNS if c in raw.columns]
     countries = raw.country.nunique(where=~raw.country.isin(UNSPECIFIED_COUNTRIES)).execute()
-    products = raw.group_by("stock_code").aggregate(
-        lines=raw.count(), description=raw.description.mode()
-    )
+    products = raw.group_by("stock_code").aggregate(lines=raw.count())
+    products = products.left_join(most_common(raw, "stock_code", "description"), "stock_code")
     top = products.order_by([ibis.desc("lines"), "stock_code"]).limit(1).execute().iloc[0]
     return {
         "rows": summary["rows"],
@@ -160,7 +160,7 @@ def cancellations(raw: ir.Table, prefix: str) -> dict:
 
 def revenue_by_month(clean: ir.Table) -> pd.DataFrame:
     month = clean.invoice_date.truncate("M").name("month")
-    frame = clean.group_by(month).aggregate(revenue=clean.total_price.sum()).execute()
+    frame = clean.group_by(month).aggregate(revenue=exact_sum(clean.total_price)).execute()
     return frame.sort_values("month", ignore_index=True)
 
 
@@ -182,20 +182,21 @@ def countries(clean: ir.Table) -> pd.DataFrame:
     frame = clean.group_by("country").aggregate(
         customers=clean.customer_id.nunique(),
         orders=clean.invoice_no.nunique(),
-        revenue=clean.total_price.sum(),
+        revenue=exact_sum(clean.total_price),
     )
     return frame.order_by([ibis.desc("revenue"), "country"]).execute()
 
 
 def order_values(clean: ir.Table) -> pd.DataFrame:
     """One row per order: its value (the basket)."""
-    return clean.group_by("invoice_no").aggregate(value=clean.total_price.sum()).execute()
+    values = clean.group_by("invoice_no").aggregate(value=exact_sum(clean.total_price))
+    return values.order_by("invoice_no").execute()
 
 
 def top_products(clean: ir.Table, n: int = 10) -> pd.DataFrame:
-    frame = clean.group_by("stock_code").aggregate(
-        description=clean.description.mode(), revenue=clean.total_price.sum()
-    )
+    revenue = clean.group_by("stock_code").aggregate(revenue=exact_sum(clean.total_price))
+    named = revenue.left_join(most_common(clean, "stock_code", "description"), "stock_code")
+    frame = named.select("stock_code", "description", "revenue")
     return frame.order_by([ibis.desc("revenue"), "stock_code"]).limit(n).execute()
 
 

@@ -6,6 +6,7 @@ import functools
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
 
@@ -28,6 +29,31 @@ def connect(
 @ibis.udf.scalar.builtin
 def try_strptime(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
     """DuckDB's strptime that yields NULL instead of failing, so bad dates can be listed."""
+
+
+EXACT = "decimal(18, 4)"
+"""Money is summed as decimals: exact, so the order rows arrive in (threads) never changes a
+digit of a sum or a mean."""
+
+
+def exact_sum(values: ir.NumericValue, where: ir.BooleanValue | None = None) -> ir.FloatingValue:
+    """The sum of `values` (where `where` holds), the same whatever the row order."""
+    return values.cast(EXACT).sum(where=where).cast("float64")
+
+
+def exact_mean(values: ir.NumericValue) -> ir.FloatingValue:
+    """The mean of `values`, the same whatever the row order."""
+    return values.cast(EXACT).mean().cast("float64")
+
+
+def most_common(table: ir.Table, key: str, column: str) -> ir.Table:
+    """Per `key`, the most frequent non-null `column` value; ties go to the first in sort
+    order, so the choice never depends on the row order."""
+    known = table.filter(table[column].notnull())
+    counts = known.group_by([key, column]).aggregate(count=known.count())
+    order = ibis.window(group_by=key, order_by=[ibis.desc("count"), column])
+    ranked = counts.mutate(rank=ibis.row_number().over(order))
+    return ranked.filter(ranked["rank"] == 0).select(key, column)
 
 
 @functools.cache

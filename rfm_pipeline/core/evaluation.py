@@ -44,7 +44,7 @@ class NewCustomerEvaluation:
     algorithm: str
     k: int
     last_fitted_transaction: pd.Timestamp
-    fitted_customers: int
+    fitted: pd.DataFrame  # the RFM table at the cut-off that everything was fitted on
     new_customers: int
     agreement: float
     macro_f1: float
@@ -79,7 +79,7 @@ def evaluate_new_customers(
     new = everyone[everyone["first_purchase"] >= pd.Timestamp(cutoff)]
 
     def skipped(note: str) -> NewCustomerEvaluation:
-        return NewCustomerEvaluation(cutoff, space, algorithm, k, last_fitted, len(fit_rfm),
+        return NewCustomerEvaluation(cutoff, space, algorithm, k, last_fitted, fit_rfm,
                                      len(new), float("nan"), float("nan"), pd.DataFrame(),
                                      None, note)  # fmt: skip
 
@@ -101,7 +101,7 @@ def evaluate_new_customers(
         algorithm=algorithm,
         k=k,
         last_fitted_transaction=last_fitted,
-        fitted_customers=len(fit_rfm),
+        fitted=fit_rfm,
         new_customers=len(new),
         agreement=float(accuracy_score(truth, predicted)),
         macro_f1=float(f1_score(truth, predicted, average="macro")),

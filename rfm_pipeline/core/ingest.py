@@ -11,6 +11,7 @@ import csv
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -56,15 +57,18 @@ ALIASES = {
 }
 """Source column names recognised without a column map, compared without case or punctuation."""
 
+TIMES = ("", " %H:%M", " %H:%M:%S")
 DATE_FORMATS = (
-    "%m/%d/%Y %H:%M",
-    "%d/%m/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M",
-    "%Y-%m-%d",
-)
-"""Date layouts tried, in order, when dates are text that is not ISO 8601."""
+    "%Y%m%d",
+    *(f"%Y/%m/%d{time}" for time in TIMES),
+    *(f"{first}{sep}{second}{sep}%Y{time}" for sep in "/-." for time in TIMES
+      for first, second in (("%m", "%d"), ("%d", "%m"))),
+)  # fmt: skip
+"""Date layouts tried, in order, when dates are text that is not ISO 8601: compact
+(`19970330`), year first with `/`, and month-first or day-first with `/`, `-` or `.`, each with
+or without minutes and seconds. Month-first and day-first are told apart by evidence."""
+
+ISO = "ISO 8601"
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv"}
 FORMATS |= {".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
@@ -109,6 +113,8 @@ def read_source(
             sheets = pd.ExcelFile(path).sheet_names
             if isinstance(sheet, str) and sheet not in sheets:
                 raise InputError(path, f"no sheet '{sheet}' (sheets: {', '.join(sheets)})")
+            header = pd.read_excel(path, sheet_name=sheet, header=None, nrows=1, dtype=str)
+            _refuse_repeated_columns(path, [str(n) for n in header.iloc[0] if pd.notna(n)])
             return frame_source(con, pd.read_excel(path, sheet_name=sheet, dtype=str))
         else:
             raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
@@ -163,7 +169,21 @@ def resolve_columns(
     return chosen
 
 
-def read_transactions(
+@dataclass(frozen=True)
+class Log:
+    """A transaction log in the canonical schema, and how its dates were read."""
+
+    table: ir.Table
+    date_layout: str  # the strptime layout, or "ISO 8601", and the evidence for it
+
+
+def read_transactions(con: ibis.BaseBackend, path: str | Path, **reading: object) -> ir.Table:
+    """The transaction log in the canonical schema, checked: bad values raise `InputError`.
+    `reading` is `read_log`'s options."""
+    return read_log(con, path, **reading).table
+
+
+def read_log(
     con: ibis.BaseBackend,
     path: str | Path,
     fmt: str | None = None,
@@ -172,8 +192,8 @@ def read_transactions(
     column_map: Mapping[str, str] | None = None,
     date_format: str | None = None,
     sheet: str | int = 0,
-) -> ir.Table:
-    """The transaction log in the canonical schema, checked: bad values raise `InputError`."""
+) -> Log:
+    """The log read (see `read_source`), canonicalised and checked, with its date layout."""
     source = read_source(con, path, fmt, encoding, delimiter, sheet)
     label = str(path)
     if (fmt or detect_format(path)) == "xlsx":  # errors say which sheet was read
@@ -181,7 +201,7 @@ def read_transactions(
         if len(sheets) > 1:
             name = sheets[sheet] if isinstance(sheet, int) else sheet
             label += f" (sheet '{name}' of {', '.join(sheets)}; choose one with --sheet)"
-    return canonicalise(source, label, column_map, date_format)
+    return canonical_log(source, label, column_map, date_format)
 
 
 def frame_source(con: ibis.BaseBackend, frame: pd.DataFrame) -> ir.Table:
@@ -192,24 +212,33 @@ def frame_source(con: ibis.BaseBackend, frame: pd.DataFrame) -> ir.Table:
     return con.create_table(ibis.util.gen_name("frame"), frame, temp=True)
 
 
-def canonicalise(
+def canonicalise(source: ir.Table, path: str | Path, **options: object) -> ir.Table:
+    """Rename, parse and check a source table (`path` names it in errors); `options` are
+    `canonical_log`'s."""
+    return canonical_log(source, path, **options).table
+
+
+def canonical_log(
     source: ir.Table,
     path: str | Path,
     column_map: Mapping[str, str] | None = None,
     date_format: str | None = None,
-) -> ir.Table:
-    """Rename, parse and check a source table (`path` names it in errors)."""
+) -> Log:
+    """The source table renamed, parsed and checked, with the date layout used."""
     names = [c for c in source.columns if c != "line_no"]
     chosen = resolve_columns(names, column_map or {}, path)
     named = source.select("line_no", **{canon: source[src] for canon, src in chosen.items()})
+    if named.invoice_date.type().is_integer():  # 19970330: a compact date, as a number
+        named = named.mutate(invoice_date=named.invoice_date.cast("string"))
+    layout = f"{date_format} (configured)" if date_format else "date and time values"
     with reading(path):
         if named.count().execute() == 0:
             raise InputError(path, "the file has a header but no rows")
-        if "invoice_date" in chosen and named.invoice_date.type().is_string():
-            date_format = date_format or _detect_date_format(named.invoice_date)
+        if not date_format and named.invoice_date.type().is_string():
+            date_format, layout = detect_date_format(named.invoice_date)
         parsers = _parsers(named, date_format)
-        _check_parsed(named, parsers, chosen, path)
-    return _canonical(named, parsers)
+        _check_parsed(named, parsers, chosen, path, layout)
+    return Log(_canonical(named, parsers), layout)
 
 
 def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
@@ -220,7 +249,8 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
             column = named[name]
             number = (column.strip() if column.type().is_string() else column).try_cast("float64")
             if name == "quantity":  # a whole number, or it does not parse
-                number = ibis.ifelse(number == number.round(), number, None).cast("int64")
+                whole = number % 1 == 0  # false for inf and nan
+                number = ibis.ifelse(whole, number, None).cast("int64")
             parsed[name] = number
     date = named.invoice_date
     if date.type().is_string():
@@ -234,7 +264,11 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
 
 
 def _check_parsed(
-    named: ir.Table, parsers: Mapping[str, ir.Value], chosen: Mapping[str, str], path: str | Path
+    named: ir.Table,
+    parsers: Mapping[str, ir.Value],
+    chosen: Mapping[str, str],
+    path: str | Path,
+    layout: str,
 ) -> None:
     """Raise `InputError` for the first column with values that did not parse."""
     failed = {name: named[name].notnull() & parser.isnull() for name, parser in parsers.items()}
@@ -243,8 +277,11 @@ def _check_parsed(
         if int(counts[name].iloc[0] or 0):
             examples = named.filter(bad).select(value=named[name].cast("string")).distinct()
             values = examples.limit(3).execute()["value"].tolist()
-            kind = "date" if name == "invoice_date" else "number"
-            raise InputError(path, f"values that are not a {kind}", chosen[name], values)
+            if name == "invoice_date":
+                what = f"values that are not a date (read as {layout}; give --date-format)"
+            else:
+                what = "values that are not a number"
+            raise InputError(path, what, chosen[name], values)
 
 
 def _canonical(named: ir.Table, parsers: Mapping[str, ir.Value]) -> ir.Table:
@@ -287,17 +324,55 @@ def _customer_id(column: ir.Value) -> ir.StringValue:
     return text.nullif("")
 
 
-def _detect_date_format(dates: ir.StringValue) -> str | None:
-    """The layout (None for ISO 8601) that reads most of a sample of the dates, first on ties."""
+def detect_date_format(dates: ir.StringValue) -> tuple[str | None, str]:
+    """The layout (None for ISO 8601) that reads most of a sample of the dates, first on ties,
+    and the evidence for it. Month-first and day-first are told apart by the whole column: a
+    first number above 12 can only be a day, and so can a second one; with no such date at all
+    the dates are read month-first, and the layout says so."""
     sample = dates.name("date").as_table().filter(lambda t: t.date.notnull()).limit(1000).date
     sample = sample.strip()
-    misses: dict[str | None, int] = {}
-    for fmt in (None, *DATE_FORMATS):
-        parsed = try_strptime(sample, fmt) if fmt else sample.try_cast("timestamp")
-        misses[fmt] = int(parsed.isnull().sum().execute())
-        if misses[fmt] == 0:
-            return fmt
-    return min(misses, key=misses.__getitem__)
+    candidates = (None, *DATE_FORMATS)
+    parsed = {
+        f"f{i}": (try_strptime(sample, fmt) if fmt else sample.try_cast("timestamp")).isnull().sum()
+        for i, fmt in enumerate(candidates)
+    }
+    misses = sample.as_table().aggregate(**parsed).execute().iloc[0]
+    best = min(range(len(candidates)), key=lambda i: (int(misses[f"f{i}"]), i))
+    fmt = candidates[best]
+    if fmt is None:
+        return None, ISO
+    twin = _swapped(fmt)
+    if twin is None:
+        return fmt, fmt
+    text = dates.strip()
+    numbers = r"^(\d{1,2})[/.-](\d{1,2})[/.-]"
+    first = text.re_extract(numbers, 1).try_cast("int64")
+    second = text.re_extract(numbers, 2).try_cast("int64")
+    counts = (
+        dates.name("date")
+        .as_table()
+        .aggregate(day_first=(first > 12).sum(), month_first=(second > 12).sum())
+        .execute()
+        .iloc[0]
+    )
+    day_first, month_first = int(counts["day_first"] or 0), int(counts["month_first"] or 0)
+    month_layout, day_layout = (fmt, twin) if fmt.startswith("%m") else (twin, fmt)
+    if day_first and not month_first:
+        return day_layout, f"{day_layout} (day first: {day_first:,} dates have a day above 12)"
+    if month_first and not day_first:
+        found = f"{month_first:,} dates have a day above 12"
+        return month_layout, f"{month_layout} (month first: {found})"
+    if not day_first:
+        return month_layout, f"{month_layout} (no day above 12 anywhere: month first assumed)"
+    return fmt, f"{fmt} (dates of both orders: the layout that reads most of them)"
+
+
+def _swapped(fmt: str) -> str | None:
+    """The same layout with day and month swapped; None for a layout that is not ambiguous."""
+    for first, second in (("%m", "%d"), ("%d", "%m")):
+        if fmt.startswith(first) and fmt[2:].startswith(fmt[2]) and fmt[3:5] == second:
+            return second + fmt[2] + first + fmt[5:]
+    return None
 
 
 def _duckdb_encoding(path: Path, encoding: str) -> str:

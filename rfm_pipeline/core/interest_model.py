@@ -99,7 +99,7 @@ def evaluate_interest_models(
 
     categorised = categorise(products(before), **categories)
     names = names_by_id(categorised.table)
-    fitted = customer_features(before, categorised.table)
+    fitted = customer_features(before, categorised.table, len(names))
     groups = interest_groups(fitted, names, **interests)
     later_products = products(after)
     if later_products.empty:
@@ -107,7 +107,7 @@ def evaluate_interest_models(
     later_products["category_id"] = categorised.model.predict(
         product_matrix(later_products, categorised.keywords.stems)
     )
-    later = customer_features(after, later_products)
+    later = customer_features(after, later_products, len(names))
     later_truth = assign(groups, later)
 
     features = ["basket_mean", *share_columns(len(names))]

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
+from rfm_pipeline.core.engine import exact_mean, exact_sum
 from rfm_pipeline.core.segmentation import kmeans_sweep
 
 BASKET_COLUMNS = ("invoices", "basket_min", "basket_max", "basket_mean")
@@ -27,25 +28,27 @@ def share_columns(categories: int) -> list[str]:
     return [f"share_{c}" for c in range(categories)]
 
 
-def customer_features(clean: ir.Table, categories: pd.DataFrame) -> pd.DataFrame:
-    """Per customer: invoices, basket min / max / mean, and spend share per category.
+def customer_features(clean: ir.Table, categories: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per customer: invoices, basket min / max / mean, and spend share per category, for
+    each of the `k` categories (0 where a customer, or every customer, bought none of it).
 
     The aggregation runs on the engine; only one row per customer comes back.
     """
-    k = int(categories["category_id"].max()) + 1 if len(categories) else 0
     lookup = ibis.memtable(categories[["stock_code", "category_id"]])
     lines = clean.join(lookup, "stock_code")
-    baskets = lines.group_by(["customer_id", "invoice_no"]).aggregate(value=lines.total_price.sum())
+    baskets = lines.group_by(["customer_id", "invoice_no"]).aggregate(
+        value=exact_sum(lines.total_price)
+    )
     per_customer = baskets.group_by("customer_id").aggregate(
         invoices=baskets.count(),
         basket_min=baskets.value.min(),
         basket_max=baskets.value.max(),
-        basket_mean=baskets.value.mean(),
+        basket_mean=exact_mean(baskets.value),
     )
-    total = lines.total_price.sum()
+    spend, total = lines.total_price, exact_sum(lines.total_price)
     shares = lines.group_by("customer_id").aggregate(
         **{
-            f"share_{c}": (lines.total_price.sum(where=lines.category_id == c) / total).fill_null(0)
+            f"share_{c}": (exact_sum(spend, lines.category_id == c) / total).fill_null(0)
             for c in range(k)
         }  # fmt: skip
     )

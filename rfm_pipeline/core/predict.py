@@ -39,7 +39,9 @@ def predict_segments(
 
     path = UPath(model_path or UPath(warehouse_path()) / "segment_classifier.skops")
     con = connect()
-    raw = ingest.canonicalise(ingest.frame_source(con, transactions), "transactions", column_map)
+    raw = ingest.canonicalise(
+        ingest.frame_source(con, transactions), "transactions", column_map=column_map
+    )
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     return score_customers(raw, load_model(path), as_of)
 

@@ -44,6 +44,8 @@ def _number(value: object) -> str:
     if isinstance(value, numbers.Integral):
         return f"{value:,}"
     if isinstance(value, numbers.Real):
+        if value != value:
+            return "n/a"
         if float(value).is_integer() or abs(value) >= 1e6:
             return f"{value:,.0f}"
         return f"{value:.3f}" if abs(value) < 1 else f"{value:,.2f}"

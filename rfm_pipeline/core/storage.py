@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -91,7 +92,9 @@ class Journal:
 
     Before a run writes a file, `keep` copies the current version aside (or notes that there was
     none); `restore` puts every kept version back and removes files the run created; `forget`
-    drops the copies once the run has succeeded. Object stores are not journalled.
+    drops the copies once the run has succeeded. A run killed before either leaves its journal
+    behind with the process that wrote it; `recover` puts such runs' files back. Object stores
+    are not journalled.
     """
 
     def __init__(self, root: UPath, run_id: str) -> None:
@@ -104,6 +107,9 @@ class Journal:
         target = Path(path.path).resolve()
         relative = target.relative_to(self.root)
         copy, created = self.folder / relative, self.folder / "created.txt"
+        if not self.folder.exists():
+            self.folder.mkdir(parents=True)
+            (self.folder / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         noted = created.exists() and str(relative) in created.read_text().splitlines()
         if copy.exists() or noted:
             return
@@ -111,23 +117,27 @@ class Journal:
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(target, copy)
         else:
-            self.folder.mkdir(parents=True, exist_ok=True)
             with created.open("a") as handle:
                 handle.write(f"{relative}\n")
 
     def restore(self) -> int:
-        """Put the kept versions back and remove what the run created; returns files restored."""
+        """Put the kept versions back and remove what the run created (and what a killed
+        writer of the run left half-written); returns the files restored."""
         if self.folder is None or not self.folder.exists():
             return 0
         created = self.folder / "created.txt"
         count = 0
         if created.exists():
             for relative in created.read_text().splitlines():
+                _remove_partial(self.root / relative)
                 (self.root / relative).unlink(missing_ok=True)
                 count += 1
             created.unlink()
+        (self.folder / OWNER).unlink(missing_ok=True)
         for copy in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            os.replace(copy, self.root / copy.relative_to(self.folder))
+            target = self.root / copy.relative_to(self.folder)
+            _remove_partial(target)
+            os.replace(copy, target)
             count += 1
         self.forget()
         return count
@@ -137,3 +147,40 @@ class Journal:
             shutil.rmtree(self.folder, ignore_errors=True)
             if self.folder.parent.exists() and not any(self.folder.parent.iterdir()):
                 self.folder.parent.rmdir()
+
+    def alive(self) -> bool:
+        """Whether the process that keeps this journal still runs (on this machine)."""
+        owner = self.folder / OWNER if self.folder else None
+        if owner is None or not owner.exists():
+            return False
+        host, _, pid = owner.read_text().strip().partition(" ")
+        if host != socket.gethostname():
+            return True  # another machine's run: not ours to judge
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    @classmethod
+    def recover(cls, root: UPath, current: str) -> dict[str, int]:
+        """Put back the files of every run other than `current` whose process is gone without
+        restoring or forgetting (a run killed mid-way); run id -> files put back."""
+        if not is_local(root):
+            return {}
+        folder = Path(root.path).resolve() / ".previous"
+        runs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+        journals = [cls(root, run) for run in runs if run != current]
+        return {j.folder.name: j.restore() for j in journals if not j.alive()}
+
+
+OWNER = "owner.txt"
+"""In a journal: the host and process id of the run that keeps it."""
+
+
+def _remove_partial(target: Path) -> None:
+    """Remove what a killed writer left beside `target` (see `atomically`)."""
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)

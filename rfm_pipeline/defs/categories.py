@@ -7,7 +7,7 @@ import pandas as pd
 from rfm_pipeline.core import categories, interests
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import keyword_chart, radar_chart, silhouette_by_k
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
 NO_DESCRIPTIONS = "skipped: input has no product descriptions"
@@ -15,7 +15,7 @@ NO_DESCRIPTIONS = "skipped: input has no product descriptions"
 
 def skipped(empty: pd.DataFrame, reason: str) -> dg.Output[pd.DataFrame]:
     """An empty table whose metadata says why; assets that need it skip in turn."""
-    return dg.Output(empty, metadata={"skipped": reason, "dagster/row_count": 0})
+    return dg.Output(empty, metadata=plain({"skipped": reason, "dagster/row_count": 0}))
 
 
 class ProductCategoriesConfig(dg.Config):
@@ -52,7 +52,7 @@ def product_categories(
     samples = table.groupby("category_id").head(3)[["category_id", "stock_code", "description"]]
     return dg.Output(
         table,
-        metadata={
+        metadata=plain({
             "dagster/row_count": len(table),
             "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
             "keywords_kept": len(result.keywords.stems),
@@ -70,7 +70,7 @@ def product_categories(
                 silhouette_by_k(result.sweep.assign(algorithm="kmeans"), "Product categories"),
                 warehouse, "product_categories_silhouette",
             ),
-        },
+        }),
     )  # fmt: skip
 
 
@@ -97,7 +97,7 @@ def customer_interests(
     if product_categories.empty:
         return skipped(empty, "skipped: no product categories")
     names = categories.names_by_id(product_categories)
-    features = interests.customer_features(clean_transactions, product_categories)
+    features = interests.customer_features(clean_transactions, product_categories, len(names))
     settings = {"ks": list(range(config.k_min, config.k_max + 1)),
                 "random_state": config.random_state}  # fmt: skip
     try:
@@ -112,13 +112,15 @@ def customer_interests(
     radar = radar_chart(scaled, group_labels, "Interest groups (min-max scaled means)")
     return dg.Output(
         groups.table,
-        metadata={
-            "dagster/row_count": len(groups.table),
-            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
-            "k": int(chosen["k"]),
-            "silhouette": round(float(chosen["silhouette"]), 3),
-            "sweep": table_metadata(groups.sweep.round(3)),
-            "groups": table_metadata(groups.profile.round(3)),
-            "radar_chart": image_metadata(radar, warehouse, "customer_interests_radar"),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(groups.table),
+                "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+                "k": int(chosen["k"]),
+                "silhouette": round(float(chosen["silhouette"]), 3),
+                "sweep": table_metadata(groups.sweep.round(3)),
+                "groups": table_metadata(groups.profile.round(3)),
+                "radar_chart": image_metadata(radar, warehouse, "customer_interests_radar"),
+            }
+        ),
     )

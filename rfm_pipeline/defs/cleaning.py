@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 
 from rfm_pipeline.core import cleaning
 from rfm_pipeline.core.errors import InputError
-from rfm_pipeline.defs.metadata import table_metadata
+from rfm_pipeline.defs.metadata import plain, table_metadata
 
 
 class CleaningConfig(dg.Config):
@@ -58,7 +58,7 @@ def clean_transactions(
             severity=dg.AssetCheckSeverity.ERROR
             if outcome.blocking
             else dg.AssetCheckSeverity.WARN,
-            metadata={"offending_rows": outcome.offending_rows},
+            metadata=plain({"offending_rows": outcome.offending_rows}),
         )
     failed = [o.name for o in outcomes if o.blocking and not o.passed]
     if failed:
@@ -67,11 +67,13 @@ def clean_transactions(
         )
     yield dg.Output(
         result.table,
-        metadata={
-            "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
-            "funnel": table_metadata(result.funnel),
-            "rules": dg.MetadataValue.json(asdict(rules)),  # what every refit cleans with
-            **{f"cancellations_{k}": v for k, v in result.matching.items()},
-            "duration_seconds": round(time.perf_counter() - started, 3),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
+                "funnel": table_metadata(result.funnel),
+                "rules": dg.MetadataValue.json(asdict(rules)),  # what every refit cleans with
+                **{f"cancellations_{k}": v for k, v in result.matching.items()},
+                "duration_seconds": round(time.perf_counter() - started, 3),
+            }
+        ),
     )

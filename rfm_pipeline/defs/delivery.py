@@ -8,7 +8,7 @@ from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.export import segment_export as export_table
 from rfm_pipeline.core.plots import count_heatmap
 from rfm_pipeline.core.storage import write_bytes, write_export
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import compared_with, this_and_previous_week, week_before, weeks
 
@@ -96,12 +96,14 @@ def segment_report(
         "segment_report", ".html", week, lambda path: write_bytes(html.encode("utf-8"), path)
     )
     return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(paths[-1])),
-            "size_kb": round(len(html) / 1024),
-            "segments": len(segment_profiles),
-            "images": len(images),
-        }
+        metadata=plain(
+            {
+                "path": dg.MetadataValue.path(str(paths[-1])),
+                "size_kb": round(len(html) / 1024),
+                "segments": len(segment_profiles),
+                "images": len(images),
+            }
+        )
     )
 
 
@@ -146,18 +148,23 @@ def segment_transitions(
     title = f"Customers from week {week_before(week)} to {week}"
     return dg.Output(
         moves,
-        metadata={
-            "dagster/row_count": len(moves),
-            "compared_with_week": before,
-            "customers_last_week": len(previous) if previous is not None else 0,
-            "customers_this_week": len(customer_segments),
-            **{f"moved_{m}": int(counts.get(m, 0)) for m in ("same", "up", "down", "new", "gone")},
-            "transition_matrix": table_metadata(matrix.reset_index()),
-            "heatmap": image_metadata(
-                count_heatmap(matrix, title), warehouse, "segment_transitions", week
-            ),
-            "moved_down_alerts": table_metadata(alerts.drop(columns="movement")),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(moves),
+                "compared_with_week": before,
+                "customers_last_week": len(previous) if previous is not None else 0,
+                "customers_this_week": len(customer_segments),
+                **{
+                    f"moved_{m}": int(counts.get(m, 0))
+                    for m in ("same", "up", "down", "new", "gone")
+                },
+                "transition_matrix": table_metadata(matrix.reset_index()),
+                "heatmap": image_metadata(
+                    count_heatmap(matrix, title), warehouse, "segment_transitions", week
+                ),
+                "moved_down_alerts": table_metadata(alerts.drop(columns="movement")),
+            }
+        ),
     )
 
 
@@ -180,10 +187,12 @@ def segment_export(
     )
     return dg.Output(
         table,
-        metadata={
-            "dagster/row_count": len(table),
-            "csv": dg.MetadataValue.path(str(paths[0])),
-            "changed_since_last_week": int(table["changed_since_last_week"].sum()),
-            "with_interest_group": int(table["interest_group"].notna().sum()),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(table),
+                "csv": dg.MetadataValue.path(str(paths[0])),
+                "changed_since_last_week": int(table["changed_since_last_week"].sum()),
+                "with_interest_group": int(table["interest_group"].notna().sum()),
+            }
+        ),
     )

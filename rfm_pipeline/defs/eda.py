@@ -6,7 +6,7 @@ import pandas as pd
 
 from rfm_pipeline.core.eda import explore
 from rfm_pipeline.core.plots import bar_chart, column_chart, histogram
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
 
@@ -47,14 +47,17 @@ def eda_report(
     }  # fmt: skip
     return dg.Output(
         found.answers,
-        metadata={
-            "dagster/row_count": len(found.answers),
-            "answers": table_metadata(found.answers),
-            "hypotheses": dg.MetadataValue.md("\n".join(f"- {h}" for h in found.hypotheses)),
-            "top_products": table_metadata(t["top_products"].round(2)),
-            "countries": table_metadata(t["countries"].round(2)),
-            **{
-                name: image_metadata(plot, warehouse, f"eda_{name}") for name, plot in plots.items()
-            },
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(found.answers),
+                "answers": table_metadata(found.answers),
+                "hypotheses": dg.MetadataValue.md("\n".join(f"- {h}" for h in found.hypotheses)),
+                "top_products": table_metadata(t["top_products"].round(2)),
+                "countries": table_metadata(t["countries"].round(2)),
+                **{
+                    name: image_metadata(plot, warehouse, f"eda_{name}")
+                    for name, plot in plots.items()
+                },
+            }
+        ),
     )

@@ -6,8 +6,8 @@ import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
 
-from rfm_pipeline.core.ingest import read_transactions, summarise
-from rfm_pipeline.defs.metadata import table_metadata
+from rfm_pipeline.core.ingest import read_log, summarise
+from rfm_pipeline.defs.metadata import plain, table_metadata
 from rfm_pipeline.defs.resources import DuckDBEngine
 from rfm_pipeline.settings import BUNDLED_INPUT
 
@@ -33,7 +33,7 @@ def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir
     """
     started = time.perf_counter()
     sheet = int(config.sheet) if config.sheet and config.sheet.isdigit() else config.sheet
-    table = read_transactions(
+    log = read_log(
         engine.connection(),
         config.path,
         fmt=config.format,
@@ -43,21 +43,25 @@ def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir
         date_format=config.date_format,
         sheet=sheet or 0,
     )
+    table = log.table
     summary = summarise(table)
     nulls = pd.DataFrame(
         {"column": list(summary["nulls"]), "nulls": list(summary["nulls"].values())}
     )
     return dg.Output(
         table,
-        metadata={
-            "source": dg.MetadataValue.path(config.path),
-            "dagster/row_count": summary["rows"],
-            "first_invoice_date": str(summary["first_invoice_date"]),
-            "last_invoice_date": str(summary["last_invoice_date"]),
-            "customers": summary["customers"],
-            "invoices": summary["invoices"],
-            "products": summary["products"],
-            "nulls_per_column": table_metadata(nulls),
-            "duration_seconds": round(time.perf_counter() - started, 3),
-        },
+        metadata=plain(
+            {
+                "source": dg.MetadataValue.path(config.path),
+                "dagster/row_count": summary["rows"],
+                "first_invoice_date": str(summary["first_invoice_date"]),
+                "last_invoice_date": str(summary["last_invoice_date"]),
+                "date_layout": log.date_layout,
+                "customers": summary["customers"],
+                "invoices": summary["invoices"],
+                "products": summary["products"],
+                "nulls_per_column": table_metadata(nulls),
+                "duration_seconds": round(time.perf_counter() - started, 3),
+            }
+        ),
     )

@@ -1,8 +1,10 @@
 """Helpers that turn plain results into Dagster metadata."""
 
 import base64
+import datetime as dt
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -23,7 +25,7 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
         ]
     )
     records = [
-        dg.TableRecord({str(k): _plain(v) for k, v in row.items()})
+        dg.TableRecord({str(k): _cell(v) for k, v in row.items()})
         for row in frame.to_dict("records")
     ]
     return dg.MetadataValue.table(records=records, schema=schema)
@@ -44,11 +46,34 @@ def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
+def plain(metadata: dict[str, object]) -> dict[str, object]:
+    """Metadata as the event log takes it: the one conversion every asset's metadata passes
+    through, so no numpy scalar, array or timestamp reaches Dagster."""
+    return {str(key): _plain(value) for key, value in metadata.items()}
+
+
+def _cell(value: object) -> object:
+    """A table cell: its plain value, a missing number as None."""
+    value = _plain(value)
+    return None if isinstance(value, float) and value != value else value
+
+
 def _plain(value: object) -> object:
-    """A numpy scalar as its Python value; a missing value as None."""
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+    """Python values of numpy scalars and arrays, dates as text, inside lists and dicts too; a
+    missing value as None; Dagster's own metadata values as they are."""
+    if isinstance(value, dg.MetadataValue):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
         return None
-    return value.item() if hasattr(value, "item") else value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (dt.date, pd.Timestamp)):
+        return value.isoformat()
+    return value
 
 
 def image_metadata(

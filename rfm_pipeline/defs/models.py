@@ -18,7 +18,7 @@ from rfm_pipeline.core.plots import confusion_heatmap
 from rfm_pipeline.core.predict import score_file
 from rfm_pipeline.core.storage import write_export
 from rfm_pipeline.defs.ingest import IngestConfig
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata, upstream_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
@@ -92,7 +92,7 @@ def segment_classifier(
         metadata["confusion_matrix"] = image_metadata(
             plot, warehouse, "segment_classifier_confusion", context.partition_key
         )
-    return dg.Output(SavedModel(trained.model, card), metadata=metadata)
+    return dg.Output(SavedModel(trained.model, card), metadata=plain(metadata))
 
 
 class EvaluationConfig(dg.Config):
@@ -157,25 +157,27 @@ def new_customer_evaluation(
     )  # fmt: skip
     return dg.Output(
         result.per_segment,
-        metadata={
-            "cutoff": cutoff.isoformat(),
-            "as_of": as_of.isoformat(),
-            "last_fitted_transaction": str(result.last_fitted_transaction),
-            "embedding": result.space,
-            "algorithm": result.algorithm,
-            "k": result.k,
-            "fitted_customers": result.fitted_customers,
-            "new_customers": result.new_customers,
-            "agreement": round(result.agreement, 4),
-            "macro_f1": round(result.macro_f1, 4),
-            "classifier": result.classifier.name if result.classifier else "none",
-            "classifier_test_accuracy": round(result.classifier.test["accuracy"], 4)
-            if result.classifier
-            else float("nan"),
-            "note": result.note or "evaluated",
-            "per_segment": table_metadata(result.per_segment.round(3)),
-            "seconds": round(time.perf_counter() - started, 2),
-        },
+        metadata=plain(
+            {
+                "cutoff": cutoff.isoformat(),
+                "as_of": as_of.isoformat(),
+                "last_fitted_transaction": str(result.last_fitted_transaction),
+                "embedding": result.space,
+                "algorithm": result.algorithm,
+                "k": result.k,
+                "fitted_customers": len(result.fitted),
+                "new_customers": result.new_customers,
+                "agreement": round(result.agreement, 4),
+                "macro_f1": round(result.macro_f1, 4),
+                "classifier": result.classifier.name if result.classifier else "none",
+                "classifier_test_accuracy": round(result.classifier.test["accuracy"], 4)
+                if result.classifier
+                else float("nan"),
+                "note": result.note or "evaluated",
+                "per_segment": table_metadata(result.per_segment.round(3)),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        ),
     )
 
 
@@ -206,7 +208,9 @@ def interest_classifier(
     recorded = {name: upstream_metadata(context, name) for name in (
         "clean_transactions", "product_categories", "customer_interests")}  # fmt: skip
     if "settings" not in recorded["customer_interests"]:  # skipped: say why, as it did
-        return dg.Output(None, metadata={"skipped": recorded["customer_interests"]["skipped"]})
+        return dg.Output(
+            None, metadata=plain({"skipped": recorded["customer_interests"]["skipped"]})
+        )
     try:
         result = evaluate_interest_models(
             raw_transactions, dt.date.fromisoformat(config.cutoff),
@@ -215,7 +219,7 @@ def interest_classifier(
             config.random_state,
         )  # fmt: skip
     except NotEnoughData as reason:
-        return dg.Output(None, metadata={"skipped": f"skipped: {reason}"})
+        return dg.Output(None, metadata=plain({"skipped": f"skipped: {reason}"}))
     scores = result.scores.set_index("model")
     card = {
         "model": result.kept_name,
@@ -227,18 +231,20 @@ def interest_classifier(
     }
     return dg.Output(
         SavedModel(result.kept, card),
-        metadata={
-            "kept_model": result.kept_name,
-            "later_accuracy": round(float(scores.loc[result.kept_name, "later_accuracy"]), 4),
-            "soft_voting_later_accuracy": round(
-                float(scores.loc["soft_voting", "later_accuracy"]), 4
-            ),
-            "reference_best_later_accuracy": 0.755,
-            "models": table_metadata(result.scores.round(4)),
-            "fitted_customers": result.fitted_customers,
-            "later_customers": result.later_customers,
-            "last_fitted_transaction": str(result.last_fitted_transaction),
-        },
+        metadata=plain(
+            {
+                "kept_model": result.kept_name,
+                "later_accuracy": round(float(scores.loc[result.kept_name, "later_accuracy"]), 4),
+                "soft_voting_later_accuracy": round(
+                    float(scores.loc["soft_voting", "later_accuracy"]), 4
+                ),
+                "reference_best_later_accuracy": 0.755,
+                "models": table_metadata(result.scores.round(4)),
+                "fitted_customers": result.fitted_customers,
+                "later_customers": result.later_customers,
+                "last_fitted_transaction": str(result.last_fitted_transaction),
+            }
+        ),
     )
 
 

@@ -32,15 +32,19 @@ class Warehouse(dg.ConfigurableResource):
     Within a run, `keep` is called before each write (`Journal`). When the run ends, a step
     that failed puts back every output the run replaced, byte for byte, and removes what it
     created; however the run was launched (UI, schedule, `rfm-pipeline run`, tests), this is
-    the one place that happens.
+    the one place that happens. A run killed mid-way cannot: the next run puts its files back
+    before it starts.
     """
 
     base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
     _journal: Journal | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if context.run is not None:
-            self._journal = Journal(self.path(), context.run.run_id)
+        if context.run is None:
+            return
+        for run_id, count in Journal.recover(self.path(), context.run.run_id).items():
+            context.log.warning(f"run {run_id} was killed mid-way: {count} outputs put back")
+        self._journal = Journal(self.path(), context.run.run_id)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._journal is None or context.instance is None or context.run is None:

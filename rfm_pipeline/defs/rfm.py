@@ -10,7 +10,7 @@ from rfm_pipeline.core import rfm
 from rfm_pipeline.core import rfm_scores as scoring
 from rfm_pipeline.core.plots import bar_chart
 from rfm_pipeline.core.weeks import week_as_of
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import week_of, weeks
 
@@ -45,15 +45,17 @@ def rfm_table(
     row = stats.iloc[0]
     return dg.Output(
         table,
-        metadata={
-            "as_of": as_of.isoformat(),
-            "dagster/row_count": int(row["customers"]),
-            "recency_mean_days": round(float(row["recency_mean"]), 2),
-            "recency_median_days": float(row["recency_median"]),
-            "customers_recency_over_200_days": int(row["recency_over_200_days"]),
-            "frequency_mean_invoices": round(float(row["frequency_mean"]), 2),
-            "monetary_mean": round(float(row["monetary_mean"]), 2),
-        },
+        metadata=plain(
+            {
+                "as_of": as_of.isoformat(),
+                "dagster/row_count": int(row["customers"]),
+                "recency_mean_days": round(float(row["recency_mean"]), 2),
+                "recency_median_days": float(row["recency_median"]),
+                "customers_recency_over_200_days": int(row["recency_over_200_days"]),
+                "frequency_mean_invoices": round(float(row["frequency_mean"]), 2),
+                "monetary_mean": round(float(row["monetary_mean"]), 2),
+            }
+        ),
     )
 
 
@@ -87,14 +89,16 @@ def rfm_scores(
     )
     return dg.Output(
         scores,
-        metadata={
-            "dagster/row_count": len(scores),
-            "segments": table_metadata(summary),
-            "edges": dg.MetadataValue.json(used),
-            "segment_sizes": image_metadata(
-                chart, warehouse, "rfm_scores_segments", context.partition_key
-            ),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(scores),
+                "segments": table_metadata(summary),
+                "edges": dg.MetadataValue.json(used),
+                "segment_sizes": image_metadata(
+                    chart, warehouse, "rfm_scores_segments", context.partition_key
+                ),
+            }
+        ),
     )
 
 
@@ -115,19 +119,21 @@ def rfm_features(config: FeaturesConfig, rfm_table: pd.DataFrame) -> dg.Output[p
     outliers = int(features.table["is_outlier"].sum())
     return dg.Output(
         features.table,
-        metadata={
-            "dagster/row_count": len(features.table),
-            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
-            "customers_fitted": len(features.table) - outliers,
-            "outliers": outliers,
-            "frequency_threshold": round(features.thresholds["frequency"], 2),
-            "monetary_threshold": round(features.thresholds["monetary"], 2),
-            "scaler": dg.MetadataValue.json(
-                {
-                    "columns": list(rfm.RFM_COLUMNS),
-                    "mean": features.scaler.mean_.tolist(),
-                    "scale": features.scaler.scale_.tolist(),
-                }
-            ),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(features.table),
+                "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+                "customers_fitted": len(features.table) - outliers,
+                "outliers": outliers,
+                "frequency_threshold": round(features.thresholds["frequency"], 2),
+                "monetary_threshold": round(features.thresholds["monetary"], 2),
+                "scaler": dg.MetadataValue.json(
+                    {
+                        "columns": list(rfm.RFM_COLUMNS),
+                        "mean": features.scaler.mean_.tolist(),
+                        "scale": features.scaler.scale_.tolist(),
+                    }
+                ),
+            }
+        ),
     )

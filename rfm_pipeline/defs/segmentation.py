@@ -16,7 +16,7 @@ from rfm_pipeline.core.embedding import SPACE_NAMES
 from rfm_pipeline.core.plots import embedding_scatter, radar_chart, silhouette_by_k, snake_plot
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 from rfm_pipeline.core.segmentation import Segmentation, segment
-from rfm_pipeline.defs.metadata import image_metadata, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
 
@@ -138,8 +138,10 @@ def _sweep_outputs(
         )
         metadata["beside_the_study"] = table_metadata(STUDY_TSNE.merge(ours, how="left"))
     # the sweep first: this week's table follows from last week's sweep
-    yield dg.Output(result.sweep.scores, output_name=f"{space}_sweep", metadata=sweep_metadata)
-    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=metadata)
+    yield dg.Output(
+        result.sweep.scores, output_name=f"{space}_sweep", metadata=plain(sweep_metadata)
+    )
+    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
 
 
 def _rounded(value: float | list[float] | str) -> float | list[float] | str:
@@ -285,28 +287,33 @@ def customer_segments(
     yield dg.Output(
         carried.registry,
         output_name="segment_registry",
-        metadata={
-            "dagster/row_count": len(carried.registry),
-            "segments_this_week": int((carried.registry["customers"] > 0).sum()),
-        },
+        metadata=plain(
+            {
+                "dagster/row_count": len(carried.registry),
+                "segments_this_week": int((carried.registry["customers"] > 0).sum()),
+            }
+        ),
     )
     yield dg.Output(
         table,
         output_name="customer_segments",
-        metadata={
-            "compared_with_week": compared_with(previous_registry, week),
-            "segments_kept": int((status == "kept").sum()),
-            "segments_new": int((status == "new").sum()),
-            "segments_vanished": int((status == "vanished").sum()),
-            "continuity": table_metadata(carried.segments.round(3)),
-            "dagster/row_count": len(table),
-            "embedding": embedding,
-            "algorithm": algorithm,
-            "k": int(table["k"].iloc[0]),
-            "rule": _rule(config, kept, (embedding, algorithm)),
-            "comparison": table_metadata(kept.round(3)),
-            "segments": table_metadata(sizes),
-        },
+        metadata=plain(
+            {
+                "compared_with_week": compared_with(previous_registry, week),
+                "segments_kept": int((status == "kept").sum()),
+                "segments_new": int((status == "new").sum()),
+                "segments_vanished": int((status == "vanished").sum()),
+                "continuity": table_metadata(carried.segments.round(3)),
+                "dagster/row_count": len(table),
+                "embedding": embedding,
+                "algorithm": algorithm,
+                "k": int(table["k"].iloc[0]),
+                "rule": _rule(config, kept, (embedding, algorithm)),
+                "note": f"one segment: {len(table):,} customers" if algorithm == "single" else "",
+                "comparison": table_metadata(kept.round(3)),
+                "segments": table_metadata(sizes),
+            }
+        ),
     )
 
 
@@ -366,4 +373,4 @@ def segment_profiles(
         every = pd.concat(solved, ignore_index=True)
         columns = ["embedding", *[c for c in every.columns if c != "embedding"]]
         metadata["every_solution"] = table_metadata(every[columns].round(3))
-    return dg.Output(table, metadata=metadata)
+    return dg.Output(table, metadata=plain(metadata))

@@ -13,8 +13,9 @@ import dagster as dg
 
 from rfm_pipeline.core.weeks import days_stale, week_ended_before
 
-FIRST_WEEK = os.environ.get("RFM_PIPELINE_FIRST_WEEK", "2010-11-29")
-"""The first week (a Monday); the bundled data starts on Wednesday 2010-12-01."""
+FIRST_WEEK = os.environ.get("RFM_PIPELINE_FIRST_WEEK", "1990-01-01")
+"""The first week (a Monday): far enough back for the history of any shop that keeps one
+(`RFM_PIPELINE_FIRST_WEEK` moves it earlier still)."""
 
 WEEKLY_CRON = os.environ.get("RFM_PIPELINE_WEEKLY_CRON", "0 6 * * 1")
 """When the weekly refresh runs (UTC): Monday 06:00, for the week that ended at midnight."""

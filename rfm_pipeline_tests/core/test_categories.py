@@ -69,7 +69,7 @@ def test_interest_features_are_spend_shares_and_basket_statistics(con):
     ]
     table = raw_table(con, lines).mutate(total_price=lambda t: t.quantity * t.unit_price)
     categories = pd.DataFrame({"stock_code": ["1000", "2000"], "category_id": [0, 1]})
-    features = customer_features(table, categories).set_index("customer_id")
+    features = customer_features(table, categories, 2).set_index("customer_id")
     assert features.loc["A", "invoices"] == 2
     assert features.loc["A", "basket_min"] == 10.0
     assert features.loc["A", "basket_max"] == 40.0
@@ -77,6 +77,9 @@ def test_interest_features_are_spend_shares_and_basket_statistics(con):
     assert features.loc["A", "share_0"] == pytest.approx(0.6)
     assert features.loc["A", "share_1"] == pytest.approx(0.4)
     assert features.loc["B", ["share_0", "share_1"]].tolist() == [1.0, 0.0]
+    # a third category no one bought (a later period's products may miss one): a zero share
+    wider = customer_features(table, categories, 3).set_index("customer_id")
+    assert wider["share_2"].tolist() == [0.0, 0.0]
 
 
 def test_interest_groups_are_named_by_their_dominant_category_and_basket():

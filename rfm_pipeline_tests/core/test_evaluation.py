@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 
+from rfm_pipeline.core import cleaning, rfm
 from rfm_pipeline.core.cleaning import CleaningRules
 from rfm_pipeline.core.evaluation import Refit, evaluate_new_customers
 from rfm_pipeline_tests.conftest import line, raw_table
@@ -46,8 +47,23 @@ def log() -> list[dict]:
 def test_fitting_uses_nothing_from_the_cut_off_on(con):
     raw = raw_table(con, log())
     result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3, STUDY)
-    assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
-    assert result.fitted_customers == 120
+    # what was fitted is what the lines before the cut-off alone give
+    lines = [row for row in log() if row["invoice_date"] < dt.datetime(2011, 10, 1)]
+    alone = cleaning.clean_transactions(raw_table(con, lines), STUDY.rules).table
+    expected = rfm.rfm_table(alone, CUTOFF).execute().sort_values("customer_id", ignore_index=True)
+    assert result.fitted.sort_values("customer_id", ignore_index=True).equals(expected)
+    assert len(result.fitted) == 120
+    # the fitted customers' later orders and cancellations change nothing fitted or compared
+    later = [line(invoice=f"L{i}", customer=f"old2{i:02d}", quantity=40, price=300.0,
+                  date="2011-11-20 10:00") for i in range(10)]  # fmt: skip
+    later += [line(invoice=f"C{i}", customer=f"old1{i:02d}", quantity=-1, date="2011-11-21 10:00",
+                   price=row["unit_price"]) for i, row in enumerate(log()[40:50])]  # fmt: skip
+    changed = evaluate_new_customers(raw_table(con, log() + later), CUTOFF, "pca", "kmeans", 3,
+                                     STUDY)  # fmt: skip
+    assert changed.fitted.equals(result.fitted)
+    assert changed.per_segment.equals(result.per_segment)
+    grid = np.array([[r, f, m] for r in (1, 30, 200) for f in (1, 4, 10) for m in (5, 200, 3000)])
+    assert (changed.classifier.model.predict(grid) == result.classifier.model.predict(grid)).all()
     assert result.new_customers == 36
     assert result.agreement >= 0.9
     assert result.space == "pca"

@@ -152,7 +152,9 @@ def test_unparseable_date(con, tmp_path):
     frame = uci_frame(UCI_ROWS)
     frame.loc[3, "InvoiceDate"] = "yesterday"
     with pytest.raises(
-        InputError, match=r"column 'InvoiceDate': values that are not a date: 'yesterday'"
+        InputError,
+        match=r"column 'InvoiceDate': values that are not a date \(read as ISO 8601; give"
+        r" --date-format\): 'yesterday'",
     ):
         read_transactions(con, _parquet(tmp_path, frame))
 
@@ -167,8 +169,9 @@ def test_latin1_bytes_read_as_utf8(con, tmp_path):
 def test_empty_file(con, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("")
-    with pytest.raises(InputError, match=r"empty\.csv: "):
+    with pytest.raises(InputError) as error:
         read_transactions(con, path)
+    assert str(error.value) == f"{path}: the file is empty"
 
 
 def test_unknown_suffix(con, tmp_path):

@@ -49,7 +49,36 @@ SETTINGS = (
 
 def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
     result = evaluate_interest_models(raw_table(con, log()), dt.date(2011, 10, 1), *SETTINGS)
-    assert result.last_fitted_transaction < dt.datetime(2011, 10, 1)
+    # a fitted customer's later orders, and a cancellation of an early one, change nothing fitted
+    later = [
+        line(
+            invoice=f"L{i}",
+            stock="1000",
+            description="TABLE LAMP 0",
+            price=15.0,
+            quantity=50,
+            customer="2011-03-000",
+            date="2011-11-02 10:00",
+        )
+        for i in range(5)
+    ]
+    later.append(
+        line(
+            invoice="C9",
+            stock="1000",
+            quantity=-1,
+            customer="2011-03-000",
+            date="2011-11-03 10:00",
+            price=15.0,
+            description="TABLE LAMP 0",
+        )
+    )
+    changed = evaluate_interest_models(
+        raw_table(con, log() + later), dt.date(2011, 10, 1), *SETTINGS
+    )
+    fitted = ["model", "cv_accuracy", "holdout_accuracy"]
+    assert changed.scores[fitted].equals(result.scores[fitted])
+    assert changed.group_names == result.group_names
     assert result.fitted_customers == 90
     assert result.later_customers == 30
     scores = result.scores.set_index("model")

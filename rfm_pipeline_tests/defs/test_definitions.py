@@ -57,7 +57,7 @@ def test_assets_materialise_to_the_warehouse_with_metadata(tmp_path, uci_parquet
     assert raw_meta["customers"].value == 2
     clean_meta = result.asset_materializations_for_node("clean_transactions")[0].metadata
     funnel = [r.data["rows_after"] for r in clean_meta["funnel"].records]
-    assert funnel == [7, 6, 6, 5, 4, 4]
+    assert funnel == [7, 6, 6, 6, 5, 4, 4]
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
         "no_null_keys": True,
@@ -104,5 +104,8 @@ def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path):
     )
     assert not result.success
     assert before.read_bytes() == b"previous"
+    # the run failed at its second asset: the warehouse resource removed what the first wrote
+    assert not (tmp_path / "warehouse" / "raw_transactions.parquet").exists()
+    assert not (tmp_path / "warehouse" / ".previous").exists()
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     assert failed == ["no_null_keys"]
