@@ -24,7 +24,7 @@ test: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q
 
 ui: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -49,9 +49,9 @@ def synthetic(customers: int, seed: int = 0) -> pd.DataFrame:
 
 
 def run_stages(customers: int) -> dict:
-    from rfm_pipeline.core import choice, rfm
+    from rfm_pipeline.core import rfm, segments
     from rfm_pipeline.core.classifier import train_classifier
-    from rfm_pipeline.core.segmentation import segment
+    from rfm_pipeline.core.spaces import segment
 
     table = synthetic(customers)
     seconds = {}
@@ -67,7 +67,7 @@ def run_stages(customers: int) -> dict:
     seconds["umap_segmentation"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    segments = choice.customer_segments(features.table, result.table, "umap", result.algorithm)
+    segments = segments.customer_segments(features.table, result.table, "umap", result.algorithm)
     seconds["customer_segments"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

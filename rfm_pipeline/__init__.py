@@ -8,7 +8,7 @@ with the classifier saved by the last run.
 def __getattr__(name: str):
     # imported on first use, so `rfm-pipeline --help` and argument errors stay instant
     if name == "predict_segments":
-        from rfm_pipeline.core.predict import predict_segments
+        from rfm_pipeline.core.classifier import predict_segments
 
         return predict_segments
     raise AttributeError(name)

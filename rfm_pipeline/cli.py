@@ -104,26 +104,60 @@ def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
     return [bounds[0] + dt.timedelta(weeks=n) for n in range((bounds[1] - bounds[0]).days // 7 + 1)]
 
 
+READING_OPTIONS = ("input", "transactions", "format", "sheet", "date_format", "map")
+"""Options that say how to read a log; `encoding` has a default, so it counts when changed."""
+
+
+def reading_config(args: argparse.Namespace, path: str | None) -> dict[str, object]:
+    """`IngestConfig` fields from the reading options: the one place they are translated."""
+    config: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
+    for field, value in (("path", path and os.path.abspath(path)), ("format", args.format),
+                         ("sheet", args.sheet), ("date_format", args.date_format)):  # fmt: skip
+        if value:
+            config[field] = value
+    return config
+
+
+def reading_options_given(args: argparse.Namespace) -> list[str]:
+    given = [f"--{o.replace('_', '-')}" for o in READING_OPTIONS if getattr(args, o, None)]
+    return given + (["--encoding"] if args.encoding != "utf-8" else [])
+
+
+# a line per step as it runs, then the CLI's own summary and errors; Dagster's full log stays
+# in the instance and the UI
+LOGGERS = {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}
+
+
 def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None = None) -> dict:
     """Run config for the selected assets from the command-line options."""
     ops: dict[str, dict] = {}
     if "raw_transactions" in selected:
-        ingest: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
-        if args.input:
-            ingest["path"] = os.path.abspath(args.input)
-        if args.format:
-            ingest["format"] = args.format
-        if args.sheet:
-            ingest["sheet"] = args.sheet
-        if args.date_format:
-            ingest["date_format"] = args.date_format
-        ops["raw_transactions"] = {"config": ingest}
+        ops["raw_transactions"] = {"config": reading_config(args, args.input)}
     if "rfm_table" in selected and as_of:
         ops["rfm_table"] = {"config": {"as_of": as_of}}
-    # a line per step as it runs, then the CLI's own summary and errors; Dagster's full log
-    # stays in the instance and the UI
-    loggers = {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}
-    return {"ops": ops, "loggers": loggers}
+    return {"ops": ops, "loggers": LOGGERS}
+
+
+def resolve_selection(text: str, graph, known: set[str]) -> set[str]:
+    """`--select`: comma-separated asset names or clauses of Dagster's selection syntax
+    (`+customer_segments`, `customer_segments+`, `group:rfm`, `kind:umap`)."""
+    import dagster as dg
+
+    selected: set[str] = set()
+    for clause in (c.strip() for c in text.split(",") if c.strip()):
+        name = clause.strip("+")
+        if ":" not in name and name not in known:
+            raise UsageError(f"--select: unknown asset {name} (known: {', '.join(sorted(known))})")
+        if ":" not in name:
+            clause = clause.replace(name, f'key:"{name}"')
+        try:
+            keys = dg.AssetSelection.from_string(clause).resolve(graph)
+        except Exception as error:  # the selection parser's own message
+            raise UsageError(f"--select: cannot read '{clause}': {error}") from None
+        if not keys:
+            raise UsageError(f"--select: '{clause}' selects no asset")
+        selected |= {key.to_user_string() for key in keys}
+    return selected
 
 
 def last_invoice_as_of(warehouse: str) -> dt.date:
@@ -182,14 +216,17 @@ def run(args: argparse.Namespace) -> int:
     chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
     job = defs.resolve_job_def("everything")
     known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    selected = set(args.select.split(",")) if args.select else known
-    unknown = sorted(selected - known)
-    if unknown:
+    graph = defs.resolve_asset_graph()
+    selected = resolve_selection(args.select, graph, known) if args.select else known
+    given = reading_options_given(args)
+    if given and "raw_transactions" not in selected:
         raise UsageError(
-            f"--select: unknown asset {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            f"{' '.join(given)} only apply when raw_transactions runs: add it to --select"
+            f" (for example --select +{sorted(selected)[0]}), or leave the option out to use"
+            " the stored raw_transactions"
         )
     weekly = selected & set(WEEKLY_ASSETS)
-    checks = defs.resolve_asset_graph().asset_check_keys
+    checks = graph.asset_check_keys
     results = []
 
     def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
@@ -272,38 +309,36 @@ def print_summary(result) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Score a transactions file with the saved classifier; write one row per customer."""
+    """Score a transactions file with the saved classifier (the `score_new_customers` job, in
+    process, as the UI runs it); print how many customers got which segment."""
     as_of = parse_date(args.as_of)
-    column_map = parse_map(args.map)
     if not args.out.endswith((".csv", ".parquet")):
         raise UsageError(f"--out must end in .csv or .parquet, got '{args.out}'")
     if args.warehouse:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
-    from upath import UPath
+    from rfm_pipeline.settings import dagster_home
 
-    from rfm_pipeline.core.engine import connect
-    from rfm_pipeline.core.errors import InputError
-    from rfm_pipeline.core.models import load_model
-    from rfm_pipeline.core.predict import score_file
-    from rfm_pipeline.core.storage import write_export
-    from rfm_pipeline.settings import warehouse_path
+    os.environ["DAGSTER_HOME"] = str(dagster_home())
+    import dagster as dg
+    import pandas as pd
 
-    try:
-        saved = load_model(UPath(warehouse_path()) / "segment_classifier.skops")
-        scored = score_file(
-            connect(), args.transactions, saved,
-            dt.date.fromisoformat(as_of) if as_of else None,
-            fmt=args.format, encoding=args.encoding, column_map=column_map,
-            date_format=args.date_format,
-            sheet=int(args.sheet) if (args.sheet or "").isdigit() else args.sheet or 0,
-        )  # fmt: skip
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    write_export(scored, UPath(os.path.abspath(args.out)))
-    counted = scored["segment_name"].value_counts()
+    from rfm_pipeline.definitions import defs
+
+    out = os.path.abspath(args.out)
+    config = {**reading_config(args, args.transactions), "out": out, "as_of": as_of}
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def("score_new_customers").execute_in_process(
+            run_config={"ops": {"score_transactions": {"config": config}}, "loggers": LOGGERS},
+            instance=instance,
+            raise_on_error=False,
+        )
+    if not result.success:
+        kind, message = failure_message(result)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT if kind == "InputError" else 1
+    scored = pd.read_csv(out) if out.endswith(".csv") else pd.read_parquet(out)
     print(f"scored {int(scored['segment_id'].notna().sum()):,} of {len(scored):,} customers")
-    for name, count in counted.items():
+    for name, count in scored["segment_name"].value_counts().items():
         print(f"  {name:<28}{count:>8,}")
     for reason, count in scored["reason"].value_counts().items():
         print(f"  not scored: {reason}: {count:,}")

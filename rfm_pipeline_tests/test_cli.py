@@ -166,3 +166,24 @@ def test_without_descriptions_the_category_assets_skip_and_rfm_runs(home, capsys
         "interest_classifier": "skipped: no product categories",
     }
     assert (home / "warehouse" / "segment_report.html").exists()
+
+
+def test_select_speaks_dagsters_selection_language(home, capsys, uci_parquet):
+    assert run(home, "--input", str(uci_parquet), "--select", "+rfm_table") == 0
+    out = capsys.readouterr().out
+    built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
+    assert built == {"raw_transactions", "clean_transactions", "rfm_table"}
+    assert run(home, "--select", "group:rfm") == 0  # from the stored transactions
+    out = capsys.readouterr().out
+    built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
+    assert built == {"rfm_table", "rfm_scores", "rfm_features"}
+
+
+def test_reading_options_without_raw_transactions_are_an_error_naming_the_fix(
+    home, capsys, uci_parquet
+):
+    assert run(home, "--input", str(uci_parquet), "--select", "rfm_table") == 2
+    assert one_error_line(capsys) == (
+        "error: --input only apply when raw_transactions runs: add it to --select (for example"
+        " --select +rfm_table), or leave the option out to use the stored raw_transactions"
+    )

@@ -10,10 +10,10 @@ import sys
 import pandas as pd
 from upath import UPath
 
-from rfm_pipeline.core import cleaning, rfm, rfm_scores
+from rfm_pipeline.core import cleaning, rfm
 from rfm_pipeline.core.engine import connect
 from rfm_pipeline.core.ingest import read_transactions
-from rfm_pipeline.core.segmentation import segment
+from rfm_pipeline.core.spaces import segment
 from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.settings import BUNDLED_INPUT
 
@@ -28,7 +28,7 @@ def outputs(threads: int, folder) -> dict[str, str]:
     write_table(rfm.rfm_table(written, rfm.default_as_of(written)), UPath(files["rfm"]))
     table = pd.read_parquet(files["rfm"])
     frames = {
-        "scores": rfm_scores.rfm_scores(table)[0],
+        "scores": rfm.rfm_scores(table)[0],
         "segments": segment(rfm.rfm_features(table).table, "pca", range(2, 6)).table,
     }
     for name, frame in frames.items():

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rfm_pipeline.cli import main
-from rfm_pipeline.core.rfm_scores import SEGMENTS
+from rfm_pipeline.core.rfm import SEGMENTS
 from rfm_pipeline.definitions import defs
 from rfm_pipeline.settings import BUNDLED_INPUT
 

@@ -7,7 +7,7 @@ import skops.io as sio
 from upath import UPath
 
 from rfm_pipeline.core.errors import InputError
-from rfm_pipeline.core.models import load_model
+from rfm_pipeline.core.model_files import load_model
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.settings import PROJECT_ROOT
 
@@ -38,5 +38,5 @@ def test_ordinary_warehouse_paths_are_inside_it(tmp_path):
 
 def test_the_ui_listens_on_the_loopback_address():
     makefile = (PROJECT_ROOT / "Makefile").read_text().splitlines()
-    ui = [line for line in makefile if "dagster dev" in line]
+    ui = [line for line in makefile if "dg dev" in line]
     assert ui and all("-h 127.0.0.1" in line for line in ui)

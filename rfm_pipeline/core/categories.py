@@ -22,7 +22,7 @@ from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from rfm_pipeline.core.engine import exact_mean, most_common
-from rfm_pipeline.core.segmentation import kmeans_sweep
+from rfm_pipeline.core.spaces import kmeans_sweep
 
 COLOURS = frozenset({
     "pink", "blue", "green", "red", "white", "black", "orange", "yellow", "purple", "ivory",

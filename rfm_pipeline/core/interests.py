@@ -19,7 +19,8 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from rfm_pipeline.core.engine import exact_mean, exact_sum
-from rfm_pipeline.core.segmentation import kmeans_sweep
+from rfm_pipeline.core.naming import numbered
+from rfm_pipeline.core.spaces import kmeans_sweep
 
 BASKET_COLUMNS = ("invoices", "basket_min", "basket_max", "basket_mean")
 
@@ -99,14 +100,12 @@ def group_names(
     lift = shares / features[shares.columns].mean().replace(0, np.nan)
     low, high = features["basket_mean"].quantile([1 / 3, 2 / 3])
     names: dict[int, str] = {}
-    seen: dict[str, int] = {}
     for group in profile.sort_values("customers", ascending=False).index:
         category = int(lift.loc[group].fillna(0).to_numpy().argmax())
         basket = profile.loc[group, "basket_mean"]
         size = "small" if basket < low else "large" if basket > high else "medium"
         name = f"{category_names[category]} buyers, {size} baskets"
-        seen[name] = seen.get(name, 0) + 1
-        names[int(group)] = name if seen[name] == 1 else f"{name} {seen[name]}"
+        names[int(group)] = numbered(name, set(names.values()))
     return names
 
 

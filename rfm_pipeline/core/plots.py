@@ -49,8 +49,14 @@ def silhouette_by_k(scores: pd.DataFrame, title: str) -> Figure:
     return figure
 
 
-def radar_chart(scaled_means: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
-    """One polygon per segment over its min-max-scaled mean recency, frequency, monetary."""
+def minmax(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each column scaled to 0..1 across the rows (a constant column to 0)."""
+    return (frame - frame.min()) / (frame.max() - frame.min()).replace(0, 1)
+
+
+def radar_chart(means: pd.DataFrame, names: dict[int, str], title: str) -> Figure:
+    """One polygon per row (a segment or group) over its means, min-max scaled across rows."""
+    scaled_means = minmax(means)
     axes_labels = list(scaled_means.columns)
     angles = np.linspace(0, 2 * np.pi, len(axes_labels), endpoint=False).tolist()
     figure = plt.figure(figsize=(5.0, 5.0))

@@ -1,1 +1,2 @@
-"""Dagster wiring only: one module per asset group, plus resources and the IO manager."""
+"""Dagster wiring only: one module per stage (when and with what config it runs), plus the
+resources, the IO manager, the loggers and the metadata helpers; loaded as the defs folder."""

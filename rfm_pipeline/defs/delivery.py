@@ -3,14 +3,12 @@
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import choice, report, tracking
-from rfm_pipeline.core.embedding import SPACE_NAMES
-from rfm_pipeline.core.export import segment_export as export_table
-from rfm_pipeline.core.plots import count_heatmap
+from rfm_pipeline.core import delivery, segments
+from rfm_pipeline.core.spaces import SPACE_NAMES
 from rfm_pipeline.core.storage import write_bytes, write_export
-from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
+from rfm_pipeline.defs.metadata import plain, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
-from rfm_pipeline.defs.weeks import compared_with, this_and_previous_week, week_before, weeks
+from rfm_pipeline.defs.weeks import weeks
 
 IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
           "eda_orders_by_hour": False, "segment_profiles_radar": True,
@@ -50,7 +48,7 @@ def segment_report(
     meta = {name: upstream_metadata(context, name) for name in (
         "raw_transactions", "clean_transactions", "eda_report", "rfm_table", "customer_segments",
         "segment_classifier", "new_customer_evaluation")}  # fmt: skip
-    raw, segments = meta["raw_transactions"], meta["customer_segments"]
+    raw, choice = meta["raw_transactions"], meta["customer_segments"]
     classifier, evaluation = meta["segment_classifier"], meta["new_customer_evaluation"]
     chosen = customer_segments.iloc[0]
     scatter = f"{chosen['embedding']}_scatter"
@@ -59,7 +57,7 @@ def segment_report(
         path = warehouse.file(f"plots/{name}", ".png", week if weekly else None)
         if path.exists():
             images[name] = path.read_bytes()
-    inputs = report.ReportInputs(
+    inputs = delivery.ReportInputs(
         segments=segment_profiles,
         generated=f"for the week of {week}",
         period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
@@ -75,9 +73,9 @@ def segment_report(
             for h in str(meta["eda_report"].get("hypotheses", "")).splitlines()
             if h
         ],  # fmt: skip
-        overlap=report.overlap(rfm_scores, customer_segments),
-        comparison=_records(segments.get("comparison"), choice.COMPARISON_COLUMNS),
-        rule=f"Chosen by the {segments.get('rule', choice.RULE)}.",
+        overlap=delivery.overlap(rfm_scores, customer_segments),
+        comparison=_records(choice.get("comparison"), segments.COMPARISON_COLUMNS),
+        rule=f"Chosen by the {choice.get('rule', segments.RULE)}.",
         chosen_scatter=scatter,
         classifier={
             "model": classifier["model"].replace("_", " "),
@@ -88,10 +86,10 @@ def segment_report(
         evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
         if evaluation.get("note") == "evaluated"
         else None,
-        interests=report.interest_sizes(customer_interests),
+        interests=delivery.interest_sizes(customer_interests),
         images=images,
     )
-    html = report.render(inputs)
+    html = delivery.render(inputs)
     paths = warehouse.publish(
         "segment_report", ".html", week, lambda path: write_bytes(html.encode("utf-8"), path)
     )
@@ -114,60 +112,6 @@ def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
     return pd.DataFrame([r.data for r in value.records]).reindex(columns=columns)
 
 
-ALERT_ROWS = 50
-"""Customers who moved down, most valuable first, shown in the UI (all are in the table)."""
-
-
-@dg.asset(
-    group_name="delivery",
-    kinds={"pandas"},
-    code_version="2",
-    ins={"customer_segments": this_and_previous_week("customer_segments")},
-    partitions_def=weeks,
-)
-def segment_transitions(
-    context: dg.AssetExecutionContext,
-    warehouse: Warehouse,
-    customer_segments: dict[str, pd.DataFrame],
-) -> dg.Output[pd.DataFrame]:
-    """Per customer of this week or the one before: last week's segment, this week's and the
-    move (same, up, down, new, gone); the transition matrix and its heatmap; the customers who
-    moved down, as an alert table.
-    """
-    week = context.partition_key
-    before = compared_with(customer_segments, week)
-    previous = customer_segments.get(week_before(week))
-    customer_segments = customer_segments[week]
-    moves = tracking.transitions(previous, customer_segments)
-    matrix = tracking.transition_matrix(moves)
-    down = moves[moves["movement"] == "down"].merge(
-        customer_segments[["customer_id", "recency", "frequency", "monetary"]]
-    )
-    alerts = down.sort_values("monetary", ascending=False).head(ALERT_ROWS)
-    counts = moves["movement"].value_counts()
-    title = f"Customers from week {week_before(week)} to {week}"
-    return dg.Output(
-        moves,
-        metadata=plain(
-            {
-                "dagster/row_count": len(moves),
-                "compared_with_week": before,
-                "customers_last_week": len(previous) if previous is not None else 0,
-                "customers_this_week": len(customer_segments),
-                **{
-                    f"moved_{m}": int(counts.get(m, 0))
-                    for m in ("same", "up", "down", "new", "gone")
-                },
-                "transition_matrix": table_metadata(matrix.reset_index()),
-                "heatmap": image_metadata(
-                    count_heatmap(matrix, title), warehouse, "segment_transitions", week
-                ),
-                "moved_down_alerts": table_metadata(alerts.drop(columns="movement")),
-            }
-        ),
-    )
-
-
 @dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
 def segment_export(
     context: dg.AssetExecutionContext,
@@ -181,7 +125,9 @@ def segment_export(
     `.parquet` (and `segment_export.csv` / `.parquet` for the newest week). Columns in
     `core/export.py` and the README.
     """
-    table = export_table(customer_segments, rfm_scores, customer_interests, segment_transitions)
+    table = delivery.segment_export(
+        customer_segments, rfm_scores, customer_interests, segment_transitions
+    )
     paths = warehouse.publish(
         "segment_export", ".csv", context.partition_key, lambda path: write_export(table, path)
     )

@@ -23,6 +23,13 @@ class IngestConfig(dg.Config):
     date_format: str | None = None  # strptime layout of text dates; None = ISO or detected
     column_map: dict[str, str] = {}  # source column -> canonical name, e.g. {"Price": "unit_price"}
 
+    def reading(self) -> dict[str, object]:
+        """How to read the file: the keyword arguments of `read_log` and `read_transactions`."""
+        sheet = int(self.sheet) if self.sheet and self.sheet.isdigit() else self.sheet
+        return {"fmt": self.format, "encoding": self.encoding, "delimiter": self.delimiter,
+                "column_map": self.column_map, "date_format": self.date_format,
+                "sheet": sheet or 0}  # fmt: skip
+
 
 @dg.asset(group_name="ingest", kinds={"duckdb"}, code_version="1")
 def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir.Table]:
@@ -32,17 +39,7 @@ def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir
     unit_price, customer_id ("17850", never "17850.0"), country. Nothing is dropped here.
     """
     started = time.perf_counter()
-    sheet = int(config.sheet) if config.sheet and config.sheet.isdigit() else config.sheet
-    log = read_log(
-        engine.connection(),
-        config.path,
-        fmt=config.format,
-        encoding=config.encoding,
-        delimiter=config.delimiter,
-        column_map=config.column_map,
-        date_format=config.date_format,
-        sheet=sheet or 0,
-    )
+    log = read_log(engine.connection(), config.path, **config.reading())
     table = log.table
     summary = summarise(table)
     nulls = pd.DataFrame(

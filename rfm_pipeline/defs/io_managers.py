@@ -5,7 +5,7 @@
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core.models import SavedModel, card_path, load_model, save_model
+from rfm_pipeline.core.model_files import SavedModel, card_path, load_model, save_model
 from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
 from rfm_pipeline.defs.weeks import EARLIER_WEEKS

@@ -1,5 +1,6 @@
 """The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
+import os
 from collections.abc import Callable
 
 import dagster as dg
@@ -95,3 +96,25 @@ class Warehouse(dg.ConfigurableResource):
         for path in paths[1:]:
             copy_file(paths[0], path)
         return paths
+
+
+def project_resources() -> dg.Definitions:
+    """The engine, the warehouse and the IO manager every asset uses; runs execute in process
+    (no fresh interpreter per step) and log their steps for the command line too."""
+    from rfm_pipeline.defs.io_managers import WarehouseIOManager
+    from rfm_pipeline.defs.loggers import progress
+
+    engine = DuckDBEngine(threads=int(os.environ.get("RFM_PIPELINE_THREADS", "0")) or None)
+    warehouse = Warehouse()
+    return dg.Definitions(
+        resources={
+            "engine": engine,
+            "warehouse": warehouse,
+            "io_manager": WarehouseIOManager(warehouse=warehouse, engine=engine),
+        },
+        executor=dg.in_process_executor,
+        loggers={"console": dg.colored_console_logger, "progress": progress},
+    )
+
+
+defs = project_resources()

@@ -7,7 +7,6 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core import rfm
-from rfm_pipeline.core import rfm_scores as scoring
 from rfm_pipeline.core.plots import bar_chart
 from rfm_pipeline.core.weeks import week_as_of
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
@@ -82,8 +81,8 @@ def rfm_scores(
         "frequency": config.frequency_edges,
         "monetary": config.monetary_edges,
     }
-    scores, used = scoring.rfm_scores(rfm_table, edges)
-    summary = scoring.segment_summary(scores, rfm_table)
+    scores, used = rfm.rfm_scores(rfm_table, edges)
+    summary = rfm.segment_summary(scores, rfm_table)
     chart = bar_chart(
         summary["segment"].tolist(), summary["customers"].tolist(), "RFM segments", "customers"
     )

@@ -94,6 +94,12 @@ def customer_segments_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetC
     )
 
 
+everything = dg.define_asset_job(
+    "everything",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(customer_segments_fresh),
+    description="Materialise every asset: the customer-level ones for one week.",
+)
+
 weekly_segmentation = dg.define_asset_job(
     "weekly_segmentation",
     selection=dg.AssetSelection.assets(*WEEKLY_ASSETS).upstream()

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from rfm_pipeline.core import cleaning, rfm
 from rfm_pipeline.core.cleaning import CleaningRules
-from rfm_pipeline.core.evaluation import Refit, evaluate_new_customers
+from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.evaluation import Refit, evaluate_interest_models, evaluate_new_customers
 from rfm_pipeline_tests.conftest import line, raw_table
 
 CUTOFF = dt.date(2011, 10, 1)
+
+
 STUDY = Refit(
     rules=CleaningRules(),
     features={"outlier_quantile": 0.95, "log_transform": False},
@@ -96,3 +100,90 @@ def test_the_refit_uses_the_main_paths_settings(con):
     result = evaluate_new_customers(raw, CUTOFF, "pca", "kmeans", 3, refit)
     assert result.classifier.features == ["recency", "frequency"]
     assert result.new_customers == 36
+
+
+FAMILIES = [("CHRISTMAS CARD", 0.5), ("TABLE LAMP", 15.0), ("JUMBO BAG", 2.5)]
+
+
+def interest_log(after: bool = True) -> list[dict]:
+    """Customers who each buy mostly from one product family, before and after the cut-off."""
+    rng = np.random.default_rng(1)
+    lines, invoice = [], 0
+    periods = [("2011-03-01", 90)] + ([("2011-10-10", 30)] if after else [])
+    for start, customers in periods:
+        first = dt.date.fromisoformat(start)
+        for c in range(customers):
+            family = c % 3
+            for order in range(1 + c % 4):
+                invoice += 1
+                day = first + dt.timedelta(days=int(rng.integers(0, 40)) + order)
+                for item in range(3):
+                    pick = family if item < 2 else int(rng.integers(0, 3))
+                    name, price = FAMILIES[pick]
+                    lines.append(line(invoice=str(invoice), stock=f"{pick + 1}{item:03d}",
+                                      description=f"{name} {item}", price=price,
+                                      quantity=int(rng.integers(1, 6)),
+                                      customer=f"{start[:7]}-{c:03d}",
+                                      date=f"{day} 10:00"))  # fmt: skip
+    return lines
+
+
+SETTINGS = (
+    CleaningRules(),
+    {"ks": range(3, 11), "min_count": 13, "tolerance": 0.005, "random_state": 42},
+    {"ks": range(4, 13), "random_state": 42},
+    42,
+)
+"""Rules, product-category and interest-group settings, and the models' random_state."""
+
+
+def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
+    result = evaluate_interest_models(
+        raw_table(con, interest_log()), dt.date(2011, 10, 1), *SETTINGS
+    )
+    # a fitted customer's later orders, and a cancellation of an early one, change nothing fitted
+    later = [
+        line(
+            invoice=f"L{i}",
+            stock="1000",
+            description="TABLE LAMP 0",
+            price=15.0,
+            quantity=50,
+            customer="2011-03-000",
+            date="2011-11-02 10:00",
+        )
+        for i in range(5)
+    ]
+    later.append(
+        line(
+            invoice="C9",
+            stock="1000",
+            quantity=-1,
+            customer="2011-03-000",
+            date="2011-11-03 10:00",
+            price=15.0,
+            description="TABLE LAMP 0",
+        )
+    )
+    changed = evaluate_interest_models(
+        raw_table(con, interest_log() + later), dt.date(2011, 10, 1), *SETTINGS
+    )
+    fitted = ["model", "cv_accuracy", "holdout_accuracy"]
+    assert changed.scores[fitted].equals(result.scores[fitted])
+    assert changed.group_names == result.group_names
+    assert result.fitted_customers == 90
+    assert result.later_customers == 30
+    scores = result.scores.set_index("model")
+    assert set(scores.index) == {"logistic_regression", "k_nearest_neighbours", "random_forest",
+                                 "gradient_boosting", "soft_voting"}  # fmt: skip
+    assert scores["later_accuracy"].between(0, 1).all()
+    assert scores.loc["random_forest", "reference_later_accuracy"] == 0.754
+    assert result.kept_name in scores.index
+    assert result.features[0] == "basket_mean"
+
+
+def test_without_a_later_period_there_is_nothing_to_test_on(con):
+    with pytest.raises(NotEnoughData, match="no transactions on or after 2011-10-01"):
+        evaluate_interest_models(
+            raw_table(con, interest_log(after=False)), dt.date(2011, 10, 1), *SETTINGS
+        )

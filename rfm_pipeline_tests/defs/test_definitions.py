@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import dagster as dg
-import pandas as pd
-import pytest
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from rfm_pipeline.definitions import defs
-from rfm_pipeline.defs.cleaning import clean_transactions
-from rfm_pipeline.defs.ingest import raw_transactions
-from rfm_pipeline.defs.io_managers import WarehouseIOManager
-from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
-from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
-
-
-def resources(warehouse) -> dict:
-    engine = DuckDBEngine(threads=1)
-    store = Warehouse(base_path=str(warehouse))
-    return {
-        "engine": engine,
-        "warehouse": store,
-        "io_manager": WarehouseIOManager(warehouse=store, engine=engine),
-    }
-
-
-def ingest_config(path, **extra) -> dict:
-    return {"ops": {"raw_transactions": {"config": {"path": str(path), **extra}}}}
+from rfm_pipeline.settings import PROJECT_ROOT
 
 
 def test_definitions_load_with_groups_and_the_everything_job():
@@ -41,71 +25,28 @@ def test_definitions_load_with_groups_and_the_everything_job():
     assert {"no_null_keys", "funnel_adds_up", "canceled_within_quantity"} <= checks
 
 
-def test_assets_materialise_to_the_warehouse_with_metadata(tmp_path, uci_parquet):
-    result = dg.materialize(
-        [raw_transactions, clean_transactions],
-        resources=resources(tmp_path),
-        run_config=ingest_config(uci_parquet),
-    )
-    assert result.success
-    clean = pd.read_parquet(tmp_path / "clean_transactions.parquet")
-    # one line without a customer, the cancellation and the postage line go
-    assert len(clean) == 4
-    assert clean["quantity_canceled"].tolist() == [2, 0, 0, 0]
-    raw_meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
-    assert raw_meta["dagster/row_count"].value == 7
-    assert raw_meta["customers"].value == 2
-    clean_meta = result.asset_materializations_for_node("clean_transactions")[0].metadata
-    funnel = [r.data["rows_after"] for r in clean_meta["funnel"].records]
-    assert funnel == [7, 6, 6, 6, 5, 4, 4]
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {
-        "no_null_keys": True,
-        "positive_quantity_and_price": True,
-        "no_cancellations_left": True,
-        "funnel_adds_up": True,
-        "canceled_within_quantity": True,
-    }
+def dg_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The `dg` command line, run in the project as a developer runs it."""
+    command = [str(Path(sys.executable).with_name("dg")), *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True)  # fmt: skip
 
 
-def test_one_asset_runs_alone_from_the_stored_upstream(tmp_path, uci_parquet):
-    assets = [raw_transactions, clean_transactions]
-    dg.materialize(assets, resources=resources(tmp_path), run_config=ingest_config(uci_parquet))
-    (tmp_path / "clean_transactions.parquet").unlink()
-    result = dg.materialize(assets, resources=resources(tmp_path), selection="clean_transactions")
-    assert result.success
-    assert len(pd.read_parquet(tmp_path / "clean_transactions.parquet")) == 4
+def test_dg_checks_and_lists_the_definitions(tmp_path):
+    env = {"DAGSTER_HOME": str(tmp_path)}
+    checked = dg_command("check", "defs", env=env)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert "All definitions loaded successfully" in checked.stdout + checked.stderr
+    listed = dg_command("list", "defs", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assets = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
+    expected = {s.key.to_user_string() for s in defs.resolve_all_asset_specs()}
+    assert assets == expected
 
 
-def test_a_missing_upstream_output_is_a_clear_failure(tmp_path):
-    with pytest.raises(
-        dg.Failure, match="raw_transactions has no output at .*materialise it first"
-    ):
-        dg.materialize(
-            [raw_transactions, clean_transactions],
-            resources=resources(tmp_path),
-            selection="clean_transactions",
-        )
-
-
-def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path):
-    # stock codes are optional on input, but a clean line without one fails "no_null_keys"
-    frame = uci_frame(UCI_ROWS).assign(StockCode=None)
-    path = tmp_path / "nulls.parquet"
-    frame.to_parquet(path, index=False)
-    before = tmp_path / "warehouse" / "clean_transactions.parquet"
-    before.parent.mkdir()
-    before.write_bytes(b"previous")
-    result = dg.materialize(
-        [raw_transactions, clean_transactions],
-        resources=resources(tmp_path / "warehouse"),
-        run_config=ingest_config(path),
-        raise_on_error=False,
-    )
-    assert not result.success
-    assert before.read_bytes() == b"previous"
-    # the run failed at its second asset: the warehouse resource removed what the first wrote
-    assert not (tmp_path / "warehouse" / "raw_transactions.parquet").exists()
-    assert not (tmp_path / "warehouse" / ".previous").exists()
-    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-    assert failed == ["no_null_keys"]
+def test_dg_launches_one_asset_for_one_week_on_a_materialised_warehouse(graph, tmp_path):
+    env = {"DAGSTER_HOME": str(tmp_path), "RFM_PIPELINE_WAREHOUSE": str(graph.warehouse)}
+    launched = dg_command("launch", "--assets", "rfm_table", "--partition", "2011-11-21", env=env)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    table = graph.table("rfm_table", week="2011-11-21")
+    assert set(table["as_of"].astype(str)) == {"2011-11-28"}

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from rfm_pipeline.cli import main
-from rfm_pipeline.core.export import EXPORT_COLUMNS
+from rfm_pipeline.core.delivery import EXPORT_COLUMNS
 from rfm_pipeline.definitions import defs
 from rfm_pipeline.defs.weeks import (
     WEEKLY_ASSETS,

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from rfm_pipeline.core.tracking import (
+from rfm_pipeline.core.transitions import (
     GONE,
     NEW,
     carry_over,

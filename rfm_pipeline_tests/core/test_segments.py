@@ -1,14 +1,21 @@
-"""Choosing among the spaces' kept solutions, and the customer segments table."""
+"""Choosing the segmentation, and profiling its segments."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from rfm_pipeline.core.choice import choose, comparison, customer_segments
+from rfm_pipeline.core.plots import minmax
 from rfm_pipeline.core.rfm import rfm_features
-from rfm_pipeline.core.segmentation import segment
-from rfm_pipeline_tests.core.test_segmentation import blobs
+from rfm_pipeline.core.segments import (
+    choose,
+    comparison,
+    customer_segments,
+    profile_means,
+    profile_segments,
+)
+from rfm_pipeline.core.spaces import segment
+from rfm_pipeline_tests.core.test_spaces import blobs
 
 
 def sweep_rows(rows) -> pd.DataFrame:
@@ -50,3 +57,27 @@ def test_every_customer_gets_exactly_one_named_segment_and_it_is_repeatable():
     assert first["segment_name"].notna().all() and first["strategy"].notna().all()
     assert sorted(first["segment_name"].unique()) == ["Intermediate", "Lost", "Loyal"]
     assert set(first.columns) >= {"recency", "frequency", "monetary", "embedding", "algorithm"}
+
+
+def segmented() -> pd.DataFrame:
+    # segment 7 is recent and big, 3 is lapsed and small, 5 in between: ids say nothing
+    rows = [(7, 5, 20, 5_000.0), (7, 10, 30, 7_000.0), (3, 300, 1, 100.0), (3, 280, 1, 50.0),
+            (5, 60, 3, 600.0), (5, 80, 2, 500.0)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["segment_id", "recency", "frequency", "monetary"])
+    return frame.assign(customer_id=[str(i) for i in range(6)], is_outlier=[True] + [False] * 5)
+
+
+def test_profile_has_sizes_shares_means_and_medians():
+    profile = profile_segments(segmented()).set_index("segment_id")
+    assert profile.loc[7, "customers"] == 2
+    assert profile.loc[7, "outliers"] == 1
+    assert profile.loc[7, "monetary_mean"] == 6_000.0
+    assert profile.loc[3, "recency_median"] == 290
+    assert profile["customer_share"].sum() == pytest.approx(1.0)
+    assert profile.loc[7, "revenue_share"] == pytest.approx(12_000 / 13_250)
+
+
+def test_radar_values_are_scaled_to_the_unit_interval():
+    scaled = minmax(profile_means(profile_segments(segmented())))
+    assert scaled.min().min() == 0.0 and scaled.max().max() == 1.0
+    assert list(scaled.columns) == ["recency", "frequency", "monetary"]

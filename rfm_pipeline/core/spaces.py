@@ -1,30 +1,82 @@
-"""Clustering customers in a two-dimensional space of their scaled RFM features.
-
-A sweep fits each algorithm for each k on the customers that are not outliers and scores
-every solution: silhouette, Calinski-Harabasz, Davies-Bouldin, and the share of customers in
-its smallest segment. Per algorithm, the kept solution is the one with the best silhouette
-among those whose smallest segment holds at least `min_share` of customers (all solutions if
-none does). Everyone else is then assigned: with the model's `predict` where it has one,
-otherwise to the segment of the nearest fitted customer, in the embedding when the customer
-could be placed in it and in feature space when not (t-SNE). Segment ids are ordered by the
-mean monetary value of their fitted members (0 = lowest), so the same data gives the same ids.
-"""
+"""Customer spaces and their clusterings: PCA, UMAP and t-SNE embeddings of the scaled RFM
+features, each swept over clustering algorithms and k, every customer placed."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
-from rfm_pipeline.core.embedding import Embedding, embed
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.rfm import SCALED_COLUMNS
+from rfm_pipeline.settings import NUMBA_CACHE
+
+SPACES = ("pca", "umap", "tsne")
+
+
+SPACE_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+
+
+@dataclass
+class Embedding:
+    """Positions of all customers (NaN where the method cannot place one), the mask of those
+    it was fitted on, and the fitted model."""
+
+    space: str
+    points: np.ndarray
+    fitted: np.ndarray
+    model: object = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def placed(self) -> np.ndarray:
+        return ~np.isnan(self.points).any(axis=1)
+
+
+def embed(
+    space: str, scaled: np.ndarray, fit_on: np.ndarray, random_state: int, **options: float
+) -> Embedding:
+    """Fit the `space` embedding on `scaled[fit_on]` and place whom it can."""
+    if space == "pca":
+        model = PCA(n_components=2, random_state=random_state).fit(scaled[fit_on])
+        variance = [float(v) for v in model.explained_variance_ratio_]
+        info = {"explained_variance_ratio": variance}
+        return Embedding(space, model.transform(scaled), fit_on, model, info)
+    if space == "umap":
+        # imported here: it compiles with numba, seconds no other asset should pay; compiled
+        # functions are cached inside the project, so later processes load them
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE))
+        import umap
+
+        model = umap.UMAP(
+            n_components=2,
+            n_neighbors=int(options.get("n_neighbors", 15)),
+            min_dist=float(options.get("min_dist", 0.1)),
+            random_state=random_state,
+            n_jobs=1,  # a fixed random_state makes UMAP sequential anyway
+        ).fit(scaled[fit_on])
+        points = np.full((len(scaled), 2), np.nan)
+        points[fit_on] = model.embedding_
+        if (~fit_on).any():
+            points[~fit_on] = model.transform(scaled[~fit_on])
+        return Embedding(space, points, fit_on, model)
+    if space == "tsne":
+        perplexity = min(float(options.get("perplexity", 50)), (fit_on.sum() - 1) / 3)
+        model = TSNE(n_components=2, perplexity=perplexity, random_state=random_state)
+        points = np.full((len(scaled), 2), np.nan)
+        points[fit_on] = model.fit_transform(scaled[fit_on])
+        return Embedding(space, points, fit_on, None, {"perplexity": perplexity})
+    raise ValueError(f"unknown embedding '{space}' (known: {', '.join(SPACES)})")
+
 
 ALGORITHMS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 
@@ -230,7 +282,7 @@ def segment(
         labels = assign_all(best, embedding, scaled, fit_on)
         orders[name] = order_by_monetary(labels[fit_on], monetary[fit_on])
         table[f"{name}_segment"] = relabel(labels, orders[name])
-    chosen = algorithm or choose(result)
+    chosen = algorithm or best_algorithm(result)
     if chosen not in result.best:
         raise ValueError(f"unknown algorithm '{chosen}' (known: {', '.join(result.best)})")
     table["segment_id"] = table[f"{chosen}_segment"]
@@ -272,7 +324,7 @@ def assign_all(
     return labels
 
 
-def choose(result: Sweep) -> str:
+def best_algorithm(result: Sweep) -> str:
     """The algorithm whose kept solution has the highest silhouette (eligible ones first)."""
     eligible = {a: b for a, b in result.best.items() if b["eligible"]} or result.best
     return max(eligible, key=lambda a: (eligible[a]["silhouette"], -ALGORITHMS.index(a)))

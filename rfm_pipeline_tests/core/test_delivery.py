@@ -1,4 +1,4 @@
-"""The segment report: self-contained HTML whose sections follow the inputs that exist."""
+"""The segment report and the segment export."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from html.parser import HTMLParser
 
 import pandas as pd
 
+from rfm_pipeline.core.delivery import EXPORT_COLUMNS, ReportInputs, overlap, render, segment_export
 from rfm_pipeline.core.plots import bar_chart, png_bytes
-from rfm_pipeline.core.report import ReportInputs, overlap, render
+from rfm_pipeline.core.transitions import transitions
+from rfm_pipeline_tests.core.test_transitions import LOST, LOYAL, segmented
 
 
 class Page(HTMLParser):
@@ -110,3 +112,25 @@ def test_overlap_counts_customers_per_rule_based_segment_and_cluster():
     table = overlap(rule_based, clusters)
     assert table.columns.tolist() == ["RFM segment", "Gone", "Best"]
     assert table.values.tolist() == [["Champions", 0, 2], ["Lost", 1, 0]]
+
+
+def test_export_has_the_documented_columns_and_types():
+    last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
+    this_week = last_week.copy()
+    this_week.loc[0, ["segment_id", "segment_name"]] = [1, "Lost"]
+    newcomer = segmented({1: ("Lost", [(20, 1, 50.0)])}, start=100)
+    this_week = pd.concat([this_week, newcomer], ignore_index=True)
+    scores = this_week[["customer_id"]].assign(segment="Champions")
+    interests = pd.DataFrame({"customer_id": ["c001"], "group_name": ["lantern buyers"]})
+    table = segment_export(this_week, scores, interests, transitions(last_week, this_week))
+    assert table.columns.tolist() == list(EXPORT_COLUMNS)
+    assert {c: str(t) for c, t in table.dtypes.items()} == EXPORT_COLUMNS
+    rows = table.set_index("customer_id")
+    assert rows.loc["c000", "previous_segment_name"] == "Loyal"
+    assert rows.loc["c000", "changed_since_last_week"]
+    assert not rows.loc["c001", "changed_since_last_week"]
+    assert rows.loc["c001", "interest_group"] == "lantern buyers"
+    assert pd.isna(rows.loc["c002", "interest_group"])  # where available
+    assert pd.isna(rows.loc["c100", "previous_segment_name"])  # new this week
+    assert rows.loc["c100", "changed_since_last_week"]
+    assert len(table) == len(this_week)

@@ -1,4 +1,6 @@
-"""Choosing the segmentation the business uses, and naming it.
+"""The segmentation the business uses: the kept solutions of every space compared, one chosen
+(by the documented rule, or config), every customer given its segment, name and strategy; and
+what each segment looks like (profiles, standardised means, min-max means for the radar).
 
 Every space's sweep keeps, per algorithm, the solution with the best silhouette among those
 whose smallest segment holds at least `min_share` of customers. Among all kept solutions of all
@@ -6,8 +8,7 @@ spaces, the default is the eligible one with the highest silhouette (ties: the e
 pca, umap, tsne, then the earlier algorithm). Silhouettes of different embeddings are not
 strictly comparable; the rule is simple and stated, and config can pick any space and algorithm.
 Week after week, last week's choice (and each algorithm's k) stays while its silhouette is
-within a tolerance of the best, so segments do not change for a hair's difference.
-"""
+within a tolerance of the best, so segments do not change for a hair's difference."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from rfm_pipeline.core import profiles
-from rfm_pipeline.core.embedding import SPACES
+from rfm_pipeline.core.naming import name_segments
 from rfm_pipeline.core.rfm import RFM_COLUMNS
+from rfm_pipeline.core.spaces import SPACES
 
 COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
                       "davies_bouldin", "min_share", "eligible"]  # fmt: skip
+
 
 RULE = (
     "highest silhouette among the kept solutions of every embedding whose smallest segment holds"
@@ -82,11 +84,47 @@ def customer_segments(
     column = "segment_id" if algorithm == "single" else f"{algorithm}_segment"
     labels = segmentation[["customer_id", column]].rename(columns={column: "segment_id"})
     segmented = labels.merge(features[["customer_id", "is_outlier", *RFM_COLUMNS]])
-    profile = profiles.profile_segments(segmented)
-    names = profiles.name_segments(profiles.standardised_means(segmented), profile)
+    profile = profile_segments(segmented)
+    names = name_segments(standardised_means(segmented), profile)
     table = segmented.merge(names[["segment_id", "segment_name", "strategy"]], on="segment_id")
     table = table.assign(embedding=embedding, algorithm=algorithm)
     table["k"] = table["segment_id"].nunique()
     columns = ["customer_id", "segment_id", "segment_name", "strategy", *RFM_COLUMNS,
                "is_outlier", "embedding", "algorithm", "k"]  # fmt: skip
     return table[columns].sort_values("customer_id", ignore_index=True)
+
+
+def profile_segments(segmented: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: size, share, outliers, mean and median R, F, M, and share of revenue.
+
+    `segmented` has one row per customer: `segment_id`, `is_outlier` and the RFM columns.
+    """
+    profile = (
+        segmented.groupby("segment_id")
+        .agg(
+            customers=("customer_id", "size"),
+            outliers=("is_outlier", "sum"),
+            **{f"{c}_mean": (c, "mean") for c in RFM_COLUMNS},
+            **{f"{c}_median": (c, "median") for c in RFM_COLUMNS},
+            revenue=("monetary", "sum"),
+        )
+        .sort_index()
+    )
+    profile["customer_share"] = profile["customers"] / profile["customers"].sum()
+    profile["revenue_share"] = profile["revenue"] / profile["revenue"].sum()
+    profile = profile.drop(columns="revenue").reset_index()
+    profile["outliers"] = profile["outliers"].astype("int64")
+    return profile
+
+
+def standardised_means(segmented: pd.DataFrame) -> pd.DataFrame:
+    """Each segment's mean R, F, M in standard deviations from the mean of all customers."""
+    values = segmented[list(RFM_COLUMNS)]
+    z = (values - values.mean()) / values.std(ddof=0).replace(0, 1)
+    return z.groupby(segmented["segment_id"]).mean().sort_index()
+
+
+def profile_means(profile: pd.DataFrame) -> pd.DataFrame:
+    """Mean R, F, M per segment (index: segment id), named as the measures."""
+    means = profile.set_index("segment_id")[[f"{c}_mean" for c in RFM_COLUMNS]]
+    return means.set_axis(list(RFM_COLUMNS), axis=1)

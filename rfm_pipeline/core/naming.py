@@ -15,17 +15,15 @@ z_frequency + z_monetary.
 - Lapsed segments: the most valuable is "At risk"; of the rest, the longest gone is "Lost"
   and the others "Dormant" (a lone lapsed segment is "At risk" if its value is above average,
   else "Lost").
-A name that falls to several segments is numbered in order of value: "Stalled", "Stalled 2".
-"""
+A name that falls to several segments is numbered in order of value: "Stalled", "Stalled 2"."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from rfm_pipeline.core.rfm import RFM_COLUMNS
-
 NEWCOMER_INVOICES = 1.5
 """Below this mean number of invoices a recent, low-value segment is mostly first-time buyers."""
+
 
 STRATEGIES = {
     "All customers": "Too few customers to segment: address them as one group and segment"
@@ -49,41 +47,26 @@ STRATEGIES = {
 }
 
 
-def profile_segments(segmented: pd.DataFrame) -> pd.DataFrame:
-    """Per segment: size, share, outliers, mean and median R, F, M, and share of revenue.
-
-    `segmented` has one row per customer: `segment_id`, `is_outlier` and the RFM columns.
-    """
-    profile = (
-        segmented.groupby("segment_id")
-        .agg(
-            customers=("customer_id", "size"),
-            outliers=("is_outlier", "sum"),
-            **{f"{c}_mean": (c, "mean") for c in RFM_COLUMNS},
-            **{f"{c}_median": (c, "median") for c in RFM_COLUMNS},
-            revenue=("monetary", "sum"),
-        )
-        .sort_index()
-    )
-    profile["customer_share"] = profile["customers"] / profile["customers"].sum()
-    profile["revenue_share"] = profile["revenue"] / profile["revenue"].sum()
-    profile = profile.drop(columns="revenue").reset_index()
-    profile["outliers"] = profile["outliers"].astype("int64")
-    return profile
+def engagement(z: pd.DataFrame) -> pd.Series:
+    """(-recency + frequency + monetary) / 3 of standardised means: higher is better."""
+    return (-z["recency"] + z["frequency"] + z["monetary"]) / 3
 
 
-def standardised_means(segmented: pd.DataFrame) -> pd.DataFrame:
-    """Each segment's mean R, F, M in standard deviations from the mean of all customers."""
-    values = segmented[list(RFM_COLUMNS)]
-    z = (values - values.mean()) / values.std(ddof=0).replace(0, 1)
-    return z.groupby(segmented["segment_id"]).mean().sort_index()
+def numbered(name: str, taken: set[str] | dict[str, object]) -> str:
+    """`name`, or its base numbered from 2 ("Stalled 2", "Stalled 3") if it is taken."""
+    if name not in taken:
+        return name
+    base, number = name.rstrip(" 0123456789"), 2
+    while f"{base} {number}" in taken:
+        number += 1
+    return f"{base} {number}"
 
 
 def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
     """Name and strategy per segment id, from its profile (rules in the module docstring)."""
-    engagement = (-z["recency"] + z["frequency"] + z["monetary"]) / 3
+    engaged = engagement(z)
     if len(z) <= 3:
-        names = _coarse_names(z, engagement)
+        names = _coarse_names(z, engaged)
     else:
         frequency = profile.set_index("segment_id")["frequency_mean"]
         names = _fine_names(z, frequency)
@@ -92,7 +75,7 @@ def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
             "segment_id": list(names),
             "segment_name": list(names.values()),
             "strategy": [STRATEGIES[name.rstrip(" 0123456789")] for name in names.values()],
-            "engagement": [float(engagement[s]) for s in names],
+            "engagement": [float(engaged[s]) for s in names],
         }
     ).sort_values("segment_id", ignore_index=True)
 
@@ -135,24 +118,8 @@ def _fine_names(z: pd.DataFrame, frequency_mean: pd.Series) -> dict[int, str]:
         most_lapsed = z.loc[rest, "recency"].idxmax()
         for segment in rest:
             names[segment] = "Lost" if segment == most_lapsed else "Dormant"
-    return _unique(names, recent + lapsed)
-
-
-def _unique(names: dict[int, str], order: list[int]) -> dict[int, str]:
-    """Number repeated names in the given order: "X", "X 2", ..."""
-    seen: dict[str, int] = {}
-    for segment in order:
-        base = names[segment]
-        seen[base] = seen.get(base, 0) + 1
-        if seen[base] > 1:
-            names[segment] = f"{base} {seen[base]}"
+    taken: set[str] = set()
+    for segment in recent + lapsed:  # a repeated name is numbered in order of value
+        names[segment] = numbered(names[segment], taken)
+        taken.add(names[segment])
     return names
-
-
-def minmax_means(profile: pd.DataFrame) -> pd.DataFrame:
-    """Mean R, F, M per segment scaled to 0..1 across segments, for the radar chart."""
-    means = profile.set_index("segment_id")[[f"{c}_mean" for c in RFM_COLUMNS]]
-    spread = (means.max() - means.min()).replace(0, 1)
-    scaled = (means - means.min()) / spread
-    scaled.columns = list(RFM_COLUMNS)
-    return scaled

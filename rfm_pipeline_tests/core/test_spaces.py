@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from rfm_pipeline.core.rfm import rfm_features
-from rfm_pipeline.core.segmentation import order_by_monetary, relabel, segment, sweep
+from rfm_pipeline.core.spaces import order_by_monetary, relabel, segment, sweep
 
 
 def blobs(seed: int = 0, size: int = 60) -> pd.DataFrame:

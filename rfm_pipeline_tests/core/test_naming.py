@@ -1,41 +1,21 @@
-"""Segment profiles and the naming rules, on hand-made profiles."""
+"""Segments are named and given a strategy by documented rules on their profile."""
 
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from rfm_pipeline.core.profiles import (
-    STRATEGIES,
-    minmax_means,
-    name_segments,
+from rfm_pipeline.core.naming import STRATEGIES, name_segments
+from rfm_pipeline.core.segments import (
     profile_segments,
     standardised_means,
 )
-
-
-def segmented() -> pd.DataFrame:
-    # segment 7 is recent and big, 3 is lapsed and small, 5 in between: ids say nothing
-    rows = [(7, 5, 20, 5_000.0), (7, 10, 30, 7_000.0), (3, 300, 1, 100.0), (3, 280, 1, 50.0),
-            (5, 60, 3, 600.0), (5, 80, 2, 500.0)]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["segment_id", "recency", "frequency", "monetary"])
-    return frame.assign(customer_id=[str(i) for i in range(6)], is_outlier=[True] + [False] * 5)
+from rfm_pipeline_tests.core.test_segments import segmented
 
 
 def names_of(frame: pd.DataFrame) -> dict[int, str]:
     profile = profile_segments(frame)
     named = name_segments(standardised_means(frame), profile)
     return dict(zip(named["segment_id"], named["segment_name"], strict=True))
-
-
-def test_profile_has_sizes_shares_means_and_medians():
-    profile = profile_segments(segmented()).set_index("segment_id")
-    assert profile.loc[7, "customers"] == 2
-    assert profile.loc[7, "outliers"] == 1
-    assert profile.loc[7, "monetary_mean"] == 6_000.0
-    assert profile.loc[3, "recency_median"] == 290
-    assert profile["customer_share"].sum() == pytest.approx(1.0)
-    assert profile.loc[7, "revenue_share"] == pytest.approx(12_000 / 13_250)
 
 
 def test_three_segments_are_loyal_intermediate_lost_by_profile():
@@ -87,9 +67,3 @@ def test_a_repeated_name_is_numbered_by_value():
 
 def test_a_lone_segment_is_all_customers():
     assert names_of(segmented().assign(segment_id=0)) == {0: "All customers"}
-
-
-def test_radar_values_are_scaled_to_the_unit_interval():
-    scaled = minmax_means(profile_segments(segmented()))
-    assert scaled.min().min() == 0.0 and scaled.max().max() == 1.0
-    assert list(scaled.columns) == ["recency", "frequency", "monetary"]

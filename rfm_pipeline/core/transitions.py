@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from rfm_pipeline.core.naming import engagement, numbered
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 
 MAX_DISTANCE = 1.0
@@ -133,7 +134,7 @@ def carry_over(
     taken = {name for _, name, _ in renamed.values()}
     next_id = int(registry["segment_id"].max()) + 1 if len(registry) else 0
     for segment in sorted(matching.new):
-        name = _unique(str(labels.loc[segment, "segment_name"]), taken)
+        name = numbered(str(labels.loc[segment, "segment_name"]), taken)
         taken.add(name)
         renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
         next_id += 1
@@ -189,22 +190,6 @@ def _labels(segmented: pd.DataFrame) -> pd.DataFrame:
         strategy=("strategy", "first"),
         customers=("customer_id", "size"),
     )
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    """`name`, or the base name numbered from 2 if a kept segment already has it."""
-    if name not in taken:
-        return name
-    base = name.rstrip(" 0123456789")
-    number = 2
-    while f"{base} {number}" in taken:
-        number += 1
-    return f"{base} {number}"
-
-
-def engagement(centroid: pd.DataFrame) -> pd.Series:
-    """(-recency + frequency + monetary) / 3 of standardised centroids: higher is better."""
-    return (-centroid["recency"] + centroid["frequency"] + centroid["monetary"]) / 3
 
 
 def transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,18 @@
+"""segment_report and segment_export for one week."""
+
+from rfm_pipeline.core.delivery import EXPORT_COLUMNS
+from rfm_pipeline_tests.defs.conftest import WEEK
+
+
+def test_the_report_is_this_weeks_with_its_plots(graph):
+    html = (graph.warehouse / "segment_report" / f"{WEEK}.html").read_text()
+    assert f"for the week of {WEEK}" in html
+    assert html.count('src="data:image/png;base64,') == graph.metadata("segment_report")["images"]
+    assert (graph.warehouse / "segment_report.html").read_text() == html
+
+
+def test_the_export_has_one_row_per_customer_in_both_formats(graph):
+    table = graph.table("segment_export")
+    assert list(table.columns) == list(EXPORT_COLUMNS)
+    assert len(table) == len(graph.table("customer_segments"))
+    assert (graph.warehouse / "segment_export" / f"{WEEK}.csv").exists()
