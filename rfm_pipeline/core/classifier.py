@@ -135,6 +135,26 @@ def tune(
     }
 
 
+def model_card(
+    trained: TrainedClassifier, segmented: pd.DataFrame, as_of: str, cleaning_rules: dict
+) -> dict:
+    """What a saved classifier is: model, features, classes with names and strategies, the
+    segmentation it learned, its scores, the as-of date and the cleaning its data had."""
+    classes = segmented[["segment_id", "segment_name", "strategy"]].drop_duplicates()
+    chosen = segmented.iloc[0]
+    return {
+        "model": trained.name,
+        "params": trained.params,
+        "features": trained.features,
+        "classes": classes.sort_values("segment_id").to_dict("records"),
+        "segmentation": {"embedding": chosen["embedding"], "algorithm": chosen["algorithm"]},
+        "metrics": {"cv": trained.cv.to_dict("records"), "test": trained.test},
+        "as_of": as_of,
+        "cleaning_rules": cleaning_rules,
+        "customers": {"trained": trained.train_customers, "tested": trained.test["customers"]},
+    }
+
+
 def per_segment_scores(truth: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     """Precision, recall, F1 and support per segment."""
     report = classification_report(truth, predicted, output_dict=True, zero_division=0)

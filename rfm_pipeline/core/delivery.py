@@ -11,6 +11,8 @@ import jinja2
 import pandas as pd
 
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SEGMENTS
+from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE
+from rfm_pipeline.core.spaces import SPACE_NAMES
 
 
 @dataclass
@@ -68,6 +70,56 @@ def interest_sizes(interests: pd.DataFrame) -> pd.DataFrame | None:
         return None
     sizes = interests.groupby("group_name").size().rename("customers").reset_index()
     return sizes.sort_values("customers", ascending=False, kind="stable", ignore_index=True)
+
+
+REPORT_SOURCES = ("raw_transactions", "clean_transactions", "eda_report", "rfm_table",
+                  "customer_segments", "segment_classifier", "new_customer_evaluation")  # fmt: skip
+"""The assets whose metadata the report shows (their tables as frames)."""
+
+
+def report_inputs(
+    week: str,
+    profiles: pd.DataFrame,
+    segmented: pd.DataFrame,
+    rfm_scores: pd.DataFrame,
+    answers: pd.DataFrame,
+    interests: pd.DataFrame,
+    meta: dict[str, dict],
+    images: dict[str, bytes],
+) -> ReportInputs:
+    """What the report of a week shows, from its tables and the metadata of `REPORT_SOURCES`."""
+    raw, choice = meta["raw_transactions"], meta["customer_segments"]
+    classifier, evaluation = meta["segment_classifier"], meta["new_customer_evaluation"]
+    chosen = segmented.iloc[0]
+    funnel = meta["clean_transactions"].get("funnel")
+    comparison = choice.get("comparison")
+    hypotheses = str(meta["eda_report"].get("hypotheses", "")).splitlines()
+    return ReportInputs(
+        segments=profiles,
+        generated=f"for the week of {week}",
+        period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
+        as_of=str(meta["rfm_table"].get("as_of", "")) or None,
+        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
+        f" {chosen['algorithm']}, k = {chosen['k']}",
+        funnel=None if funnel is None else funnel[["step", "rows_removed", "rows_after"]],
+        answers=answers[["question", "answer"]] if len(answers) else None,
+        hypotheses=[h.removeprefix("- ") for h in hypotheses if h],
+        overlap=overlap(rfm_scores, segmented),
+        comparison=None if comparison is None else comparison.reindex(columns=COMPARISON_COLUMNS),
+        rule=f"Chosen by the {choice.get('rule', RULE)}.",
+        chosen_scatter=f"{chosen['embedding']}_scatter",
+        classifier={
+            "model": classifier["model"].replace("_", " "),
+            "accuracy": classifier["test_accuracy"],
+            "macro_f1": classifier["test_macro_f1"],
+            "customers": classifier["test_customers"],
+        },
+        evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
+        if evaluation.get("note") == "evaluated"
+        else None,
+        interests=interest_sizes(interests),
+        images=images,
+    )
 
 
 def render(inputs: ReportInputs) -> str:

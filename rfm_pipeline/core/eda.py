@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+from matplotlib.figure import Figure
 
 from rfm_pipeline.core.engine import exact_mean, exact_sum, most_common
 from rfm_pipeline.core.ingest import summarise
+from rfm_pipeline.core.plots import bar_chart, column_chart, histogram
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SOURCE_COLUMNS = ("invoice_no", "stock_code", "description", "quantity", "invoice_date",
@@ -250,3 +252,31 @@ def _hour_ranges(hours: list[int]) -> str:
     if len(ranges) > 1 and ranges[0][0] == 0 and ranges[-1][1] == 23:
         ranges = [(ranges[-1][0], ranges[0][1]), *ranges[1:-1]]
     return ", ".join(f"{a}:00-{(b + 1) % 24}:00" for a, b in ranges)
+
+
+def eda_figures(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
+    """The exploration's plots: revenue by month, orders by weekday and hour, revenue by
+    country (top 10), order values."""
+    months, countries = tables["revenue_by_month"], tables["countries"].head(10)
+    weekdays, hours = tables["orders_by_weekday"], tables["orders_by_hour"]
+    return {
+        "revenue_by_month": column_chart(
+            [f"{m:%Y-%m}" for m in months["month"]], months["revenue"].tolist(),
+            "Revenue by month", "revenue",
+        ),
+        "orders_by_weekday": column_chart(
+            weekdays["weekday"].str[:3].tolist(), weekdays["orders"].tolist(),
+            "Orders by weekday", "orders",
+        ),
+        "orders_by_hour": column_chart(
+            [str(h) for h in hours["hour"]], hours["orders"].tolist(), "Orders by hour of day",
+            "orders",
+        ),
+        "revenue_by_country": bar_chart(
+            countries["country"].tolist(), countries["revenue"].tolist(),
+            "Revenue by country (top 10)", "revenue",
+        ),
+        "order_values": histogram(
+            tables["order_values"]["value"], "Order values", "order value"
+        ),
+    }  # fmt: skip

@@ -251,3 +251,15 @@ def evaluate_interest_models(
         later_customers=len(later),
         last_fitted_transaction=last_fitted,
     )
+
+
+def interest_card(result: InterestModels, cutoff: str) -> dict:
+    """The interest classifier's model card: what it predicts from, its classes and scores."""
+    return {
+        "model": result.kept_name,
+        "features": result.features,
+        "classes": [{"group_id": int(g), "group_name": n} for g, n in result.group_names.items()],
+        "metrics": result.scores.to_dict("records"),
+        "cutoff": cutoff,
+        "customers": {"fitted": result.fitted_customers, "later": result.later_customers},
+    }

@@ -56,7 +56,10 @@ def choose(
 ) -> tuple[str, str]:
     """(embedding, algorithm): the configured one, else the first row of `comparison`, or
     last week's (`previous`) while it is eligible and within `tolerance` of that row's
-    silhouette, so the segments do not change for a hair's difference."""
+    silhouette, so the segments do not change for a hair's difference. Without any kept
+    solution (too few customers: every space made one segment) it is one segment."""
+    if kept.empty:
+        return embedding or "pca", "single"
     candidates = kept
     if embedding:
         candidates = candidates[candidates["embedding"] == embedding]
@@ -128,3 +131,19 @@ def profile_means(profile: pd.DataFrame) -> pd.DataFrame:
     """Mean R, F, M per segment (index: segment id), named as the measures."""
     means = profile.set_index("segment_id")[[f"{c}_mean" for c in RFM_COLUMNS]]
     return means.set_axis(list(RFM_COLUMNS), axis=1)
+
+
+def named_profiles(segmented: pd.DataFrame) -> pd.DataFrame:
+    """`profile_segments` with each segment's name and strategy, by segment id."""
+    named = segmented[["segment_id", "segment_name", "strategy"]].drop_duplicates()
+    profile = profile_segments(segmented)
+    return named.merge(profile, on="segment_id").sort_values("segment_id", ignore_index=True)
+
+
+def every_solution(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every (embedding, algorithm, k) scored in every space, embedding first."""
+    solved = [sweep.assign(embedding=space) for space, sweep in sweeps.items() if not sweep.empty]
+    if not solved:
+        return pd.DataFrame(columns=["embedding"])
+    every = pd.concat(solved, ignore_index=True)
+    return every[["embedding", *[c for c in every.columns if c != "embedding"]]]

@@ -17,7 +17,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
 
 from rfm_pipeline.core.errors import NotEnoughData
-from rfm_pipeline.core.rfm import SCALED_COLUMNS
+from rfm_pipeline.core.rfm import RFM_COLUMNS, SCALED_COLUMNS
 from rfm_pipeline.settings import NUMBA_CACHE
 
 SPACES = ("pca", "umap", "tsne")
@@ -336,3 +336,47 @@ def single_segment(features: pd.DataFrame, space: str, note: str) -> Segmentatio
         x=np.nan, y=np.nan, segment_id=0, algorithm="single", k=1
     )
     return Segmentation(space, table, Sweep(scores=pd.DataFrame()), "single", {"note": note})
+
+
+STUDY_TSNE = pd.DataFrame(
+    {
+        "algorithm": ["kmeans", "gmm", "agglomerative"],
+        "study_k": [7, 4, 7],
+        "study_silhouette": [0.48, 0.47, None],
+    }
+)
+"""The study's published t-SNE solutions (no silhouette was given for agglomerative)."""
+
+
+def kept_ks(sweep: pd.DataFrame | None) -> dict[str, int]:
+    """Each algorithm's kept k in a sweep's scores (last week's, to stay with); {} without."""
+    if sweep is None or "kept" not in sweep:
+        return {}
+    kept = sweep[sweep["kept"]]
+    return {str(a): int(k) for a, k in zip(kept["algorithm"], kept["k"], strict=True)}
+
+
+def kept_solutions(result: Sweep) -> dict[str, dict]:
+    """Each algorithm's kept k and its silhouette (3 decimals)."""
+    return {a: {"k": b["k"], "silhouette": round(b["silhouette"], 3)}
+            for a, b in result.best.items()}  # fmt: skip
+
+
+def fitted_segment_sizes(table: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """Per segment of the customers the space was fitted on: size and mean R, F, M."""
+    fitted = table.merge(features[["customer_id", *RFM_COLUMNS]])
+    fitted = fitted[~fitted["is_outlier"]]
+    means = {c: (c, "mean") for c in RFM_COLUMNS}
+    summary = fitted.groupby("segment_id").agg(customers=("customer_id", "size"), **means)
+    return summary.round(1).reset_index()
+
+
+def beside_the_study(kept: dict[str, dict]) -> pd.DataFrame:
+    """The study's t-SNE solutions beside this space's kept ones."""
+    ours = pd.DataFrame(
+        [
+            {"algorithm": a, "our_k": v["k"], "our_silhouette": v["silhouette"]}
+            for a, v in kept.items()
+        ]  # fmt: skip
+    )
+    return STUDY_TSNE.merge(ours, how="left")

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from rfm_pipeline.core.classifier import FEATURES, score_file, train_classifier
+from rfm_pipeline.core.classifier import FEATURES, model_card, score_file, train_classifier
 from rfm_pipeline.core.model_files import SavedModel, load_model
 from rfm_pipeline.core.plots import confusion_heatmap
 from rfm_pipeline.core.storage import write_export
@@ -56,18 +56,8 @@ def segment_classifier(
     trained = train_classifier(data, **settings, n_jobs=2)
     seconds = round(time.perf_counter() - started, 2)
     names = _names(customer_segments)
-    segment = customer_segments.iloc[0]
-    card = {
-        "model": trained.name,
-        "params": trained.params,
-        "features": trained.features,
-        "classes": names.to_dict("records"),
-        "segmentation": {"embedding": segment["embedding"], "algorithm": segment["algorithm"]},
-        "metrics": {"cv": trained.cv.to_dict("records"), "test": trained.test},
-        "as_of": str(rfm_table["as_of"].iloc[0]),
-        "cleaning_rules": upstream_metadata(context, "clean_transactions")["rules"],
-        "customers": {"trained": trained.train_customers, "tested": trained.test["customers"]},
-    }
+    rules = upstream_metadata(context, "clean_transactions")["rules"]
+    card = model_card(trained, customer_segments, str(rfm_table["as_of"].iloc[0]), rules)
     metadata = {
         "model": trained.name,
         "test_accuracy": round(trained.test["accuracy"], 4),

@@ -39,11 +39,7 @@ def clean_transactions(
     `total_price = unit_price * (quantity - quantity_canceled)`. The funnel is in metadata.
     """
     started = time.perf_counter()
-    rules = cleaning.CleaningRules(
-        non_product_pattern=config.non_product_pattern,
-        cancellation_prefix=config.cancellation_prefix,
-        match_cancellations=config.match_cancellations,
-    )
+    rules = cleaning.CleaningRules(**config.model_dump())
     result = cleaning.clean_transactions(raw_transactions, rules)
     empty = cleaning.nothing_left(result.funnel)
     if empty:
@@ -51,15 +47,7 @@ def clean_transactions(
         source = raw.asset_materialization.metadata["source"].value if raw else "the input"
         raise InputError(source, empty)
     outcomes = cleaning.check_clean(result.table, result.funnel, rules)
-    for outcome in outcomes:
-        yield dg.AssetCheckResult(
-            check_name=outcome.name,
-            passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR
-            if outcome.blocking
-            else dg.AssetCheckSeverity.WARN,
-            metadata=plain({"offending_rows": outcome.offending_rows}),
-        )
+    yield from (_check_result(outcome) for outcome in outcomes)
     failed = [o.name for o in outcomes if o.blocking and not o.passed]
     if failed:
         raise dg.Failure(
@@ -76,4 +64,14 @@ def clean_transactions(
                 "duration_seconds": round(time.perf_counter() - started, 3),
             }
         ),
+    )
+
+
+def _check_result(outcome: cleaning.CheckOutcome) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.ERROR if outcome.blocking else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(
+        check_name=outcome.name,
+        passed=outcome.passed,
+        severity=severity,
+        metadata=plain({"offending_rows": outcome.offending_rows}),
     )

@@ -3,8 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import delivery, segments
-from rfm_pipeline.core.spaces import SPACE_NAMES
+from rfm_pipeline.core import delivery
 from rfm_pipeline.core.storage import write_bytes, write_export
 from rfm_pipeline.defs.metadata import plain, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
@@ -45,50 +44,17 @@ def segment_report(
     the transaction-level assets it declares.
     """
     week = context.partition_key
-    meta = {name: upstream_metadata(context, name) for name in (
-        "raw_transactions", "clean_transactions", "eda_report", "rfm_table", "customer_segments",
-        "segment_classifier", "new_customer_evaluation")}  # fmt: skip
-    raw, choice = meta["raw_transactions"], meta["customer_segments"]
-    classifier, evaluation = meta["segment_classifier"], meta["new_customer_evaluation"]
-    chosen = customer_segments.iloc[0]
-    scatter = f"{chosen['embedding']}_scatter"
+    meta = {name: upstream_metadata(context, name) for name in delivery.REPORT_SOURCES}
+    scatter = f"{customer_segments['embedding'].iloc[0]}_scatter"
     images = {}
     for name, weekly in {**IMAGES, scatter: True}.items():
         path = warehouse.file(f"plots/{name}", ".png", week if weekly else None)
         if path.exists():
             images[name] = path.read_bytes()
-    inputs = delivery.ReportInputs(
-        segments=segment_profiles,
-        generated=f"for the week of {week}",
-        period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
-        as_of=str(meta["rfm_table"].get("as_of", "")) or None,
-        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
-        f" {chosen['algorithm']}, k = {chosen['k']}",
-        funnel=_records(
-            meta["clean_transactions"].get("funnel"), ["step", "rows_removed", "rows_after"]
-        ),  # fmt: skip
-        answers=eda_report[["question", "answer"]] if len(eda_report) else None,
-        hypotheses=[
-            h.removeprefix("- ")
-            for h in str(meta["eda_report"].get("hypotheses", "")).splitlines()
-            if h
-        ],  # fmt: skip
-        overlap=delivery.overlap(rfm_scores, customer_segments),
-        comparison=_records(choice.get("comparison"), segments.COMPARISON_COLUMNS),
-        rule=f"Chosen by the {choice.get('rule', segments.RULE)}.",
-        chosen_scatter=scatter,
-        classifier={
-            "model": classifier["model"].replace("_", " "),
-            "accuracy": classifier["test_accuracy"],
-            "macro_f1": classifier["test_macro_f1"],
-            "customers": classifier["test_customers"],
-        },
-        evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
-        if evaluation.get("note") == "evaluated"
-        else None,
-        interests=delivery.interest_sizes(customer_interests),
-        images=images,
-    )
+    inputs = delivery.report_inputs(
+        week, segment_profiles, customer_segments, rfm_scores, eda_report, customer_interests,
+        meta, images,
+    )  # fmt: skip
     html = delivery.render(inputs)
     paths = warehouse.publish(
         "segment_report", ".html", week, lambda path: write_bytes(html.encode("utf-8"), path)
@@ -105,13 +71,6 @@ def segment_report(
     )
 
 
-def _records(value: object, columns: list[str]) -> pd.DataFrame | None:
-    """A table metadata value as a frame with these columns, in this order."""
-    if value is None:
-        return None
-    return pd.DataFrame([r.data for r in value.records]).reindex(columns=columns)
-
-
 @dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
 def segment_export(
     context: dg.AssetExecutionContext,
@@ -123,7 +82,7 @@ def segment_export(
 ) -> dg.Output[pd.DataFrame]:
     """For a CRM or e-mail tool, one row per customer: `segment_export/<week>.csv` and
     `.parquet` (and `segment_export.csv` / `.parquet` for the newest week). Columns in
-    `core/export.py` and the README.
+    `core/delivery.py` and the README.
     """
     table = delivery.segment_export(
         customer_segments, rfm_scores, customer_interests, segment_transitions

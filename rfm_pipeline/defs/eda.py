@@ -4,8 +4,7 @@ import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
 
-from rfm_pipeline.core.eda import explore
-from rfm_pipeline.core.plots import bar_chart, column_chart, histogram
+from rfm_pipeline.core.eda import eda_figures, explore
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
@@ -24,27 +23,7 @@ def eda_report(
     rules = upstream_metadata(context, "clean_transactions")["rules"]
     found = explore(raw_transactions, clean_transactions, rules["cancellation_prefix"])
     t = found.tables
-    months = t["revenue_by_month"]
-    countries = t["countries"].head(10)
-    plots = {
-        "revenue_by_month": column_chart(
-            [f"{m:%Y-%m}" for m in months["month"]], months["revenue"].tolist(),
-            "Revenue by month", "revenue",
-        ),
-        "orders_by_weekday": column_chart(
-            t["orders_by_weekday"]["weekday"].str[:3].tolist(),
-            t["orders_by_weekday"]["orders"].tolist(), "Orders by weekday", "orders",
-        ),
-        "orders_by_hour": column_chart(
-            [str(h) for h in t["orders_by_hour"]["hour"]], t["orders_by_hour"]["orders"].tolist(),
-            "Orders by hour of day", "orders",
-        ),
-        "revenue_by_country": bar_chart(
-            countries["country"].tolist(), countries["revenue"].tolist(),
-            "Revenue by country (top 10)", "revenue",
-        ),
-        "order_values": histogram(t["order_values"]["value"], "Order values", "order value"),
-    }  # fmt: skip
+    plots = eda_figures(t)
     return dg.Output(
         found.answers,
         metadata=plain(

@@ -13,9 +13,12 @@ from rfm_pipeline.core.cleaning import CleaningRules
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.evaluation import (
     PLACEABLE,
+    InterestModels,
+    NewCustomerEvaluation,
     Refit,
     evaluate_interest_models,
     evaluate_new_customers,
+    interest_card,
 )
 from rfm_pipeline.core.model_files import SavedModel
 from rfm_pipeline.defs.metadata import plain, table_metadata, upstream_metadata
@@ -57,55 +60,53 @@ def new_customer_evaluation(
     started = time.perf_counter()
     chosen = customer_segments.iloc[0]
     as_of = dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
-    if config.cutoff:
-        cutoff = dt.date.fromisoformat(config.cutoff)
-    else:
-        cutoff = as_of - dt.timedelta(days=config.test_days)
-    before = dt.datetime.combine(as_of, dt.time())
+    cutoff = (
+        dt.date.fromisoformat(config.cutoff)
+        if config.cutoff
+        else as_of - dt.timedelta(days=config.test_days)
+    )
     space = chosen["embedding"] if chosen["embedding"] in PLACEABLE else "umap"
-    recorded = {
-        name: upstream_metadata(context, name)
-        for name in (
-            "clean_transactions",
-            "rfm_features",
-            f"{space}_segmentation",
-            "segment_classifier",
-        )
-    }
-    refit = Refit(
+    before = raw_transactions.invoice_date < dt.datetime.combine(as_of, dt.time())
+    result = evaluate_new_customers(
+        raw_transactions.filter(before), cutoff, space=space,
+        algorithm=str(chosen["algorithm"]), k=int(chosen["k"]), refit=_refit(context, space),
+    )  # fmt: skip
+    metadata = {"as_of": as_of.isoformat(), **_evaluation_metadata(result)}
+    metadata["seconds"] = round(time.perf_counter() - started, 2)
+    return dg.Output(result.per_segment, metadata=plain(metadata))
+
+
+def _refit(context: dg.AssetExecutionContext, space: str) -> Refit:
+    """The settings this week's main path recorded, for the stages the evaluation refits."""
+    sources = ("clean_transactions", "rfm_features", f"{space}_segmentation", "segment_classifier")
+    recorded = {name: upstream_metadata(context, name) for name in sources}
+    return Refit(
         rules=CleaningRules(**recorded["clean_transactions"]["rules"]),
         features=recorded["rfm_features"]["settings"],
         embedding=recorded[f"{space}_segmentation"]["options"],
         classifier=recorded["segment_classifier"]["settings"],
     )
-    result = evaluate_new_customers(
-        raw_transactions.filter(raw_transactions.invoice_date < before), cutoff,
-        space=space, algorithm=str(chosen["algorithm"]), k=int(chosen["k"]), refit=refit,
-    )  # fmt: skip
-    return dg.Output(
-        result.per_segment,
-        metadata=plain(
-            {
-                "cutoff": cutoff.isoformat(),
-                "as_of": as_of.isoformat(),
-                "last_fitted_transaction": str(result.last_fitted_transaction),
-                "embedding": result.space,
-                "algorithm": result.algorithm,
-                "k": result.k,
-                "fitted_customers": len(result.fitted),
-                "new_customers": result.new_customers,
-                "agreement": round(result.agreement, 4),
-                "macro_f1": round(result.macro_f1, 4),
-                "classifier": result.classifier.name if result.classifier else "none",
-                "classifier_test_accuracy": round(result.classifier.test["accuracy"], 4)
-                if result.classifier
-                else float("nan"),
-                "note": result.note or "evaluated",
-                "per_segment": table_metadata(result.per_segment.round(3)),
-                "seconds": round(time.perf_counter() - started, 2),
-            }
-        ),
-    )
+
+
+def _evaluation_metadata(result: NewCustomerEvaluation) -> dict:
+    classifier = result.classifier
+    return {
+        "cutoff": result.cutoff.isoformat(),
+        "last_fitted_transaction": str(result.last_fitted_transaction),
+        "embedding": result.space,
+        "algorithm": result.algorithm,
+        "k": result.k,
+        "fitted_customers": len(result.fitted),
+        "new_customers": result.new_customers,
+        "agreement": round(result.agreement, 4),
+        "macro_f1": round(result.macro_f1, 4),
+        "classifier": classifier.name if classifier else "none",
+        "classifier_test_accuracy": round(classifier.test["accuracy"], 4)
+        if classifier
+        else float("nan"),
+        "note": result.note or "evaluated",
+        "per_segment": table_metadata(result.per_segment.round(3)),
+    }
 
 
 class InterestClassifierConfig(dg.Config):
@@ -147,29 +148,21 @@ def interest_classifier(
         )  # fmt: skip
     except NotEnoughData as reason:
         return dg.Output(None, metadata=plain({"skipped": f"skipped: {reason}"}))
-    scores = result.scores.set_index("model")
-    card = {
-        "model": result.kept_name,
-        "features": result.features,
-        "classes": [{"group_id": int(g), "group_name": n} for g, n in result.group_names.items()],
-        "metrics": result.scores.to_dict("records"),
-        "cutoff": config.cutoff,
-        "customers": {"fitted": result.fitted_customers, "later": result.later_customers},
-    }
     return dg.Output(
-        SavedModel(result.kept, card),
-        metadata=plain(
-            {
-                "kept_model": result.kept_name,
-                "later_accuracy": round(float(scores.loc[result.kept_name, "later_accuracy"]), 4),
-                "soft_voting_later_accuracy": round(
-                    float(scores.loc["soft_voting", "later_accuracy"]), 4
-                ),
-                "reference_best_later_accuracy": 0.755,
-                "models": table_metadata(result.scores.round(4)),
-                "fitted_customers": result.fitted_customers,
-                "later_customers": result.later_customers,
-                "last_fitted_transaction": str(result.last_fitted_transaction),
-            }
-        ),
+        SavedModel(result.kept, interest_card(result, config.cutoff)),
+        metadata=plain(_interest_metadata(result)),
     )
+
+
+def _interest_metadata(result: InterestModels) -> dict:
+    later = result.scores.set_index("model")["later_accuracy"]
+    return {
+        "kept_model": result.kept_name,
+        "later_accuracy": round(float(later[result.kept_name]), 4),
+        "soft_voting_later_accuracy": round(float(later["soft_voting"]), 4),
+        "reference_best_later_accuracy": 0.755,
+        "models": table_metadata(result.scores.round(4)),
+        "fitted_customers": result.fitted_customers,
+        "later_customers": result.later_customers,
+        "last_fitted_transaction": str(result.last_fitted_transaction),
+    }

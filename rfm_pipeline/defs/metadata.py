@@ -32,8 +32,8 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
 
 
 def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
-    """The metadata values of a declared upstream asset's materialisation: of this week for a
-    weekly one, the latest for an unpartitioned one; {} if it has none."""
+    """The metadata values of a declared upstream asset's materialisation (tables as frames): of
+    this week for a weekly one, the latest for an unpartitioned one; {} if it has none."""
     key = dg.AssetKey(asset)
     if key not in context.assets_def.dependency_keys:
         raise ValueError(f"{asset} is not an upstream asset of {context.assets_def.key}")
@@ -43,7 +43,13 @@ def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
     ).records
     if not records:
         return {}
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return {k: _value(v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def _value(value: dg.MetadataValue) -> object:
+    if isinstance(value, dg.TableMetadataValue):
+        return pd.DataFrame([record.data for record in value.records])
+    return value.value
 
 
 def plain(metadata: dict[str, object]) -> dict[str, object]:

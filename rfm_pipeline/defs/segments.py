@@ -64,49 +64,46 @@ def customer_segments(
     registry = next(iter(previous_registry.values()), None)
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = segments.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
-    if kept.empty:  # too few customers: every space made one segment
-        embedding, algorithm = config.embedding or "pca", "single"
-    else:
-        embedding, algorithm = segments.choose(
-            kept, config.embedding, config.algorithm, transitions.last_choice(registry),
-            config.stick_within,
-        )  # fmt: skip
+    embedding, algorithm = segments.choose(
+        kept, config.embedding, config.algorithm, transitions.last_choice(registry),
+        config.stick_within,
+    )  # fmt: skip
     fitted = segments.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
     carried = transitions.carry_over(fitted, registry, week, config.max_match_distance)
-    table = carried.table
-    sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
-    status = carried.segments["status"]
     yield dg.Output(
         carried.registry,
         output_name="segment_registry",
-        metadata=plain(
-            {
-                "dagster/row_count": len(carried.registry),
-                "segments_this_week": int((carried.registry["customers"] > 0).sum()),
-            }
-        ),
-    )
-    yield dg.Output(
-        table,
-        output_name="customer_segments",
-        metadata=plain(
-            {
-                "compared_with_week": compared_with(previous_registry, week),
-                "segments_kept": int((status == "kept").sum()),
-                "segments_new": int((status == "new").sum()),
-                "segments_vanished": int((status == "vanished").sum()),
-                "continuity": table_metadata(carried.segments.round(3)),
-                "dagster/row_count": len(table),
-                "embedding": embedding,
-                "algorithm": algorithm,
-                "k": int(table["k"].iloc[0]),
-                "rule": _rule(config, kept, (embedding, algorithm)),
-                "note": f"one segment: {len(table):,} customers" if algorithm == "single" else "",
-                "comparison": table_metadata(kept.round(3)),
-                "segments": table_metadata(sizes),
-            }
-        ),
-    )
+        metadata=plain({
+            "dagster/row_count": len(carried.registry),
+            "segments_this_week": int((carried.registry["customers"] > 0).sum()),
+        }),
+    )  # fmt: skip
+    metadata = {
+        "compared_with_week": compared_with(previous_registry, week),
+        "rule": _rule(config, kept, (embedding, algorithm)),
+        **_segments_metadata(carried, kept),
+    }
+    yield dg.Output(carried.table, output_name="customer_segments", metadata=plain(metadata))
+
+
+def _segments_metadata(carried: transitions.CarriedOver, kept: pd.DataFrame) -> dict:
+    """What the UI shows of a week's segments: the choice, continuity, sizes."""
+    table, status = carried.table, carried.segments["status"]
+    single = table["algorithm"].iloc[0] == "single"
+    sizes = table.groupby(["segment_id", "segment_name"]).size().rename("customers")
+    return {
+        "segments_kept": int((status == "kept").sum()),
+        "segments_new": int((status == "new").sum()),
+        "segments_vanished": int((status == "vanished").sum()),
+        "continuity": table_metadata(carried.segments.round(3)),
+        "dagster/row_count": len(table),
+        "embedding": table["embedding"].iloc[0],
+        "algorithm": table["algorithm"].iloc[0],
+        "k": int(table["k"].iloc[0]),
+        "note": f"one segment: {len(table):,} customers" if single else "",
+        "comparison": table_metadata(kept.round(3)),
+        "segments": table_metadata(sizes.reset_index()),
+    }
 
 
 def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str, str]) -> str:
@@ -136,33 +133,32 @@ def segment_profiles(
     each embedding coloured by segment, and every (embedding, algorithm, k) compared.
     """
     week = context.partition_key
-    profile = segments.profile_segments(customer_segments)
-    named = customer_segments[["segment_id", "segment_name", "strategy"]].drop_duplicates()
-    table = named.merge(profile, on="segment_id").sort_values("segment_id", ignore_index=True)
+    table = segments.named_profiles(customer_segments)
     names = dict(zip(table["segment_id"], table["segment_name"], strict=True))
-    radar = radar_chart(segments.profile_means(profile), names, "Segment profiles (min-max scaled)")
-    snake = snake_plot(segments.standardised_means(customer_segments), names, "Snake plot")
+    means = segments.profile_means(table)
     metadata = {
         "dagster/row_count": len(table),
         "profiles": table_metadata(table.drop(columns="strategy").round(3)),
         "strategies": dg.MetadataValue.json(
             dict(zip(table["segment_name"], table["strategy"], strict=True))
         ),
-        "radar_chart": image_metadata(radar, warehouse, "segment_profiles_radar", week),
-        "snake_plot": image_metadata(snake, warehouse, "segment_profiles_snake", week),
-    }
-    spaces = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+        "radar_chart": image_metadata(
+            radar_chart(means, names, "Segment profiles (min-max scaled)"),
+            warehouse, "segment_profiles_radar", week,
+        ),
+        "snake_plot": image_metadata(
+            snake_plot(segments.standardised_means(customer_segments), names, "Snake plot"),
+            warehouse, "segment_profiles_snake", week,
+        ),
+    }  # fmt: skip
+    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     named_points = customer_segments[["customer_id", "segment_name"]]
-    for space, points in spaces.items():
+    for space, points in tables.items():
         if points["x"].notna().any():
-            plot = embedding_scatter(
-                points.merge(named_points), f"{SPACE_NAMES[space]} embedding, by segment"
-            )
+            title = f"{SPACE_NAMES[space]} embedding, by segment"
+            plot = embedding_scatter(points.merge(named_points), title)
             metadata[f"{space}_scatter"] = image_metadata(plot, warehouse, f"{space}_scatter", week)
-    sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
-    solved = [sweep.assign(embedding=space) for space, sweep in sweeps.items() if not sweep.empty]
-    if solved:
-        every = pd.concat(solved, ignore_index=True)
-        columns = ["embedding", *[c for c in every.columns if c != "embedding"]]
-        metadata["every_solution"] = table_metadata(every[columns].round(3))
+    every = segments.every_solution({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
+    if len(every):
+        metadata["every_solution"] = table_metadata(every.round(3))
     return dg.Output(table, metadata=plain(metadata))

@@ -10,21 +10,11 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from rfm_pipeline.core import spaces
 from rfm_pipeline.core.plots import silhouette_by_k
-from rfm_pipeline.core.rfm import RFM_COLUMNS
-from rfm_pipeline.core.spaces import SPACE_NAMES, Segmentation, segment
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
-
-STUDY_TSNE = pd.DataFrame(
-    {
-        "algorithm": ["kmeans", "gmm", "agglomerative"],
-        "study_k": [7, 4, 7],
-        "study_silhouette": [0.48, 0.47, None],
-    }  # fmt: skip
-)
-"""The study's published t-SNE solutions (no silhouette was given for agglomerative)."""
 
 
 class SweepConfig(dg.Config):
@@ -76,69 +66,54 @@ def _sweep_outputs(
 
     Each algorithm's k of last week's sweep stays while its silhouette is nearly the best."""
     week = context.partition_key
-    last_week = next(iter(previous_sweep.values()), pd.DataFrame())
-    kept = last_week[last_week["kept"]] if "kept" in last_week else {}
-    preferred = dict(zip(kept.get("algorithm", []), kept.get("k", []), strict=True))
+    preferred = spaces.kept_ks(next(iter(previous_sweep.values()), None))
     started = time.perf_counter()
-    result: Segmentation = segment(
-        features,
-        space,
-        ks=range(config.k_min, config.k_max + 1),
-        algorithms=config.algorithms,
-        algorithm=config.algorithm,
-        min_share=config.min_share,
-        random_state=config.random_state,
-        sample_size=config.sample_size,
-        preferred=preferred,
-        tolerance=config.stick_within,
-        **options,
-    )
+    result: spaces.Segmentation = spaces.segment(
+        features, space, ks=range(config.k_min, config.k_max + 1),
+        algorithms=config.algorithms, algorithm=config.algorithm, min_share=config.min_share,
+        random_state=config.random_state, sample_size=config.sample_size, preferred=preferred,
+        tolerance=config.stick_within, **options,
+    )  # fmt: skip
     seconds = round(time.perf_counter() - started, 2)
-    kept = {a: {"k": b["k"], "silhouette": round(b["silhouette"], 3)}
-            for a, b in result.sweep.best.items()}  # fmt: skip
-    fitted = result.table.merge(features[["customer_id", *RFM_COLUMNS]])
-    segments = (
-        fitted[~fitted["is_outlier"]]
-        .groupby("segment_id")
-        .agg(customers=("customer_id", "size"), **{c: (c, "mean") for c in RFM_COLUMNS})
-        .round(1)
-        .reset_index()
+    sweep = result.sweep.scores
+    sweep_metadata: dict = {
+        "dagster/row_count": len(sweep),
+        "compared_with_week": compared_with(previous_sweep, week),
+        "k_kept_from_last_week": dg.MetadataValue.json(preferred),
+    }
+    if not sweep.empty:
+        sweep_metadata["sweep"] = table_metadata(sweep.round(3))
+        plot = silhouette_by_k(sweep, f"Silhouette by k ({spaces.SPACE_NAMES[space]} space)")
+        sweep_metadata["silhouette_by_k"] = image_metadata(
+            plot, warehouse, f"{space}_silhouette", week
+        )
+    # the sweep first: this week's table follows from last week's sweep
+    yield dg.Output(sweep, output_name=f"{space}_sweep", metadata=plain(sweep_metadata))
+    metadata = _segmentation_metadata(
+        result, features, {"random_state": config.random_state, **options}, seconds
     )
+    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
+
+
+def _segmentation_metadata(
+    result: spaces.Segmentation, features: pd.DataFrame, options: dict, seconds: float
+) -> dict:
+    kept = spaces.kept_solutions(result.sweep)
     metadata = {
         "dagster/row_count": len(result.table),
         "algorithm": result.algorithm,
         "k": int(result.table["k"].iloc[0]),
-        # what refits before a cut-off embed with
-        "options": dg.MetadataValue.json({"random_state": config.random_state, **options}),
+        "options": dg.MetadataValue.json(options),  # what refits before a cut-off embed with
         "kept_per_algorithm": dg.MetadataValue.json(kept),
-        "segments_of_fitted_customers": table_metadata(segments),
+        "segments_of_fitted_customers": table_metadata(
+            spaces.fitted_segment_sizes(result.table, features)
+        ),
         "seconds": seconds,
         **{key: _rounded(value) for key, value in result.info.items()},
     }
-    sweep_metadata: dict = {
-        "dagster/row_count": len(result.sweep.scores),
-        "compared_with_week": compared_with(previous_sweep, week),
-        "k_kept_from_last_week": dg.MetadataValue.json(preferred),
-    }
-    if not result.sweep.scores.empty:
-        sweep_metadata["sweep"] = table_metadata(result.sweep.scores.round(3))
-        plot = silhouette_by_k(result.sweep.scores, f"Silhouette by k ({SPACE_NAMES[space]} space)")
-        sweep_metadata["silhouette_by_k"] = image_metadata(
-            plot, warehouse, f"{space}_silhouette", week
-        )
-    if space == "tsne" and kept:
-        ours = pd.DataFrame(
-            [
-                {"algorithm": a, "our_k": v["k"], "our_silhouette": v["silhouette"]}
-                for a, v in kept.items()
-            ]  # fmt: skip
-        )
-        metadata["beside_the_study"] = table_metadata(STUDY_TSNE.merge(ours, how="left"))
-    # the sweep first: this week's table follows from last week's sweep
-    yield dg.Output(
-        result.sweep.scores, output_name=f"{space}_sweep", metadata=plain(sweep_metadata)
-    )
-    yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
+    if result.space == "tsne" and kept:
+        metadata["beside_the_study"] = table_metadata(spaces.beside_the_study(kept))
+    return metadata
 
 
 def _rounded(value: float | list[float] | str) -> float | list[float] | str:
