@@ -29,8 +29,12 @@ class SweepConfig(dg.Config):
     sample_size: int = 10_000  # above this many non-outliers, fit on a random sample of them
     stick_within: float = 0.02  # keep last week's k while its silhouette is this near the best
 
+    def options(self) -> dict[str, float]:
+        """The embedding's own options (PCA has none)."""
+        return {}
 
-class PcaSegmentationConfig(SweepConfig):
+
+class PcaConfig(SweepConfig):
     """The study's RFM I: PCA(2), KMeans and Gaussian mixtures for k = 2..10."""
 
     k_min: int = 2
@@ -38,19 +42,27 @@ class PcaSegmentationConfig(SweepConfig):
     algorithms: list[str] = ["kmeans", "gmm"]
 
 
-class UmapSegmentationConfig(SweepConfig):
-    """UMAP(2), which places new customers with `transform`; HDBSCAN as the density option."""
+class UmapConfig(SweepConfig):
+    """UMAP(2) fitted on the non-outliers, which places new customers with `transform`; KMeans,
+    Gaussian mixtures, agglomerative and HDBSCAN over k = 3..8."""
 
     algorithms: list[str] = ["kmeans", "gmm", "agglomerative", "hdbscan"]
     n_neighbors: int = 15
     min_dist: float = 0.1
 
+    def options(self) -> dict[str, float]:
+        return {"n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
 
-class TsneSegmentationConfig(SweepConfig):
-    """The study's RFM II: t-SNE(2), perplexity 50, random_state 100."""
+
+class TsneConfig(SweepConfig):
+    """The study's RFM II: t-SNE(2) of the scaled features (perplexity 50, random_state 100);
+    KMeans, Gaussian mixtures and agglomerative over k = 3..8."""
 
     perplexity: float = 50.0
     random_state: int = 100
+
+    def options(self) -> dict[str, float]:
+        return {"perplexity": self.perplexity}
 
 
 def _sweep_outputs(
@@ -60,7 +72,6 @@ def _sweep_outputs(
     features: pd.DataFrame,
     previous_sweep: dict[str, pd.DataFrame],
     warehouse: Warehouse,
-    **options,
 ) -> Iterator[dg.Output]:
     """Run one space's segmentation; yield the sweep and the per-customer table, with metadata.
 
@@ -72,7 +83,7 @@ def _sweep_outputs(
         features, space, ks=range(config.k_min, config.k_max + 1),
         algorithms=config.algorithms, algorithm=config.algorithm, min_share=config.min_share,
         random_state=config.random_state, sample_size=config.sample_size, preferred=preferred,
-        tolerance=config.stick_within, **options,
+        tolerance=config.stick_within, **config.options(),
     )  # fmt: skip
     seconds = round(time.perf_counter() - started, 2)
     sweep = result.sweep.scores
@@ -90,7 +101,7 @@ def _sweep_outputs(
     # the sweep first: this week's table follows from last week's sweep
     yield dg.Output(sweep, output_name=f"{space}_sweep", metadata=plain(sweep_metadata))
     metadata = _segmentation_metadata(
-        result, features, {"random_state": config.random_state, **options}, seconds
+        result, features, {"random_state": config.random_state, **config.options()}, seconds
     )
     yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
 
@@ -122,77 +133,46 @@ def _rounded(value: float | list[float] | str) -> float | list[float] | str:
     return round(value, 3) if isinstance(value, float) else value
 
 
-def _space_asset(space: str, what: str):
+def space_segmentation(space: str, what: str, config_class: type[SweepConfig]):
     """The weekly multi-asset of one space: `<space>_segmentation` and `<space>_sweep`, reading
-    last week's sweep."""
-    return dg.multi_asset(
+    last week's sweep; its description is its config's."""
+
+    @dg.multi_asset(
+        name=f"{space}_segmentation",
         outs=_outs(space, what),
         ins={"previous_sweep": previous_week(f"{space}_sweep")},
         group_name="segmentation",
         partitions_def=weeks,
+        description=config_class.__doc__,
     )
+    def segmentation(
+        context: dg.AssetExecutionContext,
+        config: config_class,
+        warehouse: Warehouse,
+        rfm_features: pd.DataFrame,
+        previous_sweep: dict[str, pd.DataFrame],
+    ) -> Iterator[dg.Output]:
+        yield from _sweep_outputs(context, space, config, rfm_features, previous_sweep, warehouse)
+
+    return segmentation
 
 
 def _outs(space: str, what: str) -> dict[str, dg.AssetOut]:
+    descriptions = {
+        f"{space}_segmentation": f"Every customer's position in the {what} and segment per"
+        " algorithm (`<algorithm>_segment`, ids ascending with mean monetary); `segment_id` is"
+        " this space's chosen one. Outliers are placed too.",
+        f"{space}_sweep": f"Scores of every (algorithm, k) clustering of the {what}: silhouette,"
+        " Calinski-Harabasz, Davies-Bouldin, smallest segment's share; `kept` marks each"
+        " algorithm's chosen k.",
+    }
+    kinds = {"pandas", "sklearn", "umap"} if space == "umap" else {"pandas", "sklearn"}
     return {
-        f"{space}_segmentation": dg.AssetOut(
-            description=f"Every customer's position in the {what} and segment per algorithm"
-            " (`<algorithm>_segment`, ids ascending with mean monetary); `segment_id` is this"
-            " space's chosen one. Outliers are placed too.",
-            kinds=_kinds(space),
-            code_version="2",
-        ),
-        f"{space}_sweep": dg.AssetOut(
-            description=f"Scores of every (algorithm, k) clustering of the {what}: silhouette,"
-            " Calinski-Harabasz, Davies-Bouldin, smallest segment's share; `kept` marks each"
-            " algorithm's chosen k.",
-            kinds=_kinds(space),
-            code_version="2",
-        ),
+        name: dg.AssetOut(description=text, kinds=kinds, code_version="2")
+        for name, text in descriptions.items()
     }
 
 
-def _kinds(space: str) -> set[str]:
-    return {"pandas", "sklearn", "umap"} if space == "umap" else {"pandas", "sklearn"}
-
-
-@_space_asset("pca", "first two principal components")
-def pca_segmentation(
-    context: dg.AssetExecutionContext,
-    config: PcaSegmentationConfig,
-    warehouse: Warehouse,
-    rfm_features: pd.DataFrame,
-    previous_sweep: dict[str, pd.DataFrame],
-) -> Iterator[dg.Output]:
-    """The study's RFM I: PCA(2) of the scaled features, KMeans and Gaussian mixtures."""
-    yield from _sweep_outputs(context, "pca", config, rfm_features, previous_sweep, warehouse)
-
-
-@_space_asset("umap", "UMAP embedding")
-def umap_segmentation(
-    context: dg.AssetExecutionContext,
-    config: UmapSegmentationConfig,
-    warehouse: Warehouse,
-    rfm_features: pd.DataFrame,
-    previous_sweep: dict[str, pd.DataFrame],
-) -> Iterator[dg.Output]:
-    """UMAP(2) fitted on the non-outliers; four clusterers over k = 3..8."""
-    yield from _sweep_outputs(
-        context, "umap", config, rfm_features, previous_sweep, warehouse,
-        n_neighbors=config.n_neighbors, min_dist=config.min_dist,
-    )  # fmt: skip
-
-
-@_space_asset("tsne", "t-SNE embedding")
-def tsne_segmentation(
-    context: dg.AssetExecutionContext,
-    config: TsneSegmentationConfig,
-    warehouse: Warehouse,
-    rfm_features: pd.DataFrame,
-    previous_sweep: dict[str, pd.DataFrame],
-) -> Iterator[dg.Output]:
-    """The study's RFM II: t-SNE(2) of the scaled features, three clusterers over k = 3..8."""
-    yield from _sweep_outputs(
-        context, "tsne", config, rfm_features, previous_sweep, warehouse,
-        perplexity=config.perplexity,
-    )  # fmt: skip
+pca_segmentation = space_segmentation("pca", "first two principal components", PcaConfig)
+umap_segmentation = space_segmentation("umap", "UMAP embedding", UmapConfig)
+tsne_segmentation = space_segmentation("tsne", "t-SNE embedding", TsneConfig)
