@@ -209,3 +209,13 @@ def test_a_log_from_years_ago_runs_as_of_a_day_in_its_first_year(home):  # noqa:
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table" / "1997-02-24.parquet")
     assert table["recency"].tolist() == [58, 58]
+
+
+def test_a_log_without_stock_codes_is_segmented(home):  # noqa: F811
+    path = write(home, "log.csv", UCI.drop(columns=["StockCode"]))
+    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
+            "--select", "raw_transactions,clean_transactions,rfm_table"]  # fmt: skip
+    assert main(args) == 0
+    table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
+    assert sorted(table["customer_id"]) == ["12583", "17850"]
+    assert predict(home, path, "--as-of", "2011-01-01")["segment_id"].notna().all()

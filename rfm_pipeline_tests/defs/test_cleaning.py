@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
+from rfm_pipeline.core import cleaning
 from rfm_pipeline.defs.cleaning import clean_transactions
 from rfm_pipeline.defs.ingest import raw_transactions
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
@@ -47,11 +50,18 @@ def test_one_asset_runs_alone_from_the_stored_upstream(tmp_path, uci_parquet):
     assert len(pd.read_parquet(tmp_path / "clean_transactions.parquet")) == 4
 
 
-def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path):
-    # stock codes are optional on input, but a clean line without one fails "no_null_keys"
-    frame = uci_frame(UCI_ROWS).assign(StockCode=None)
-    path = tmp_path / "nulls.parquet"
-    frame.to_parquet(path, index=False)
+def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path, monkeypatch):
+    # cleaning lets no null key through; a cleaning rule that did would fail "no_null_keys"
+    real = cleaning.check_clean
+
+    def with_a_null_key(table, funnel, rules):
+        outcomes = real(table, funnel, rules)
+        return [replace(o, passed=False, offending_rows=1) if o.name == "no_null_keys" else o
+                for o in outcomes]  # fmt: skip
+
+    monkeypatch.setattr(cleaning, "check_clean", with_a_null_key)
+    path = tmp_path / "log.parquet"
+    uci_frame(UCI_ROWS).to_parquet(path, index=False)
     before = tmp_path / "warehouse" / "clean_transactions.parquet"
     before.parent.mkdir()
     before.write_bytes(b"previous")
