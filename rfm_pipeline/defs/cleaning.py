@@ -9,7 +9,7 @@ import ibis.expr.types as ir
 
 from rfm_pipeline.core import cleaning
 from rfm_pipeline.core.errors import InputError
-from rfm_pipeline.defs.metadata import plain, table_metadata
+from rfm_pipeline.defs.metadata import plain, table_metadata, upstream_metadata
 
 
 class CleaningConfig(dg.Config):
@@ -43,8 +43,7 @@ def clean_transactions(
     result = cleaning.clean_transactions(raw_transactions, rules)
     empty = cleaning.nothing_left(result.funnel)
     if empty:
-        raw = context.instance.get_latest_materialization_event(dg.AssetKey("raw_transactions"))
-        source = raw.asset_materialization.metadata["source"].value if raw else "the input"
+        source = upstream_metadata(context, "raw_transactions").get("source", "the input")
         raise InputError(source, empty)
     outcomes = cleaning.check_clean(result.table, result.funnel, rules)
     yield from (_check_result(outcome) for outcome in outcomes)
