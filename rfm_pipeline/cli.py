@@ -104,7 +104,7 @@ def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
     return [bounds[0] + dt.timedelta(weeks=n) for n in range((bounds[1] - bounds[0]).days // 7 + 1)]
 
 
-READING_OPTIONS = ("input", "transactions", "format", "sheet", "date_format", "map")
+READING_OPTIONS = ("input", "format", "sheet", "date_format", "map")
 """Options that say how to read a log; `encoding` has a default, so it counts when changed."""
 
 

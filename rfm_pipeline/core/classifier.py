@@ -200,9 +200,8 @@ def predict_segments(
 
     path = UPath(model_path or UPath(warehouse_path()) / "segment_classifier.skops")
     con = connect()
-    raw = ingest.canonicalise(
-        ingest.frame_source(con, transactions), "transactions", column_map=column_map
-    )
+    source = ingest.frame_source(con, transactions)
+    raw = ingest.canonical_log(source, "transactions", column_map).table
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     return score_customers(raw, load_model(path), as_of)
 

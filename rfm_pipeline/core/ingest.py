@@ -212,12 +212,6 @@ def frame_source(con: ibis.BaseBackend, frame: pd.DataFrame) -> ir.Table:
     return con.create_table(ibis.util.gen_name("frame"), frame, temp=True)
 
 
-def canonicalise(source: ir.Table, path: str | Path, **options: object) -> ir.Table:
-    """Rename, parse and check a source table (`path` names it in errors); `options` are
-    `canonical_log`'s."""
-    return canonical_log(source, path, **options).table
-
-
 def canonical_log(
     source: ir.Table,
     path: str | Path,

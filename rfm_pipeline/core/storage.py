@@ -61,8 +61,7 @@ def atomically(path: UPath, write: Callable[[Path], object]) -> None:
     if is_local(path):
         target = Path(path.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a killed writer
-            stale.unlink(missing_ok=True)
+        _remove_partial(target)
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             write(temporary)
