@@ -162,3 +162,17 @@ def keyword_chart(top: pd.DataFrame, names: dict[int, str], title: str) -> Figur
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def calibration_plot(curves: pd.DataFrame, title: str) -> Figure:
+    """Mean predicted against mean actual spend per decile of the prediction, one line per
+    model (columns model, predicted, actual), with the diagonal a perfect forecast follows."""
+    figure, axes = plt.subplots(figsize=SIZE)
+    for model, curve in curves.groupby("model", sort=False):
+        axes.plot(curve["predicted"], curve["actual"], marker="o", label=str(model))
+    top = float(max(curves["predicted"].max(), curves["actual"].max(), 1.0))
+    axes.plot([0, top], [0, top], color="grey", linestyle="--", linewidth=1, label="perfect")
+    axes.set(title=title, xlabel="mean predicted spend", ylabel="mean actual spend")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,565 @@
+"""Customer value: who buys in the next quarter, and for how much.
+
+Two layers, because the backtest (`backtest`) shows the pair ahead of either alone:
+1. pymc-marketing's BG/NBD (purchase days and the probability a customer is still active) and
+   Gamma-Gamma (spend per purchase day), fitted by MAP on every customer's purchase days before
+   the as-of date.
+2. Gradient boosting trained on earlier windows of the same history (each customer's history at
+   a date, and what the customer did in the horizon after it), with the probabilistic figures
+   among its inputs: a classifier for "buys within the horizon" (`p_active`), and a Poisson
+   regressor of the spend as a multiplicative correction of BG/NBD x Gamma-Gamma, so that the
+   biggest customers keep the probabilistic model's extrapolation (trees cannot extrapolate).
+
+Per-customer histories are aggregates on the engine; only one row per customer reaches pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import skops.io as sio
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from upath import UPath
+
+from rfm_pipeline.core import rfm
+from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.errors import InputError, NotEnoughData
+from rfm_pipeline.core.evaluation import cleaned_before
+from rfm_pipeline.core.model_files import library_versions, load_model
+from rfm_pipeline.core.rfm import SECONDS_PER_DAY
+from rfm_pipeline.core.storage import atomically, write_bytes
+
+HISTORY_COLUMNS = ["customer_id", "purchase_days", "recency", "T", "span", "spend",
+                   "repeat_spend", "spend_30", "days_30", "spend_90", "days_90",
+                   "spend_180", "days_180"]  # fmt: skip
+PROBABILISTIC = ["bg_purchases", "bg_alive", "gg_spend", "bg_value"]
+FEATURES = [*HISTORY_COLUMNS[1:], "avg_day_spend", "rate", "gap", "overdue", *PROBABILISTIC]
+VALUE_COLUMNS = ["customer_id", "p_active", "expected_purchases_90d", "expected_spend_90d",
+                 "clv_12m", "p_alive_bgnbd"]  # fmt: skip
+
+MIN_CUSTOMERS = 20
+"""Fewer customers (or fewer who bought twice) than this cannot fit BG/NBD and Gamma-Gamma."""
+
+
+def purchase_days(clean: ir.Table) -> ir.Table:
+    """One row per customer and day bought: the day (midnight) and the day's spend."""
+    day = clean.invoice_date.truncate("D")
+    return clean.group_by(["customer_id", day.name("day")]).aggregate(
+        spend=clean.total_price.cast("float64").sum()
+    )
+
+
+def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> pd.DataFrame:
+    """Every customer with a purchase day before `as_of`: purchase days, recency, T (days since
+    the first), span (first to last), spend in all, after the first day, and in the last 30,
+    90 and 180 days; with `horizon_days`, also `future_spend` in that many days from `as_of`."""
+    cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    past = days.filter(days.day < cutoff)
+
+    def days_before(moment: ir.TimestampValue) -> ir.IntegerValue:
+        return ((cutoff.epoch_seconds() - moment.epoch_seconds()) // SECONDS_PER_DAY).cast("int64")
+
+    recent = {}
+    for window in (30, 90, 180):
+        inside = past.day >= cutoff - ibis.interval(days=window)
+        recent[f"spend_{window}"] = past.spend.sum(where=inside)
+        recent[f"days_{window}"] = inside.sum()
+    per_customer = past.group_by("customer_id").aggregate(
+        purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
+        spend=past.spend.sum(), **recent,
+    )  # fmt: skip
+    first_days = past.rename(first_day="day", first_spend="spend")
+    per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
+    table = per_customer.select(
+        "customer_id",
+        purchase_days=per_customer.purchase_days.cast("int64"),
+        recency=days_before(per_customer.last_day),
+        T=days_before(per_customer.first_day),
+        span=days_before(per_customer.first_day) - days_before(per_customer.last_day),
+        spend=per_customer.spend,
+        repeat_spend=per_customer.spend - per_customer.first_spend,
+        **{name: per_customer[name].fill_null(0) for name in recent},
+    )
+    if horizon_days is not None:
+        end = cutoff + ibis.interval(days=horizon_days)
+        ahead = days.filter((days.day >= cutoff) & (days.day < end))
+        future = ahead.group_by("customer_id").aggregate(future_spend=ahead.spend.sum())
+        table = table.left_join(future, "customer_id").select(
+            *table.columns, future_spend=ibis.coalesce(future.future_spend, 0.0)
+        )
+    frame = table.order_by("customer_id").execute()
+    counts = ["purchase_days", "recency", "T", "span", *(f"days_{w}" for w in (30, 90, 180))]
+    return frame.astype({c: "int64" for c in counts})
+
+
+def _quiet() -> None:
+    """pymc and pytensor log every MAP fit at INFO and warn about their own futures."""
+    for name in ("pymc", "pymc_marketing", "pytensor", "arviz"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="(pymc|pymc_marketing|pytensor|arviz|xarray)")
+
+
+def _summary(table: pd.DataFrame) -> pd.DataFrame:
+    """A history in pymc-marketing's terms: repeat purchase days, recency (first to last), T,
+    and the mean spend of the repeat days (0 for one-day customers)."""
+    repeat = table["purchase_days"] - 1
+    monetary = (table["repeat_spend"] / repeat.clip(lower=1)).where(repeat > 0, 0.0)
+    return pd.DataFrame({
+        "customer_id": table["customer_id"].to_numpy(),
+        "frequency": repeat.to_numpy(dtype="float64"),
+        "recency": table["span"].to_numpy(dtype="float64"),
+        "T": table["T"].to_numpy(dtype="float64"),
+        "monetary_value": monetary.clip(lower=0).to_numpy(dtype="float64"),
+    })  # fmt: skip
+
+
+@dataclass
+class Probabilistic:
+    """BG/NBD and Gamma-Gamma fitted by MAP with pymc-marketing, and their parameters."""
+
+    transactions: object  # pymc_marketing.clv.BetaGeoModel
+    spend: object  # pymc_marketing.clv.GammaGammaModel
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        values = {}
+        for model in (self.transactions, self.spend):
+            posterior = model.idata.posterior
+            for name in posterior.data_vars:
+                if posterior[name].ndim == 2:  # scalar parameters (chain, draw)
+                    values[name] = round(float(posterior[name].mean()), 6)
+        return values
+
+
+def fit_probabilistic(table: pd.DataFrame) -> Probabilistic:
+    """BG/NBD on every customer's history; Gamma-Gamma on those who bought on two days or more."""
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    _quiet()
+    summary = _summary(table)
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    if len(summary) < MIN_CUSTOMERS or len(repeat) < MIN_CUSTOMERS:
+        raise NotEnoughData(
+            f"{len(summary)} customers, {len(repeat)} of them bought on two days or more"
+            f" (at least {MIN_CUSTOMERS} of each needed to fit BG/NBD and Gamma-Gamma)"
+        )
+    transactions, spend = BetaGeoModel(), GammaGammaModel()
+    transactions.fit(
+        summary[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False
+    )
+    spend.fit(repeat[["customer_id", "frequency", "monetary_value"]], method="map",
+              progressbar=False)  # fmt: skip
+    return Probabilistic(transactions, spend)
+
+
+def probabilistic_figures(model: Probabilistic, table: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """`table` with BG/NBD's expected purchase days in the horizon and probability alive,
+    Gamma-Gamma's expected spend per purchase day, and their product (the expected spend)."""
+    summary = _summary(table)
+    point = {"dim": ("chain", "draw")}
+    purchases = model.transactions.expected_purchases(data=summary, future_t=horizon)
+    alive = model.transactions.expected_probability_alive(data=summary)
+    spend = model.spend.expected_customer_spend(data=summary)
+    figures = {
+        "bg_purchases": purchases.mean(**point).to_numpy(),
+        "bg_alive": alive.mean(**point).to_numpy(),
+        "gg_spend": spend.mean(**point).to_numpy(),
+    }
+    figures["bg_value"] = figures["bg_purchases"] * figures["gg_spend"]
+    return table.assign(**figures)
+
+
+def features(table: pd.DataFrame) -> pd.DataFrame:
+    """The learned layer's inputs: the history, rates and gaps, and the probabilistic figures."""
+    repeat_gap = table["span"] / (table["purchase_days"] - 1).clip(lower=1)
+    derived = pd.DataFrame({
+        "avg_day_spend": table["spend"] / table["purchase_days"],
+        "rate": table["purchase_days"] / table["T"].clip(lower=1),
+        "gap": repeat_gap,
+        "overdue": (table["recency"] / repeat_gap.where(table["purchase_days"] > 1)),
+    })  # fmt: skip
+    return pd.concat([table, derived], axis=1)[FEATURES].astype("float64")
+
+
+def training_dates(
+    as_of: dt.date, first_day: dt.date, horizon_days: int, step_days: int, min_history_days: int
+) -> list[dt.date]:
+    """Dates whose whole horizon ends by `as_of`, `step_days` apart, latest first, each with at
+    least `min_history_days` of history before it."""
+    dates, day = [], as_of - dt.timedelta(days=horizon_days)
+    while day >= first_day + dt.timedelta(days=min_history_days):
+        dates.append(day)
+        day -= dt.timedelta(days=step_days)
+    return dates
+
+
+@dataclass
+class ValueSettings:
+    """The forecast's knobs; the defaults are the backtest's."""
+
+    horizon_days: int = 90
+    clv_months: int = 12
+    annual_discount_rate: float = 0.10
+    step_days: int = 14  # between training windows
+    min_history_days: int = 30  # before a training window's date
+    random_state: int = 0
+
+
+@dataclass
+class ValueModel:
+    """The fitted forecast: the probabilistic layer, and the learned one when there was enough
+    history to train it (else BG/NBD and Gamma-Gamma alone)."""
+
+    probabilistic: Probabilistic
+    buyer: HistGradientBoostingClassifier | None
+    correction: HistGradientBoostingRegressor | None
+    settings: ValueSettings
+    as_of: dt.date
+    windows: list[dt.date] = field(default_factory=list)
+    training_rows: int = 0
+
+    @property
+    def name(self) -> str:
+        if self.buyer is None:
+            return "BG/NBD + Gamma-Gamma (pymc-marketing, MAP)"
+        return "BG/NBD + Gamma-Gamma (pymc-marketing, MAP), corrected by gradient boosting"
+
+    def predict(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Per customer of a history at `as_of`: `VALUE_COLUMNS`."""
+        horizon = self.settings.horizon_days
+        scored = probabilistic_figures(self.probabilistic, table, horizon)
+        inputs = features(scored)
+        if self.buyer is None:
+            purchases = scored["bg_purchases"].to_numpy()
+            p_active = 1 - _no_purchase(self.probabilistic, table, horizon)
+            spend = scored["bg_value"].to_numpy()
+        else:
+            p_active = self.buyer.predict_proba(inputs)[:, 1]
+            spend = self.correction.predict(inputs) * scored["bg_value"].to_numpy()
+            purchases = scored["bg_purchases"].to_numpy()
+        per_day = np.divide(spend, purchases, out=np.zeros_like(spend), where=purchases > 0)
+        return pd.DataFrame({
+            "customer_id": table["customer_id"].to_numpy(),
+            "p_active": p_active,
+            "expected_purchases_90d": purchases,
+            "expected_spend_90d": spend,
+            "clv_12m": self._clv(table, per_day),
+            "p_alive_bgnbd": scored["bg_alive"].to_numpy(),
+        }).rename(columns=_horizon_names(horizon, self.settings.clv_months))  # fmt: skip
+
+    def _clv(self, table: pd.DataFrame, per_day: np.ndarray) -> np.ndarray:
+        """pymc-marketing's discounted lifetime value over `clv_months`, each purchase day
+        worth this model's spend per purchase day."""
+        from pymc_marketing.clv import customer_lifetime_value
+
+        monthly = (1 + self.settings.annual_discount_rate) ** (1 / 12) - 1
+        data = _summary(table).assign(future_spend=per_day)
+        value = customer_lifetime_value(
+            self.probabilistic.transactions, data, future_t=self.settings.clv_months,
+            discount_rate=monthly, time_unit="D",
+        )  # fmt: skip
+        return value.mean(dim=("chain", "draw")).to_numpy()
+
+
+def _horizon_names(horizon: int, months: int) -> dict[str, str]:
+    """Column names say the horizon: the defaults give `expected_spend_90d` and `clv_12m`."""
+    return {
+        "expected_purchases_90d": f"expected_purchases_{horizon}d",
+        "expected_spend_90d": f"expected_spend_{horizon}d",
+        "clv_12m": f"clv_{months}m",
+    }
+
+
+def _no_purchase(model: Probabilistic, table: pd.DataFrame, horizon: int) -> np.ndarray:
+    summary = _summary(table)
+    chance = model.transactions.expected_probability_no_purchase(t=horizon, data=summary)
+    return chance.mean(dim=("chain", "draw")).to_numpy()
+
+
+def fit_value(days: ir.Table, as_of: dt.date, settings: ValueSettings | None = None) -> ValueModel:
+    """Fit the forecast on the purchase days before `as_of` (see the module docstring)."""
+    settings = settings or ValueSettings()
+    now = history(days, as_of)
+    probabilistic = fit_probabilistic(now)
+    first = pd.Timestamp(days.day.min().execute()).date()
+    dates = training_dates(
+        as_of, first, settings.horizon_days, settings.step_days, settings.min_history_days
+    )
+    windows = [
+        probabilistic_figures(probabilistic, history(days, day, settings.horizon_days),
+                              settings.horizon_days)
+        for day in dates
+    ]  # fmt: skip
+    windows = [w for w in windows if len(w)]
+    model = ValueModel(probabilistic, None, None, settings, as_of, dates)
+    if not windows:
+        return model
+    train = pd.concat(windows, ignore_index=True)
+    bought = (train["future_spend"] > 0).to_numpy()
+    if bought.all() or not bought.any():
+        return model
+    inputs = features(train)
+    model.buyer = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=200,
+        l2_regularization=1.0, random_state=settings.random_state,
+    ).fit(inputs, bought)  # fmt: skip
+    base = train["bg_value"].clip(lower=1e-9)
+    model.correction = HistGradientBoostingRegressor(
+        loss="poisson", max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
+        min_samples_leaf=200, l2_regularization=1.0, random_state=settings.random_state,
+    ).fit(inputs, train["future_spend"].clip(lower=0) / base, sample_weight=base)  # fmt: skip
+    model.training_rows = len(train)
+    return model
+
+
+def scores(actual: np.ndarray, p_active: np.ndarray, spend: np.ndarray) -> dict[str, float]:
+    """AUC of `p_active` for buying, R² and mean absolute error of `spend`, and the totals."""
+    from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
+
+    bought = actual > 0
+    both = bought.any() and not bought.all()
+    predicted_total, actual_total = float(np.sum(spend)), float(np.sum(actual))
+    return {
+        "customers": len(actual),
+        "buyers": int(bought.sum()),
+        "auc": float(roc_auc_score(bought, p_active)) if both else float("nan"),
+        "r2": float(r2_score(actual, spend)) if len(actual) > 1 else float("nan"),
+        "mae": float(mean_absolute_error(actual, spend)),
+        "predicted_total": predicted_total,
+        "actual_total": actual_total,
+        "total_error": predicted_total / actual_total - 1 if actual_total else float("nan"),
+    }
+
+
+def grouped_scores(actual: np.ndarray, groups: pd.Series) -> dict[str, float]:
+    """How much of the horizon a grouping explains: each customer scored with the group's own
+    buying rate and mean spend over the horizon (in-sample, so an upper bound for any forecast
+    built on the groups); the R² is the between-group share of the spend's variance."""
+    frame = pd.DataFrame({"group": groups.to_numpy(), "spend": actual, "bought": actual > 0})
+    means = frame.groupby("group")[["spend", "bought"]].transform("mean")
+    result = scores(actual, means["bought"].to_numpy(), means["spend"].to_numpy())
+    return {**result, "segments": int(frame["group"].nunique()), "predicted_total": float("nan"),
+            "total_error": float("nan")}  # fmt: skip
+
+
+def calibration(actual: np.ndarray, spend: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted and actual spend per decile of the predicted spend."""
+    ranks = pd.Series(spend).rank(method="first")
+    decile = pd.qcut(ranks, min(bins, len(ranks)), labels=False) + 1
+    frame = pd.DataFrame({"decile": decile, "predicted": spend, "actual": actual})
+    return frame.groupby("decile", as_index=False).mean()
+
+
+@dataclass
+class Backtest:
+    """Per cut-off and model: `scores` rows; per cut-off, model and decile: `calibration`."""
+
+    scores: pd.DataFrame
+    calibration: pd.DataFrame
+
+    def at(self, model: str) -> pd.DataFrame:
+        return self.scores[self.scores["model"] == model]
+
+
+MODEL = "customer_value"
+BASELINE = "BG/NBD + Gamma-Gamma"
+
+
+def backtest_cutoff(
+    before: ir.Table,
+    after: ir.Table,
+    cutoff: dt.date,
+    settings: ValueSettings,
+    groupings: dict[str, pd.Series] | None = None,
+) -> Backtest:
+    """Fit on `before` (the lines before the cut-off, cleaned on their own), score the horizon
+    after it from `after` (the lines the week knows, cleaned together); `groupings` name each
+    customer's group at the cut-off (index: customer id) and are scored with `grouped_scores`."""
+    model = fit_value(purchase_days(before), cutoff, settings)
+    known = history(purchase_days(before), cutoff)
+    ahead = history(purchase_days(after), cutoff, settings.horizon_days)
+    actual = known[["customer_id"]].merge(ahead[["customer_id", "future_spend"]], how="left")
+    actual = actual["future_spend"].fillna(0.0).to_numpy()
+    predicted = model.predict(known)
+    spend = predicted[f"expected_spend_{settings.horizon_days}d"].to_numpy()
+    baseline = probabilistic_figures(model.probabilistic, known, settings.horizon_days)
+    rows = [
+        {"model": MODEL, **scores(actual, predicted["p_active"].to_numpy(), spend)},
+        {"model": BASELINE, **scores(actual, baseline["bg_purchases"].to_numpy(),
+                                     baseline["bg_value"].to_numpy())},
+    ]  # fmt: skip
+    for name, groups in (groupings or {}).items():
+        labels = groups.reindex(known["customer_id"]).fillna(-1).reset_index(drop=True)
+        rows.append({"model": name, **grouped_scores(actual, labels)})
+    curves = [
+        calibration(actual, values).assign(model=name)
+        for name, values in ((MODEL, spend), (BASELINE, baseline["bg_value"].to_numpy()))
+    ]
+    table = pd.DataFrame(rows).assign(cutoff=cutoff.isoformat())
+    return Backtest(table, pd.concat(curves, ignore_index=True).assign(cutoff=cutoff.isoformat()))
+
+
+def default_cutoffs(as_of: dt.date, horizon_days: int, count: int) -> list[dt.date]:
+    """The first days of the `count` months up to the last one whose horizon ends by `as_of`
+    (2011-06-01 to 2011-09-01 for the bundled data's 2011-12-10), oldest first."""
+    last = as_of - dt.timedelta(days=horizon_days)
+    month = last.year * 12 + last.month - 1
+    return [dt.date((m) // 12, m % 12 + 1, 1) for m in range(month - count + 1, month + 1)]
+
+
+def groupings_at(
+    rfm_now: pd.DataFrame, labelled: dict[str, pd.DataFrame], rfm_then: pd.DataFrame
+) -> dict[str, pd.Series]:
+    """Each customer's group at a cut-off (index: customer id), from the RFM there alone: the
+    11-cell grid and frequency deciles computed at the cut-off, and each of this week's
+    segmentations (`labelled`: customer_id, segment_id) carried to the cut-off by the segments
+    of the 15 customers nearest in log-scaled R, F, M today: the regions of RFM space this
+    week's segments occupy, with none of the lines after the cut-off."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    index = pd.Index(rfm_then["customer_id"], name="customer_id")
+    grid, _ = rfm.rfm_scores(rfm_then)
+    ranks = rfm_then["frequency"].rank(method="first")
+    groups = {
+        "RFM grid (11 cells)": pd.Series(grid["segment"].to_numpy(), index=index),
+        "frequency deciles": pd.Series(
+            pd.qcut(ranks, min(10, len(ranks)), labels=False).to_numpy(), index=index
+        ),
+    }
+    columns = list(rfm.RFM_COLUMNS)
+    for name, labels in labelled.items():
+        known = rfm_now[["customer_id", *columns]].merge(labels, on="customer_id")
+        neighbours = make_pipeline(
+            FunctionTransformer(np.log1p), StandardScaler(),
+            KNeighborsClassifier(n_neighbors=min(15, len(known))),
+        ).fit(known[columns].clip(lower=0), known["segment_id"])  # fmt: skip
+        placed = neighbours.predict(rfm_then[columns].clip(lower=0))
+        groups[name] = pd.Series(placed, index=index)
+    return groups
+
+
+def backtest(
+    raw: ir.Table,
+    after: ir.Table,
+    cutoffs: list[dt.date],
+    rules: CleaningRules,
+    settings: ValueSettings,
+    groupings: Callable[[pd.DataFrame], dict[str, pd.Series]] | None = None,
+) -> Backtest:
+    """`backtest_cutoff` at every cut-off, the lines before each cleaned on their own;
+    `groupings` turn the RFM table at a cut-off into named groups (see `groupings_at`)."""
+    parts = []
+    for cutoff in cutoffs:
+        before, _ = cleaned_before(raw, cutoff, rules)
+        rfm_then = rfm.rfm_table(before, cutoff).execute()
+        named = groupings(rfm_then) if groupings else {}
+        parts.append(backtest_cutoff(before, after, cutoff, settings, named))
+    return Backtest(
+        pd.concat([p.scores for p in parts], ignore_index=True),
+        pd.concat([p.calibration for p in parts], ignore_index=True),
+    )
+
+
+def summary(result: Backtest) -> pd.DataFrame:
+    """Per model or grouping: mean AUC, R² and MAE over the cut-offs, the median absolute error
+    of the predicted total, and at how many cut-offs it beat BG/NBD + Gamma-Gamma on both."""
+    table = result.scores
+    base = table[table["model"] == BASELINE][["cutoff", "auc", "r2"]]
+    joined = table.merge(base, on="cutoff", how="left", suffixes=("", "_baseline"))
+    joined["beats_baseline"] = (joined["auc"] > joined["auc_baseline"]) & (
+        joined["r2"] > joined["r2_baseline"]
+    )
+    joined["abs_total_error"] = joined["total_error"].abs()
+    grouped = joined.groupby("model", sort=False).agg(
+        auc=("auc", "mean"), r2=("r2", "mean"), mae=("mae", "mean"),
+        median_abs_total_error=("abs_total_error", "median"),
+        cutoffs_beating_baseline=("beats_baseline", "sum"), cutoffs=("cutoff", "size"),
+    )  # fmt: skip
+    return grouped.reset_index()
+
+
+def unforecast(known: pd.DataFrame, settings: ValueSettings) -> pd.DataFrame:
+    """Every customer with no forecast (too little history to fit one): empty figures."""
+    names = _horizon_names(settings.horizon_days, settings.clv_months)
+    columns = [names.get(c, c) for c in VALUE_COLUMNS[1:]]
+    return known[["customer_id"]].assign(**dict.fromkeys(columns, np.nan))
+
+
+FILES = {"transactions": "customer_value_bgnbd", "spend": "customer_value_gamma_gamma",
+         "learned": "customer_value_model"}  # fmt: skip
+"""The saved forecast: pymc-marketing's own files (NetCDF) and the learned layer (skops)."""
+
+
+def model_card(model: ValueModel, backtest_scores: pd.DataFrame) -> dict:
+    """What was fitted, on what, and how it did in the backtest."""
+    scored = backtest_scores[backtest_scores["model"].isin([MODEL, BASELINE])]
+    return {
+        "model": model.name,
+        "as_of": model.as_of.isoformat(),
+        "settings": dataclasses.asdict(model.settings),
+        "parameters": model.probabilistic.parameters,
+        "training_windows": [d.isoformat() for d in model.windows],
+        "training_rows": model.training_rows,
+        "features": FEATURES,
+        "backtest": scored.round(4).to_dict(orient="records"),
+    }
+
+
+Publish = Callable[[str, str, Callable[[UPath], object]], object]
+
+
+def save_value_model(model: ValueModel, card: dict, publish: Publish) -> None:
+    """Write the model's files with `publish(name, suffix, write)` (the warehouse's)."""
+    for part, name in (("transactions", FILES["transactions"]), ("spend", FILES["spend"])):
+        fitted = getattr(model.probabilistic, part)
+        publish(
+            name, ".nc", lambda path, m=fitted: atomically(path, lambda local: m.save(str(local)))
+        )
+    learned = {"buyer": model.buyer, "correction": model.correction}
+    publish(
+        FILES["learned"],
+        ".skops",
+        lambda path: atomically(path, lambda local: sio.dump(learned, local)),
+    )
+    text = json.dumps({**card, "library_versions": library_versions()}, indent=2, default=str)
+    publish(FILES["learned"], ".json", lambda path: write_bytes(text.encode(), path))
+
+
+def _loaded(kind: type, path: UPath) -> object:
+    """A pymc-marketing model from its file, built on the data it was fitted on (its `load`
+    alone leaves the model unbuilt when it was fitted with `fit(data)`)."""
+    model = kind.load(str(path))
+    model.build_model(model.idata.fit_data.to_dataframe().reset_index(drop=True))
+    return model
+
+
+def load_value_model(folder: UPath) -> ValueModel:
+    """The forecast saved by `save_value_model` in `folder` (the stable, newest week's files)."""
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    _quiet()
+    saved = load_model(folder / f"{FILES['learned']}.skops")
+    paths = {part: folder / f"{FILES[part]}.nc" for part in ("transactions", "spend")}
+    for path in paths.values():
+        if not path.exists():
+            raise InputError(path, "no saved forecast; materialise customer_value first")
+    probabilistic = Probabilistic(
+        _loaded(BetaGeoModel, paths["transactions"]), _loaded(GammaGammaModel, paths["spend"])
+    )
+    card = saved.card
+    return ValueModel(
+        probabilistic, saved.model["buyer"], saved.model["correction"],
+        ValueSettings(**card["settings"]), dt.date.fromisoformat(card["as_of"]),
+    )  # fmt: skip

@@ -1,0 +1,144 @@
+"""Group value: what each customer is worth next quarter, and the backtest that chose the model."""
+
+import dataclasses
+import datetime as dt
+import time
+
+import dagster as dg
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from rfm_pipeline.core import value
+from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.errors import NotEnoughData
+from rfm_pipeline.core.plots import calibration_plot
+from rfm_pipeline.core.segments import comparison
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
+from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.weeks import weeks
+
+
+class ValueConfig(dg.Config):
+    """The forecast's settings (customer_value uses the ones backtested here) and the cut-offs."""
+
+    horizon_days: int = 90
+    clv_months: int = 12
+    annual_discount_rate: float = 0.10
+    step_days: int = 14  # between the learned layer's training windows
+    min_history_days: int = 30  # before a training window's date
+    random_state: int = 0
+    cutoffs: list[str] | None = None  # YYYY-MM-DD; None = the first days of `cutoff_count`
+    cutoff_count: int = 4  # months up to the last whose horizon ends by the as-of date
+
+    def settings(self) -> value.ValueSettings:
+        return value.ValueSettings(**self.model_dump(exclude={"cutoffs", "cutoff_count"}))
+
+
+def _as_of(rfm_table: pd.DataFrame) -> dt.date:
+    return dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
+
+
+@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="1", partitions_def=weeks)
+def value_backtest(
+    context: dg.AssetExecutionContext,
+    config: ValueConfig,
+    warehouse: Warehouse,
+    raw_transactions: ir.Table,
+    clean_transactions: ir.Table,
+    rfm_table: pd.DataFrame,
+    pca_segmentation: pd.DataFrame,
+    umap_segmentation: pd.DataFrame,
+    tsne_segmentation: pd.DataFrame,
+    pca_sweep: pd.DataFrame,
+    umap_sweep: pd.DataFrame,
+    tsne_sweep: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per cut-off and forecast or segmentation: AUC for buying in the horizon, R² and mean
+    absolute error of the spend, predicted and actual total. Each forecast is fitted on the
+    lines before the cut-off (cleaned on their own); the segmentations are scored by how much
+    of the horizon their groups explain (the 11-cell RFM grid, frequency deciles and each kept
+    solution of this week's spaces, carried to the cut-off by RFM alone).
+    """
+    started, as_of = time.perf_counter(), _as_of(rfm_table)
+    settings = config.settings()
+    cutoffs = [dt.date.fromisoformat(c) for c in config.cutoffs or []] or value.default_cutoffs(
+        as_of, settings.horizon_days, config.cutoff_count
+    )
+    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+    kept = comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
+    labelled = {
+        f"{row.embedding}/{row.algorithm}": tables[row.embedding][
+            ["customer_id", f"{row.algorithm}_segment"]
+        ].set_axis(["customer_id", "segment_id"], axis=1)
+        for row in kept.itertuples()
+    }
+    known = clean_transactions.filter(
+        clean_transactions.invoice_date < ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    )
+    rules = CleaningRules(**upstream_metadata(context, "clean_transactions")["rules"])
+    metadata = {"settings": dg.MetadataValue.json(dataclasses.asdict(settings))}
+    try:
+        result = value.backtest(
+            raw_transactions, known, cutoffs, rules, settings,
+            lambda then: value.groupings_at(rfm_table, labelled, then),
+        )  # fmt: skip
+    except NotEnoughData as reason:
+        metadata["note"] = f"skipped: {reason}"
+        return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
+    last = result.calibration[result.calibration["cutoff"] == cutoffs[-1].isoformat()]
+    title = f"Spend in the {settings.horizon_days} days after {cutoffs[-1]}"
+    summary = value.summary(result)
+    metadata |= {
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "summary": table_metadata(summary.round(4)),
+        "scores": table_metadata(result.scores.round(4)),
+        "calibration_plot": image_metadata(
+            calibration_plot(last, title),
+            warehouse, "value_calibration", context.partition_key,
+        ),
+        "dagster/row_count": len(result.scores),
+        "seconds": round(time.perf_counter() - started, 2),
+    }  # fmt: skip
+    return dg.Output(result.scores, metadata=plain(metadata))
+
+
+@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="1", partitions_def=weeks)
+def customer_value(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    clean_transactions: ir.Table,
+    rfm_table: pd.DataFrame,
+    value_backtest: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    """Per customer at the week's as-of date: the probability of buying within the horizon
+    (`p_active`), expected purchase days and spend in it, the discounted value over the next
+    months (`clv_12m` by default) and BG/NBD's probability of being alive. The model is the
+    one `value_backtest` scored; it is saved for `rfm-pipeline predict` with its card.
+    """
+    started, as_of = time.perf_counter(), _as_of(rfm_table)
+    settings = value.ValueSettings(**upstream_metadata(context, "value_backtest")["settings"])
+    days = value.purchase_days(clean_transactions)
+    known = value.history(days, as_of)
+    try:
+        model = value.fit_value(days, as_of, settings)
+    except NotEnoughData as reason:
+        empty = value.unforecast(known, settings)
+        return dg.Output(empty, metadata=plain({"note": f"no forecast: {reason}"}))
+    table = model.predict(known).assign(as_of=as_of)
+    card = value.model_card(model, value_backtest)
+    value.save_value_model(model, card, lambda name, suffix, write: warehouse.publish(
+        name, suffix, context.partition_key, write))  # fmt: skip
+    spend = f"expected_spend_{settings.horizon_days}d"
+    metadata = {
+        "model": model.name,
+        "parameters": dg.MetadataValue.json(card["parameters"]),
+        "training_windows": len(model.windows),
+        "training_rows": model.training_rows,
+        "dagster/row_count": len(table),
+        "expected_buyers": round(float(table["p_active"].sum()), 1),
+        f"{spend}_total": round(float(table[spend].sum()), 2),
+        "backtest": table_metadata(pd.DataFrame(card["backtest"]).round(4)),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return dg.Output(table, metadata=plain(metadata))
