@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
@@ -26,6 +27,9 @@ from upath import UPath
 from rfm_pipeline.core import cleaning, ingest, rfm
 from rfm_pipeline.core.engine import connect
 from rfm_pipeline.core.model_files import SavedModel, load_model
+
+if TYPE_CHECKING:
+    from rfm_pipeline.core.value import ValueModel
 
 FEATURES = ("recency", "frequency", "monetary")
 
@@ -191,27 +195,33 @@ def predict_segments(
     model_path: str | Path | None = None,
     column_map: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Segments for the customers in a frame of transactions (source column names).
+    """Segments for the customers in a frame of transactions (source column names), and the
+    forecast's probability of buying and expected spend when it has been saved beside it.
 
     Uses the classifier saved by the last run (`<warehouse>/segment_classifier.skops` unless
     `model_path` says otherwise); the frame goes through the same ingestion and cleaning.
     """
+    from rfm_pipeline.core.value import FILES, load_value_model
     from rfm_pipeline.settings import warehouse_path
 
     path = UPath(model_path or UPath(warehouse_path()) / "segment_classifier.skops")
+    saved_forecast = path.parent / f"{FILES['learned']}.skops"
+    value = load_value_model(path.parent) if saved_forecast.exists() else None
     con = connect()
     source = ingest.frame_source(con, transactions)
     raw = ingest.canonical_log(source, "transactions", column_map).table
     as_of = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
-    return score_customers(raw, load_model(path), as_of)
+    return score_customers(raw, load_model(path), as_of, value=value)
 
 
 def score_file(
     con: ibis.BaseBackend, path: str | Path, saved: SavedModel, as_of: dt.date | None = None,
-    **reading: object,
+    value: ValueModel | None = None, **reading: object,
 ) -> pd.DataFrame:  # fmt: skip
-    """Segments for the customers in a transactions file, read like `run` reads its input."""
-    return score_customers(ingest.read_transactions(con, path, **reading), saved, as_of)
+    """Segments (and with `value` the forecast) for the customers in a transactions file, read
+    like `run` reads its input."""
+    raw = ingest.read_transactions(con, path, **reading)
+    return score_customers(raw, saved, as_of, value=value)
 
 
 def score_customers(
@@ -219,8 +229,10 @@ def score_customers(
     saved: SavedModel,
     as_of: dt.date | None = None,
     rules: cleaning.CleaningRules | None = None,
+    value: ValueModel | None = None,
 ) -> pd.DataFrame:
-    """One row per customer in `raw` (canonical schema): segment and probability, or a reason.
+    """One row per customer in `raw` (canonical schema): segment and probability, or a reason;
+    with `value` (the saved forecast), also `p_active` and the expected spend.
 
     The lines are cleaned with `rules`, by default the rules the model's training data was
     cleaned with (its card's `cleaning_rules`)."""
@@ -234,8 +246,18 @@ def score_customers(
     scored = table.assign(**_predict(saved, table))
     unscored = reasons(cleaning.flag_lines(raw, rules), set(table["customer_id"]), as_of)
     table = pd.concat([scored, unscored], ignore_index=True)[COLUMNS]
+    if value is not None:
+        table = table.merge(_forecast(value, clean, as_of, table), on="customer_id", how="left")
     counts = {c: "Int64" for c in ("segment_id", "recency", "frequency")}
     return table.astype(counts).sort_values("customer_id", ignore_index=True)
+
+
+def _forecast(value: ValueModel, clean: ir.Table, as_of: dt.date | None, table: pd.DataFrame):
+    """The forecast's probability of buying and expected spend, for the scored customers."""
+    spend = f"expected_spend_{value.settings.horizon_days}d"
+    if table["segment_id"].isna().all():
+        return pd.DataFrame(columns=["customer_id", "p_active", spend])
+    return value.forecast(clean, as_of)[["customer_id", "p_active", spend]]
 
 
 def _predict(saved: SavedModel, table: pd.DataFrame) -> dict[str, object]:

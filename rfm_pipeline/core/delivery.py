@@ -13,6 +13,7 @@ import pandas as pd
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SEGMENTS
 from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE
 from rfm_pipeline.core.spaces import SPACE_NAMES
+from rfm_pipeline.core.value import value_columns
 
 
 @dataclass
@@ -21,6 +22,8 @@ class ReportInputs:
 
     segments: pd.DataFrame  # segment_profiles: name, strategy, sizes, shares, means, medians
     generated: str
+    summary: pd.DataFrame | None = None  # `at_a_glance`: the first screen, for the marketing team
+    forecast: dict | None = None  # customer_value's model, horizon and backtest figures
     period: str = ""
     as_of: str | None = None
     chosen: str | None = None  # "UMAP embedding, kmeans, k = 7"
@@ -73,14 +76,43 @@ def interest_sizes(interests: pd.DataFrame) -> pd.DataFrame | None:
 
 
 REPORT_SOURCES = ("raw_transactions", "clean_transactions", "eda_report", "rfm_table",
-                  "customer_segments", "segment_classifier", "new_customer_evaluation")  # fmt: skip
+                  "customer_segments", "segment_classifier", "new_customer_evaluation",
+                  "customer_value")  # fmt: skip
 """The assets whose metadata the report shows (their tables as frames)."""
+
+
+def at_a_glance(profiles: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
+    """Per segment, largest expected spend first: customers, revenue share, expected revenue
+    over the forecast's horizon, share likely to buy, the week's change in customers (this
+    week's minus last week's; empty in a week compared with none) and the strategy."""
+    spend = next((c for c in profiles.columns if c.startswith("expected_spend_")), None)
+    ids = profiles["segment_id"]
+    now = ids.map(moves.groupby("segment_id").size()).fillna(0)
+    before = ids.map(moves.groupby("previous_segment_id").size()).fillna(0)
+    change = (now - before).astype("Int64")
+    if moves["previous_segment_id"].isna().all():
+        change[:] = pd.NA
+    table = pd.DataFrame({
+        "segment": profiles["segment_name"],
+        "customers": profiles["customers"],
+        "revenue share": profiles["revenue_share"],
+        "expected revenue": profiles[spend] if spend else float("nan"),
+        "likely to buy": profiles.get("likely_active_share", float("nan")),
+        "change this week": change,
+        "strategy": profiles["strategy"],
+    })  # fmt: skip
+    order = table["expected revenue"].fillna(table["revenue share"])
+    return table.iloc[order.argsort(kind="stable")[::-1]].reset_index(drop=True)
+
+
+FORECAST_COLUMNS = ["cutoff", "model", "customers", "buyers", "auc", "r2", "mae", "total_error"]
 
 
 def report_inputs(
     week: str,
     profiles: pd.DataFrame,
     segmented: pd.DataFrame,
+    moves: pd.DataFrame,
     rfm_scores: pd.DataFrame,
     answers: pd.DataFrame,
     interests: pd.DataFrame,
@@ -94,9 +126,14 @@ def report_inputs(
     funnel = meta["clean_transactions"].get("funnel")
     comparison = choice.get("comparison")
     hypotheses = str(meta["eda_report"].get("hypotheses", "")).splitlines()
+    forecast = meta["customer_value"]
     return ReportInputs(
         segments=profiles,
         generated=f"for the week of {week}",
+        summary=at_a_glance(profiles, moves),
+        forecast={"model": forecast["model"], "backtest": forecast["backtest"][FORECAST_COLUMNS]}
+        if "model" in forecast
+        else None,
         period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
         as_of=str(meta["rfm_table"].get("as_of", "")) or None,
         chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
@@ -138,6 +175,7 @@ def render(inputs: ReportInputs) -> str:
         **{k: v for k, v in vars(inputs).items() if k not in ("images", "segments")},
         segments=list(segments.itertuples(index=False)),
         customers=int(segments["customers"].sum()),
+        expected_spend=next((c for c in segments.columns if c.startswith("expected_spend_")), ""),
         images={k: base64.b64encode(v).decode("ascii") for k, v in inputs.images.items()},
     )
 
@@ -155,15 +193,21 @@ EXPORT_COLUMNS = {
     "previous_segment_name": "str",
     "changed_since_last_week": "bool",
 }
-"""The export's columns and types; `interest_group` and `previous_segment_name` may be empty."""
+"""The export's columns and types; `interest_group` and `previous_segment_name` may be empty.
+Then the forecast's: `p_active`, `expected_spend_90d` and `clv_12m` (as configured)."""
 
 
 def segment_export(
-    segments: pd.DataFrame, scores: pd.DataFrame, interests: pd.DataFrame, moves: pd.DataFrame
+    segments: pd.DataFrame,
+    scores: pd.DataFrame,
+    interests: pd.DataFrame,
+    moves: pd.DataFrame,
+    value: pd.DataFrame,
 ) -> pd.DataFrame:
     """This week's customers with segment, strategy, rule-based segment, interest group, RFM
-    values, last week's segment name (empty when new) and whether the segment changed (new
-    customers count as changed).
+    values, last week's segment name (empty when new), whether the segment changed (new
+    customers count as changed), and the forecast: probability of buying within the horizon,
+    expected spend in it and discounted value.
     """
     rule = scores[["customer_id", "segment"]].rename(columns={"segment": "rfm_segment"})
     groups = interests[["customer_id", "group_name"]].rename(
@@ -177,13 +221,11 @@ def segment_export(
         .merge(rule, on="customer_id", how="left")
         .merge(groups, on="customer_id", how="left")
         .merge(change, on="customer_id", how="left")
+        .merge(value[["customer_id", *value_columns(value)]], on="customer_id", how="left")
     )
     table["previous_segment_name"] = table["previous_segment_name"].where(
         table["movement"] != "new"
     )
     table["changed_since_last_week"] = table["movement"] != "same"
-    return (
-        table[list(EXPORT_COLUMNS)]
-        .astype(EXPORT_COLUMNS)
-        .sort_values("customer_id", ignore_index=True)
-    )
+    columns = {**EXPORT_COLUMNS, **dict.fromkeys(value_columns(value), "float64")}
+    return table[list(columns)].astype(columns).sort_values("customer_id", ignore_index=True)

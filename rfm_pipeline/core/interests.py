@@ -19,7 +19,6 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from rfm_pipeline.core.engine import exact_mean, exact_sum
-from rfm_pipeline.core.naming import numbered
 from rfm_pipeline.core.spaces import kmeans_sweep
 
 BASKET_COLUMNS = ("invoices", "basket_min", "basket_max", "basket_mean")
@@ -95,17 +94,22 @@ def interest_groups(
 def group_names(
     profile: pd.DataFrame, features: pd.DataFrame, category_names: dict[int, str]
 ) -> dict[int, str]:
-    """ "<category> buyers, <small|medium|large> baskets", numbered when a name repeats."""
+    """ "<category> buyers, <small|medium|large> baskets" by the category bought most above the
+    average; a group whose name is taken names its next category too ("<a> and <b> buyers")."""
     shares = profile[share_columns(len(category_names))]
     lift = shares / features[shares.columns].mean().replace(0, np.nan)
     low, high = features["basket_mean"].quantile([1 / 3, 2 / 3])
     names: dict[int, str] = {}
     for group in profile.sort_values("customers", ascending=False).index:
-        category = int(lift.loc[group].fillna(0).to_numpy().argmax())
+        order = np.argsort(-lift.loc[group].fillna(0).to_numpy(), kind="stable")
         basket = profile.loc[group, "basket_mean"]
         size = "small" if basket < low else "large" if basket > high else "medium"
-        name = f"{category_names[category]} buyers, {size} baskets"
-        names[int(group)] = numbered(name, set(names.values()))
+        first = category_names[int(order[0])]
+        candidates = [first] + [f"{first} and {category_names[int(c)]}" for c in order[1:]]
+        taken = set(names.values())
+        buyers = next((c for c in candidates if f"{c} buyers, {size} baskets" not in taken),
+                      f"{candidates[-1]} (group {group})")  # fmt: skip
+        names[int(group)] = f"{buyers} buyers, {size} baskets"
     return names
 
 

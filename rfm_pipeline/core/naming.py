@@ -15,7 +15,9 @@ z_frequency + z_monetary.
 - Lapsed segments: the most valuable is "At risk"; of the rest, the longest gone is "Lost"
   and the others "Dormant" (a lone lapsed segment is "At risk" if its value is above average,
   else "Lost").
-A name that falls to several segments is numbered in order of value: "Stalled", "Stalled 2"."""
+Segments that share a name are told apart by the measure in which they differ most: each gets
+that measure's word for where it stands among them ("Stalled, frequent" and "Stalled,
+occasional"); if some still share a name, the next measure adds a word, and so on."""
 
 from __future__ import annotations
 
@@ -52,14 +54,50 @@ def engagement(z: pd.DataFrame) -> pd.Series:
     return (-z["recency"] + z["frequency"] + z["monetary"]) / 3
 
 
-def numbered(name: str, taken: set[str] | dict[str, object]) -> str:
-    """`name`, or its base numbered from 2 ("Stalled 2", "Stalled 3") if it is taken."""
-    if name not in taken:
-        return name
-    base, number = name.rstrip(" 0123456789"), 2
-    while f"{base} {number}" in taken:
-        number += 1
-    return f"{base} {number}"
+SCALES = {
+    "recency": ("recent", "cooling", "long gone"),
+    "frequency": ("occasional", "regular", "frequent"),
+    "monetary": ("low-spend", "mid-spend", "high-spend"),
+}
+"""Words for a segment's place on each measure among the segments that share its name: the
+lowest, the middle and the highest standardised mean."""
+
+
+def base_name(name: str) -> str:
+    """The rule name without the words that tell segments apart ("Stalled, frequent")."""
+    return name.split(",")[0]
+
+
+def told_apart(names: dict[int, str], z: pd.DataFrame) -> dict[int, str]:
+    """`names` where no two segments share one (see the module docstring); `z` holds each
+    segment's standardised mean recency, frequency and monetary value."""
+    result, used = dict(names), {segment: set() for segment in names}
+    for _ in SCALES:
+        groups: dict[str, list[int]] = {}
+        for segment, name in result.items():
+            groups.setdefault(name, []).append(segment)
+        for group in (g for g in groups.values() if len(g) > 1):
+            spread = z.loc[group, list(SCALES)].max() - z.loc[group, list(SCALES)].min()
+            measure = str(spread.drop(list(used[group[0]])).idxmax())
+            rank = z.loc[group, measure].rank(method="first") - 1
+            words = SCALES[measure]
+            for segment in group:
+                position = round(rank[segment] * (len(words) - 1) / (len(group) - 1))
+                result[segment] = f"{result[segment]}, {words[position]}"
+                used[segment].add(measure)
+    return result
+
+
+def apart(name: str, mine: pd.Series, holder: pd.Series, taken: set[str]) -> str:
+    """A name for a segment whose rule name another segment (`holder`) already has: the name
+    with the word for the measure in which the two differ most (then the next, while taken)."""
+    gaps = (mine - holder)[list(SCALES)]
+    for measure in gaps.abs().sort_values(ascending=False, kind="stable").index:
+        words = SCALES[str(measure)]
+        name = f"{name}, {words[-1] if gaps[measure] > 0 else words[0]}"
+        if name not in taken:
+            break
+    return name
 
 
 def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
@@ -70,11 +108,12 @@ def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
     else:
         frequency = profile.set_index("segment_id")["frequency_mean"]
         names = _fine_names(z, frequency)
+    names = told_apart(names, z)
     return pd.DataFrame(
         {
             "segment_id": list(names),
             "segment_name": list(names.values()),
-            "strategy": [STRATEGIES[name.rstrip(" 0123456789")] for name in names.values()],
+            "strategy": [STRATEGIES[base_name(name)] for name in names.values()],
             "engagement": [float(engaged[s]) for s in names],
         }
     ).sort_values("segment_id", ignore_index=True)
@@ -97,7 +136,7 @@ def _coarse_names(z: pd.DataFrame, engagement: pd.Series) -> dict[int, str]:
 
 
 def _fine_names(z: pd.DataFrame, frequency_mean: pd.Series) -> dict[int, str]:
-    """Four or more segments: the study's seven names, numbered when a name repeats."""
+    """Four or more segments: the study's seven names (repeated where the rules repeat them)."""
     value = z["frequency"] + z["monetary"]
     recent = value[z["recency"] < 0].sort_values(ascending=False, kind="stable").index.tolist()
     lapsed = value[z["recency"] >= 0].sort_values(ascending=False, kind="stable").index.tolist()
@@ -118,8 +157,4 @@ def _fine_names(z: pd.DataFrame, frequency_mean: pd.Series) -> dict[int, str]:
         most_lapsed = z.loc[rest, "recency"].idxmax()
         for segment in rest:
             names[segment] = "Lost" if segment == most_lapsed else "Dormant"
-    taken: set[str] = set()
-    for segment in recent + lapsed:  # a repeated name is numbered in order of value
-        names[segment] = numbered(names[segment], taken)
-        taken.add(names[segment])
     return names

@@ -4,11 +4,14 @@ what each segment looks like (profiles, standardised means, min-max means for th
 
 Every space's sweep keeps, per algorithm, the solution with the best silhouette among those
 whose smallest segment holds at least `min_share` of customers. Among all kept solutions of all
-spaces, the default is the eligible one with the highest silhouette (ties: the earlier space in
-pca, umap, tsne, then the earlier algorithm). Silhouettes of different embeddings are not
-strictly comparable; the rule is simple and stated, and config can pick any space and algorithm.
-Week after week, last week's choice (and each algorithm's k) stays while its silhouette is
-within a tolerance of the best, so segments do not change for a hair's difference."""
+spaces, the default is the preferred one with the highest silhouette (ties: the earlier space in
+pca, umap, tsne, then the earlier algorithm). Preferred: eligible (the minimum share) and at
+least as predictive of the next quarter as the 11-cell RFM grid in the value backtest, on both
+its figures (AUC for buying, explained spend; means over the cut-offs). Silhouettes of different
+embeddings are not strictly comparable; the rule is simple and stated, and config can pick any
+space and algorithm. Week after week, last week's choice (and each algorithm's k) stays while
+it is preferred and its silhouette is within a tolerance of the best, so segments do not change
+for a hair's difference."""
 
 from __future__ import annotations
 
@@ -19,19 +22,28 @@ import pandas as pd
 from rfm_pipeline.core.naming import name_segments
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 from rfm_pipeline.core.spaces import SPACES
+from rfm_pipeline.core.value import value_columns
 
 COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
-                      "davies_bouldin", "min_share", "eligible"]  # fmt: skip
+                      "davies_bouldin", "min_share", "eligible", "auc", "explained_spend",
+                      "predictive", "preferred"]  # fmt: skip
 
+REFERENCE = "RFM grid (11 cells)"
+"""The segmentation every chosen one must at least match in the value backtest."""
 
 RULE = (
     "highest silhouette among the kept solutions of every embedding whose smallest segment holds"
-    " at least the minimum share of customers"
+    " at least the minimum share of customers and that predict the next quarter at least as well"
+    " as the 11-cell RFM grid (AUC and explained spend in the value backtest)"
 )
 
 
-def comparison(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every space's kept solutions, one row per (embedding, algorithm), best first."""
+def comparison(
+    sweeps: Mapping[str, pd.DataFrame], backtest: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every space's kept solutions, one row per (embedding, algorithm), preferred first, with
+    their backtest figures (means over the cut-offs of `value_backtest`'s rows named
+    "<embedding>/<algorithm>"); without a backtest every eligible solution is preferred."""
     rows = [
         sweep[sweep["kept"]].assign(embedding=space)
         for space, sweep in sweeps.items()
@@ -40,11 +52,31 @@ def comparison(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     table = pd.concat(rows, ignore_index=True)
+    means = _backtest_means(backtest)
+    names = table["embedding"] + "/" + table["algorithm"]
+    table["auc"] = names.map(means["auc"]).astype("float64")
+    table["explained_spend"] = names.map(means["r2"]).astype("float64")
+    if REFERENCE in means.index:
+        reference = means.loc[REFERENCE]
+        table["predictive"] = (table["auc"] >= reference["auc"]) & (
+            table["explained_spend"] >= reference["r2"]
+        )
+    else:
+        table["predictive"] = True
+    table["preferred"] = table["eligible"] & table["predictive"]
     table["space_order"] = table["embedding"].map(SPACES.index)
     table = table.sort_values(
-        ["eligible", "silhouette", "space_order"], ascending=[False, False, True], kind="stable"
-    )
+        ["preferred", "eligible", "silhouette", "space_order"],
+        ascending=[False, False, False, True], kind="stable",
+    )  # fmt: skip
     return table[COMPARISON_COLUMNS].reset_index(drop=True)
+
+
+def _backtest_means(backtest: pd.DataFrame | None) -> pd.DataFrame:
+    """Mean AUC and R² per row name of a value backtest (empty without one)."""
+    if backtest is None or backtest.empty:
+        return pd.DataFrame(columns=["auc", "r2"], dtype="float64")
+    return backtest.groupby("model")[["auc", "r2"]].mean()
 
 
 def choose(
@@ -55,7 +87,7 @@ def choose(
     tolerance: float = 0.0,
 ) -> tuple[str, str]:
     """(embedding, algorithm): the configured one, else the first row of `comparison`, or
-    last week's (`previous`) while it is eligible and within `tolerance` of that row's
+    last week's (`previous`) while it is preferred and within `tolerance` of that row's
     silhouette, so the segments do not change for a hair's difference. Without any kept
     solution (too few customers: every space made one segment) it is one segment."""
     if kept.empty:
@@ -73,7 +105,7 @@ def choose(
         same = candidates[
             (candidates["embedding"] == previous[0])
             & (candidates["algorithm"] == previous[1])
-            & (candidates["eligible"] | ~top["eligible"])
+            & (candidates["preferred"] | ~top["preferred"])
             & (candidates["silhouette"] >= top["silhouette"] - tolerance)
         ]
         top = same.iloc[0] if len(same) else top
@@ -147,3 +179,19 @@ def every_solution(sweeps: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["embedding"])
     every = pd.concat(solved, ignore_index=True)
     return every[["embedding", *[c for c in every.columns if c != "embedding"]]]
+
+
+def with_value(profile: pd.DataFrame, segmented: pd.DataFrame, value: pd.DataFrame) -> pd.DataFrame:
+    """`profile` with each segment's forecast from `customer_value`: expected spend and
+    discounted value summed, its share of the expected spend, and the share of its customers
+    likely to buy within the horizon (the mean probability)."""
+    p_active, spend, clv = value_columns(value)
+    joined = segmented[["customer_id", "segment_id"]].merge(
+        value[["customer_id", p_active, spend, clv]], on="customer_id", how="left"
+    )
+    per_segment = joined.groupby("segment_id").agg(
+        **{spend: (spend, lambda s: s.sum(min_count=1)), clv: (clv, lambda s: s.sum(min_count=1))},
+        likely_active_share=(p_active, "mean"),
+    )
+    per_segment["expected_revenue_share"] = per_segment[spend] / per_segment[spend].sum()
+    return profile.merge(per_segment.reset_index(), on="segment_id", how="left")

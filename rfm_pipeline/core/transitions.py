@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from rfm_pipeline.core.naming import engagement, numbered
+from rfm_pipeline.core.naming import apart, engagement
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 
 MAX_DISTANCE = 1.0
@@ -119,23 +119,24 @@ def carry_over(
     `current` is `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`,
     the RFM columns, `embedding`, `algorithm` per customer); `registry` is last week's
     `segment_registry` (None before the first week). A new segment gets an id no earlier week
-    used and its rule name, numbered if a kept segment already has it.
+    used and its rule name, told apart from a kept segment that already has it (`apart`).
     """
     registry = empty_registry() if registry is None else registry
     labels = _labels(current)
     previous = registry[registry["customers"] > 0].set_index("segment_id")
     mean, std = standardiser(current)
-    matching = match_segments(
-        (previous[list(RFM_COLUMNS)] - mean) / std, centroids(current, mean, std), max_distance
-    )
+    before, now = (previous[list(RFM_COLUMNS)] - mean) / std, centroids(current, mean, std)
+    matching = match_segments(before, now, max_distance)
     renamed = {
         s: (p, *previous.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
     }
-    taken = {name for _, name, _ in renamed.values()}
+    holders = {name: now.loc[s] for s, (_, name, _) in renamed.items()}
     next_id = int(registry["segment_id"].max()) + 1 if len(registry) else 0
     for segment in sorted(matching.new):
-        name = numbered(str(labels.loc[segment, "segment_name"]), taken)
-        taken.add(name)
+        name = str(labels.loc[segment, "segment_name"])
+        if name in holders:
+            name = apart(name, now.loc[segment], holders[name], set(holders))
+        holders[name] = now.loc[segment]
         renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
         next_id += 1
     mapping = pd.DataFrame.from_dict(

@@ -257,6 +257,10 @@ class ValueModel:
             "p_alive_bgnbd": scored["bg_alive"].to_numpy(),
         }).rename(columns=_horizon_names(horizon, self.settings.clv_months))  # fmt: skip
 
+    def forecast(self, clean: ir.Table, as_of: dt.date) -> pd.DataFrame:
+        """`predict` for the customers of clean transactions, from their lines before `as_of`."""
+        return self.predict(history(purchase_days(clean), as_of))
+
     def _clv(self, table: pd.DataFrame, per_day: np.ndarray) -> np.ndarray:
         """pymc-marketing's discounted lifetime value over `clv_months`, each purchase day
         worth this model's spend per purchase day."""
@@ -269,6 +273,14 @@ class ValueModel:
             discount_rate=monthly, time_unit="D",
         )  # fmt: skip
         return value.mean(dim=("chain", "draw")).to_numpy()
+
+
+def value_columns(table: pd.DataFrame) -> list[str]:
+    """A `customer_value` table's forecast columns for people: the probability of buying, the
+    expected spend and the discounted value, whatever the horizon and months configured."""
+    spend = [c for c in table.columns if c.startswith("expected_spend_")]
+    clv = [c for c in table.columns if c.startswith("clv_")]
+    return ["p_active", *spend, *clv]
 
 
 def _horizon_names(horizon: int, months: int) -> dict[str, str]:

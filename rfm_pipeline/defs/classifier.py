@@ -11,6 +11,7 @@ from rfm_pipeline.core.classifier import FEATURES, model_card, score_file, train
 from rfm_pipeline.core.model_files import SavedModel, load_model
 from rfm_pipeline.core.plots import confusion_heatmap
 from rfm_pipeline.core.storage import write_export
+from rfm_pipeline.core.value import FILES, load_value_model
 from rfm_pipeline.defs.ingest import IngestConfig
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
@@ -93,10 +94,18 @@ def score_transactions(
     engine: DuckDBEngine,
     warehouse: Warehouse,
 ) -> None:
-    """Segments for the customers in a transactions file, with the saved classifier."""
+    """Segments for the customers in a transactions file, with the saved classifier, and the
+    saved forecast's probability of buying and expected spend (once customer_value has run)."""
     saved = load_model(warehouse.path("segment_classifier.skops"))
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-    scored = score_file(engine.connection(), config.path, saved, as_of, **config.reading())
+    forecast = None
+    if warehouse.path(f"{FILES['learned']}.skops").exists():
+        forecast = load_value_model(warehouse.path())
+    else:
+        context.log.warning("no saved forecast: materialise customer_value for p_active")
+    scored = score_file(
+        engine.connection(), config.path, saved, as_of, forecast, **config.reading()
+    )
     write_export(scored, UPath(config.out))
     context.log.info(
         f"scored {scored['segment_id'].notna().sum()} of {len(scored)} customers into {config.out}"

@@ -18,13 +18,14 @@ IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
 @dg.asset(
     group_name="delivery",
     kinds={"html"},
-    code_version="2",
+    code_version="3",
     deps=[
         "raw_transactions",
         "clean_transactions",
         "rfm_table",
         "segment_classifier",
         "new_customer_evaluation",
+        "customer_value",
     ],  # fmt: skip
     partitions_def=weeks,
 )
@@ -36,9 +37,12 @@ def segment_report(
     rfm_scores: pd.DataFrame,
     eda_report: pd.DataFrame,
     customer_interests: pd.DataFrame,
+    segment_transitions: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """`segment_report.html`: one self-contained page for the marketing team (images embedded,
-    nothing external, printable): cleaning funnel, data highlights, every segment with its
+    nothing external, printable): first a one-screen summary (each segment's size, revenue
+    share, expected revenue next quarter, share likely to buy, the week's change, strategy),
+    then the cleaning funnel, data highlights, every segment with its
     strategy, rule-based segments beside clusters, how the segmentation was chosen, the
     classifier and its test on new customers. Everything in it is this week's or comes from
     the transaction-level assets it declares.
@@ -52,8 +56,8 @@ def segment_report(
         if path.exists():
             images[name] = path.read_bytes()
     inputs = delivery.report_inputs(
-        week, segment_profiles, customer_segments, rfm_scores, eda_report, customer_interests,
-        meta, images,
+        week, segment_profiles, customer_segments, segment_transitions, rfm_scores, eda_report,
+        customer_interests, meta, images,
     )  # fmt: skip
     html = delivery.render(inputs)
     paths = warehouse.publish(
@@ -71,7 +75,7 @@ def segment_report(
     )
 
 
-@dg.asset(group_name="delivery", kinds={"pandas"}, code_version="1", partitions_def=weeks)
+@dg.asset(group_name="delivery", kinds={"pandas"}, code_version="2", partitions_def=weeks)
 def segment_export(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -79,13 +83,14 @@ def segment_export(
     rfm_scores: pd.DataFrame,
     customer_interests: pd.DataFrame,
     segment_transitions: pd.DataFrame,
+    customer_value: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """For a CRM or e-mail tool, one row per customer: `segment_export/<week>.csv` and
     `.parquet` (and `segment_export.csv` / `.parquet` for the newest week). Columns in
     `core/delivery.py` and the README.
     """
     table = delivery.segment_export(
-        customer_segments, rfm_scores, customer_interests, segment_transitions
+        customer_segments, rfm_scores, customer_interests, segment_transitions, customer_value
     )
     paths = warehouse.publish(
         "segment_export", ".csv", context.partition_key, lambda path: write_export(table, path)

@@ -31,7 +31,7 @@ class CustomerSegmentsConfig(dg.Config):
             " last week, and the embedding and algorithm behind it. Next week's segments are"
             " matched with it, so ids, names and strategies carry over and no id is reused.",
             kinds={"pandas"},
-            code_version="1",
+            code_version="2",
         ),
         "customer_segments": dg.AssetOut(
             description="The segmentation the business uses: every customer (outliers"
@@ -39,7 +39,7 @@ class CustomerSegmentsConfig(dg.Config):
             " embedding and algorithm behind it. A segment that is last week's group in the"
             " same place keeps last week's id and name.",
             kinds={"pandas"},
-            code_version="3",
+            code_version="4",
         ),
     },
     ins={"previous_registry": previous_week("segment_registry")},
@@ -56,6 +56,7 @@ def customer_segments(
     pca_sweep: pd.DataFrame,
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
+    value_backtest: pd.DataFrame,
     previous_registry: dict[str, pd.DataFrame],
 ) -> Iterator[dg.Output]:
     """Choose the segmentation (last week's while nearly the best), carry last week's segment
@@ -63,7 +64,8 @@ def customer_segments(
     week = context.partition_key
     registry = next(iter(previous_registry.values()), None)
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
-    kept = segments.comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
+    sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
+    kept = segments.comparison(sweeps, value_backtest)
     embedding, algorithm = segments.choose(
         kept, config.embedding, config.algorithm, transitions.last_choice(registry),
         config.stick_within,
@@ -101,7 +103,7 @@ def _segments_metadata(carried: transitions.CarriedOver, kept: pd.DataFrame) -> 
         "algorithm": table["algorithm"].iloc[0],
         "k": int(table["k"].iloc[0]),
         "note": f"one segment: {len(table):,} customers" if single else "",
-        "comparison": table_metadata(kept.round(3)),
+        "comparison": table_metadata(kept.round(3)),  # with each one's backtest figures
         "segments": table_metadata(sizes.reset_index()),
     }
 
@@ -113,10 +115,12 @@ def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str,
     best = tuple(kept[["embedding", "algorithm"]].iloc[0]) if len(kept) else chosen
     if chosen != best:
         return f"last week's, within {config.stick_within} of the best silhouette"
+    if len(kept) and not kept["preferred"].iloc[0]:
+        return "highest silhouette: no kept solution is eligible and as predictive as the RFM grid"
     return segments.RULE
 
 
-@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="2", partitions_def=weeks)
+@dg.asset(group_name="segmentation", kinds={"pandas"}, code_version="3", partitions_def=weeks)
 def segment_profiles(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -127,13 +131,17 @@ def segment_profiles(
     pca_sweep: pd.DataFrame,
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
+    customer_value: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """Per segment of `customer_segments`: name, strategy, size and share, mean and median
-    recency, frequency and monetary, revenue share; radar chart, snake plot, the customers in
-    each embedding coloured by segment, and every (embedding, algorithm, k) compared.
+    recency, frequency and monetary, revenue share, expected spend over the forecast's horizon
+    and its share, the share likely to buy and the discounted value; radar chart, snake plot,
+    the customers in each embedding coloured by segment, every (embedding, algorithm, k).
     """
     week = context.partition_key
-    table = segments.named_profiles(customer_segments)
+    table = segments.with_value(
+        segments.named_profiles(customer_segments), customer_segments, customer_value
+    )
     names = dict(zip(table["segment_id"], table["segment_name"], strict=True))
     means = segments.profile_means(table)
     metadata = {

@@ -28,7 +28,8 @@ weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, end_o
 
 WEEKLY_ASSETS = ["rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
                  "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-                 "segment_registry", "customer_segments", "segment_profiles", "segment_classifier",
+                 "value_backtest", "customer_value", "segment_registry", "customer_segments",
+                 "segment_profiles", "segment_classifier",
                  "new_customer_evaluation", "segment_transitions", "segment_export",
                  "segment_report"]  # fmt: skip
 """The partitioned assets, in lineage order."""

@@ -6,7 +6,14 @@ from html.parser import HTMLParser
 
 import pandas as pd
 
-from rfm_pipeline.core.delivery import EXPORT_COLUMNS, ReportInputs, overlap, render, segment_export
+from rfm_pipeline.core.delivery import (
+    EXPORT_COLUMNS,
+    ReportInputs,
+    at_a_glance,
+    overlap,
+    render,
+    segment_export,
+)
 from rfm_pipeline.core.plots import bar_chart, png_bytes
 from rfm_pipeline.core.transitions import transitions
 from rfm_pipeline_tests.core.test_transitions import LOST, LOYAL, segmented
@@ -77,6 +84,11 @@ def test_every_section_with_embedded_images_and_nothing_external():
             ),  # fmt: skip
             rule="Chosen by silhouette.",
             chosen_scatter="umap_scatter",
+            summary=pd.DataFrame({"segment": ["Big spenders"], "expected revenue": [1234.5]}),
+            forecast={
+                "model": "BG/NBD",
+                "backtest": pd.DataFrame({"cutoff": ["2011-09-01"], "auc": [0.742]}),
+            },
             classifier={
                 "model": "random forest",
                 "accuracy": 0.99,
@@ -100,8 +112,24 @@ def test_every_section_with_embedded_images_and_nothing_external():
     assert not [t for t, _ in page.tags if t in ("script", "link", "iframe")]
     assert "http://" not in html and "https://" not in html
     for expected in ("Cleaning", "drop x", "Sales peak in November.", "Champions",
-                     "Chosen by silhouette.", "99.7% of the 721", "0.550", "yes"):  # fmt: skip
+                     "Chosen by silhouette.", "99.7% of the 721", "0.550", "yes",
+                     "Big spenders", "1,234.50", "BG/NBD", "0.742"):  # fmt: skip
         assert expected in text, expected
+    assert text.index("At a glance") < text.index("Cleaning")  # the first screen
+
+
+def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change():
+    last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
+    this_week = last_week.copy()
+    this_week.loc[0, ["segment_id", "segment_name"]] = [1, "Lost"]  # one Loyal customer lost
+    moves = transitions(last_week, this_week)
+    table = profiles().assign(expected_spend_90d=[10.0, 500.0, 50.0], likely_active_share=0.4)
+    glance = at_a_glance(table, moves)  # segment ids 0, 1, 2: Lost, Promising, Loyal
+    assert glance.columns.tolist() == ["segment", "customers", "revenue share", "expected revenue",
+                                       "likely to buy", "change this week", "strategy"]  # fmt: skip
+    assert glance["segment"].tolist() == ["Promising", "Loyal", "Lost"]
+    assert glance["change this week"].tolist() == [1, 0, -1]
+    assert at_a_glance(table, transitions(None, this_week))["change this week"].isna().all()
 
 
 def test_overlap_counts_customers_per_rule_based_segment_and_cluster():
@@ -122,9 +150,20 @@ def test_export_has_the_documented_columns_and_types():
     this_week = pd.concat([this_week, newcomer], ignore_index=True)
     scores = this_week[["customer_id"]].assign(segment="Champions")
     interests = pd.DataFrame({"customer_id": ["c001"], "group_name": ["lantern buyers"]})
-    table = segment_export(this_week, scores, interests, transitions(last_week, this_week))
-    assert table.columns.tolist() == list(EXPORT_COLUMNS)
-    assert {c: str(t) for c, t in table.dtypes.items()} == EXPORT_COLUMNS
+    forecast = (
+        this_week[["customer_id"]]
+        .assign(p_active=0.5, expected_purchases_90d=1.0, expected_spend_90d=100.0, clv_12m=300.0)
+        .iloc[1:]
+    )  # c000 has no forecast
+    table = segment_export(
+        this_week, scores, interests, transitions(last_week, this_week), forecast
+    )
+    value = ["p_active", "expected_spend_90d", "clv_12m"]
+    assert table.columns.tolist() == [*EXPORT_COLUMNS, *value]
+    assert {c: str(t) for c, t in table.dtypes.items()} == {
+        **EXPORT_COLUMNS, **dict.fromkeys(value, "float64")}  # fmt: skip
+    assert table.set_index("customer_id").loc["c001", value].tolist() == [0.5, 100.0, 300.0]
+    assert table.set_index("customer_id").loc["c000", value].isna().all()
     rows = table.set_index("customer_id")
     assert rows.loc["c000", "previous_segment_name"] == "Loyal"
     assert rows.loc["c000", "changed_since_last_week"]

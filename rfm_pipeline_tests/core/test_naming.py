@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rfm_pipeline.core.naming import STRATEGIES, name_segments
+from rfm_pipeline.core.naming import STRATEGIES, base_name, name_segments, told_apart
 from rfm_pipeline.core.segments import (
     profile_segments,
     standardised_means,
@@ -55,14 +55,31 @@ def test_the_studys_seven_profiles_get_the_studys_seven_names():
     }
 
 
-def test_a_repeated_name_is_numbered_by_value():
+def test_segments_the_rules_name_alike_are_told_apart_by_how_they_differ():
     frame = study_seven()
     frame.loc[frame["segment_id"] == 13, "frequency"] = 2  # no longer first-time buyers
     names = names_of(frame)
-    assert names[12] == "Stalled"
-    assert names[13] == "Stalled 2"
+    assert (names[12], names[13]) == ("Stalled, high-spend", "Stalled, low-spend")
     assert len(set(names.values())) == 7
-    assert all(name.rstrip(" 2") in STRATEGIES for name in names.values())
+    assert all(base_name(name) in STRATEGIES for name in names.values())
+
+
+def test_three_alike_take_the_low_middle_and_high_words_and_ties_a_second_measure():
+    z = pd.DataFrame(
+        {"recency": [0.0, 0.0, 0.0, 1.0], "frequency": [1.0, 2.0, 3.0, 3.0],
+         "monetary": [0.0, 0.0, 0.0, 0.0]}, index=[1, 2, 3, 4],
+    )  # fmt: skip
+    names = told_apart(dict.fromkeys([1, 2, 3], "Stalled") | {4: "Lost"}, z)
+    assert names == {1: "Stalled, occasional", 2: "Stalled, regular", 3: "Stalled, frequent",
+                     4: "Lost"}  # fmt: skip
+    z = pd.DataFrame(
+        {"recency": [0.0, 0.0, 1.0, 0.0], "frequency": [1.0, 2.0, 2.1, 3.0],
+         "monetary": [0.0, 0.0, 0.0, 0.0]}, index=[1, 2, 3, 4],
+    )  # fmt: skip
+    assert told_apart(dict.fromkeys([1, 2, 3, 4], "Dormant"), z) == {
+        1: "Dormant, occasional", 2: "Dormant, regular, recent",
+        3: "Dormant, regular, long gone", 4: "Dormant, frequent",
+    }  # fmt: skip
 
 
 def test_a_lone_segment_is_all_customers():

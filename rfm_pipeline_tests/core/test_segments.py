@@ -47,6 +47,30 @@ def test_the_best_eligible_kept_solution_wins_and_config_can_override():
     assert choose(kept, previous=("umap", "hdbscan"), tolerance=0.5) == ("umap", "kmeans")
 
 
+def test_the_choice_weighs_the_backtest_against_the_rfm_grid():
+    sweeps = {
+        "pca": sweep_rows([("kmeans", 3, 0.52, 1, 1, 0.2, True, True)]),
+        "umap": sweep_rows([("kmeans", 7, 0.55, 1, 1, 0.1, True, True),
+                            ("gmm", 6, 0.54, 1, 1, 0.1, True, True)]),
+    }  # fmt: skip
+    backtest = pd.DataFrame(
+        [(c, model, auc, r2) for c in ("2011-08-01", "2011-09-01") for model, auc, r2 in (
+            ("RFM grid (11 cells)", 0.72, 0.036), ("pca/kmeans", 0.73, 0.05),
+            ("umap/kmeans", 0.74, 0.03), ("umap/gmm", 0.72, 0.04))],
+        columns=["cutoff", "model", "auc", "r2"],
+    )  # fmt: skip
+    kept = comparison(sweeps, backtest)
+    # umap/kmeans has the best silhouette but explains less spend than the grid
+    assert kept[["embedding", "algorithm"]].values.tolist() == [
+        ["umap", "gmm"], ["pca", "kmeans"], ["umap", "kmeans"]]  # fmt: skip
+    assert kept["predictive"].tolist() == [True, True, False]
+    assert kept["auc"].tolist() == pytest.approx([0.72, 0.73, 0.74])
+    assert choose(kept) == ("umap", "gmm")
+    # last week's choice is not kept once it is less predictive than the grid
+    assert choose(kept, previous=("umap", "kmeans"), tolerance=0.5) == ("umap", "gmm")
+    assert comparison(sweeps)["preferred"].all()  # no backtest: nothing to weigh
+
+
 def test_every_customer_gets_exactly_one_named_segment_and_it_is_repeatable():
     features = rfm_features(blobs()).table
     segmentation = segment(features, "pca", ks=range(2, 6)).table

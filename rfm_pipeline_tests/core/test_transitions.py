@@ -64,13 +64,13 @@ LOST = [(300, 1, 100.0), (310, 1, 90.0), (290, 2, 120.0)]
 NEWCOMERS = [(10, 1, 150.0), (12, 1, 160.0), (11, 1, 140.0)]
 
 
-def test_carry_over_keeps_ids_and_names_and_numbers_a_new_segment():
+def test_carry_over_keeps_ids_and_names_and_tells_a_new_namesake_apart():
     last_week = segmented({4: ("Loyal", LOYAL), 7: ("Lost", LOST)})
     # refitted: ids swapped, and the rules would now call the lost group "At risk"
     this_week = segmented({0: ("At risk", LOST), 1: ("Loyal", LOYAL), 2: ("Loyal", NEWCOMERS)})
     carried = carry_over(this_week, registry(last_week), "2011-11-28")
     names = carried.table.drop_duplicates("segment_id").set_index("segment_id")["segment_name"]
-    assert names.to_dict() == {4: "Loyal", 7: "Lost", 8: "Loyal 2"}
+    assert names.to_dict() == {4: "Loyal", 7: "Lost", 8: "Loyal, occasional"}
     assert carried.table["strategy"][carried.table["segment_id"] == 7].eq("do Lost").all()
     status = carried.segments.set_index("segment_id")["status"].to_dict()
     assert status == {4: "kept", 7: "kept", 8: "new"}
