@@ -41,7 +41,8 @@ from rfm_pipeline.core.storage import atomically, write_bytes
 
 HISTORY_COLUMNS = ["customer_id", "purchase_days", "recency", "T", "span", "spend",
                    "repeat_spend", "spend_30", "days_30", "spend_90", "days_90",
-                   "spend_180", "days_180"]  # fmt: skip
+                   "spend_180", "days_180", "lines_per_day", "mean_quantity",
+                   "mean_unit_price"]  # fmt: skip
 PROBABILISTIC = ["bg_purchases", "bg_alive", "gg_spend", "bg_value"]
 FEATURES = [*HISTORY_COLUMNS[1:], "avg_day_spend", "rate", "gap", "overdue", *PROBABILISTIC]
 VALUE_COLUMNS = ["customer_id", "p_active", "expected_purchases_90d", "expected_spend_90d",
@@ -52,17 +53,22 @@ MIN_CUSTOMERS = 20
 
 
 def purchase_days(clean: ir.Table) -> ir.Table:
-    """One row per customer and day bought: the day (midnight) and the day's spend."""
+    """One row per customer and day bought: the day (midnight), the day's spend, lines, and
+    their quantities and unit prices summed (what kind of buyer: a shop, a household)."""
     day = clean.invoice_date.truncate("D")
     return clean.group_by(["customer_id", day.name("day")]).aggregate(
-        spend=clean.total_price.cast("float64").sum()
+        spend=clean.total_price.cast("float64").sum(),
+        lines=clean.count(),
+        quantity=clean.quantity.cast("float64").sum(),
+        unit_price=clean.unit_price.cast("float64").sum(),
     )
 
 
 def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> pd.DataFrame:
     """Every customer with a purchase day before `as_of`: purchase days, recency, T (days since
     the first), span (first to last), spend in all, after the first day, and in the last 30,
-    90 and 180 days; with `horizon_days`, also `future_spend` in that many days from `as_of`."""
+    90 and 180 days, lines per purchase day, mean quantity and unit price of a line; with
+    `horizon_days`, also `future_spend` in that many days from `as_of`."""
     cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
     past = days.filter(days.day < cutoff)
 
@@ -76,9 +82,10 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
         recent[f"days_{window}"] = inside.sum()
     per_customer = past.group_by("customer_id").aggregate(
         purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
-        spend=past.spend.sum(), **recent,
+        spend=past.spend.sum(), lines=past.lines.sum(), quantity=past.quantity.sum(),
+        unit_price=past.unit_price.sum(), **recent,
     )  # fmt: skip
-    first_days = past.rename(first_day="day", first_spend="spend")
+    first_days = past.select("customer_id", first_day=past.day, first_spend=past.spend)
     per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
     table = per_customer.select(
         "customer_id",
@@ -89,6 +96,9 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
         spend=per_customer.spend,
         repeat_spend=per_customer.spend - per_customer.first_spend,
         **{name: per_customer[name].fill_null(0) for name in recent},
+        lines_per_day=per_customer.lines / per_customer.purchase_days,
+        mean_quantity=per_customer.quantity / per_customer.lines,
+        mean_unit_price=per_customer.unit_price / per_customer.lines,
     )
     if horizon_days is not None:
         end = cutoff + ibis.interval(days=horizon_days)
@@ -374,10 +384,12 @@ def calibration(actual: np.ndarray, spend: np.ndarray, bins: int = 10) -> pd.Dat
 
 @dataclass
 class Backtest:
-    """Per cut-off and model: `scores` rows; per cut-off, model and decile: `calibration`."""
+    """Per cut-off and model: `scores` rows; per cut-off, model and decile: `calibration`;
+    the cut-offs skipped for too little history, with the reason."""
 
     scores: pd.DataFrame
     calibration: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)
 
     def at(self, model: str) -> pd.DataFrame:
         return self.scores[self.scores["model"] == model]
@@ -471,16 +483,23 @@ def backtest(
     groupings: Callable[[pd.DataFrame], dict[str, pd.Series]] | None = None,
 ) -> Backtest:
     """`backtest_cutoff` at every cut-off, the lines before each cleaned on their own;
-    `groupings` turn the RFM table at a cut-off into named groups (see `groupings_at`)."""
-    parts = []
+    `groupings` turn the RFM table at a cut-off into named groups (see `groupings_at`). A
+    cut-off with too little history is skipped (and said so); with none left it raises."""
+    parts, skipped = [], []
     for cutoff in cutoffs:
         before, _ = cleaned_before(raw, cutoff, rules)
-        rfm_then = rfm.rfm_table(before, cutoff).execute()
-        named = groupings(rfm_then) if groupings else {}
-        parts.append(backtest_cutoff(before, after, cutoff, settings, named))
+        try:
+            rfm_then = rfm.rfm_table(before, cutoff).execute()
+            named = groupings(rfm_then) if groupings else {}
+            parts.append(backtest_cutoff(before, after, cutoff, settings, named))
+        except NotEnoughData as reason:
+            skipped.append(f"{cutoff}: {reason}")
+    if not parts:
+        raise NotEnoughData("; ".join(skipped) or "no cut-off")
     return Backtest(
         pd.concat([p.scores for p in parts], ignore_index=True),
         pd.concat([p.calibration for p in parts], ignore_index=True),
+        skipped,
     )
 
 

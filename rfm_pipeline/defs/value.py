@@ -86,11 +86,13 @@ def value_backtest(
     except NotEnoughData as reason:
         metadata["note"] = f"skipped: {reason}"
         return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
-    last = result.calibration[result.calibration["cutoff"] == cutoffs[-1].isoformat()]
-    title = f"Spend in the {settings.horizon_days} days after {cutoffs[-1]}"
+    last_cutoff = result.scores["cutoff"].max()
+    last = result.calibration[result.calibration["cutoff"] == last_cutoff]
+    title = f"Spend in the {settings.horizon_days} days after {last_cutoff}"
     summary = value.summary(result)
     metadata |= {
-        "cutoffs": [c.isoformat() for c in cutoffs],
+        "cutoffs": sorted(result.scores["cutoff"].unique()),
+        "skipped_cutoffs": result.skipped,
         "summary": table_metadata(summary.round(4)),
         "scores": table_metadata(result.scores.round(4)),
         "calibration_plot": image_metadata(

@@ -38,6 +38,8 @@ def test_history_counts_purchase_days_and_spend_before_the_date_only(con):
     assert (first["spend_30"], first["days_30"]) == (pytest.approx(6.0), 1)
     assert (first["spend_90"], first["days_90"]) == (pytest.approx(20.0), 2)
     assert first["future_spend"] == pytest.approx(100.0)  # the line on the date is the future
+    assert first[["lines_per_day", "mean_quantity", "mean_unit_price"]].tolist() == [
+        1.5, 2.0, pytest.approx(11 / 3)]  # fmt: skip
     second = table.set_index("customer_id").loc["2"]
     assert second[["purchase_days", "span", "repeat_spend", "future_spend"]].tolist() == [
         1, 0, 0.0, 0.0]  # fmt: skip
@@ -138,3 +140,12 @@ def test_a_saved_forecast_loads_and_predicts_the_same(tmp_path, bundled):
     loaded = value.load_value_model(UPath(tmp_path))
     pd.testing.assert_frame_equal(loaded.predict(known), model.predict(known))
     assert loaded.settings == model.settings and loaded.as_of == D("2011-12-10")
+
+
+def test_a_backtest_without_enough_history_at_any_cutoff_says_why_for_each(con):
+    lines = [line(invoice=str(i), customer=str(i), date="2011-07-03 10:00") for i in range(5)]
+    raw = raw_table(con, lines)
+    clean = cleaning.clean_transactions(raw).table
+    cutoffs = [D("2011-06-01"), D("2011-08-01")]
+    with pytest.raises(NotEnoughData, match="2011-06-01: 0 customers.*2011-08-01: 5 customers"):
+        value.backtest(raw, clean, cutoffs, cleaning.CleaningRules(), value.ValueSettings())

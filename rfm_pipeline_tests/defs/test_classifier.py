@@ -32,4 +32,5 @@ def test_the_score_job_segments_a_file_with_the_saved_classifier(graph, tmp_path
     scored = pd.read_csv(out, dtype={"customer_id": str})
     assert scored["customer_id"].tolist() == ["12583", "17850"]
     assert scored["segment_id"].notna().all()
+    assert scored["p_active"].between(0, 1).all() and (scored["expected_spend_90d"] > 0).all()
     assert isinstance(result.dagster_run, dg.DagsterRun)

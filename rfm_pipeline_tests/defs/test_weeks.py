@@ -86,8 +86,8 @@ def test_freshness_fails_without_a_recent_week_and_passes_with_one():
 SELECTION = ["raw_transactions", "clean_transactions", "product_categories", "customer_interests",
              "rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
              "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-             "segment_registry", "customer_segments", "segment_transitions",
-             "segment_export"]  # fmt: skip
+             "value_backtest", "customer_value", "segment_registry", "customer_segments",
+             "segment_transitions", "segment_export"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
