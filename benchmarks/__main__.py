@@ -6,10 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning, customers, scale, whole
+from benchmarks import classifier, cleaning, customers, scale, value, whole
 
 BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
-              "customers": customers.run, "whole": whole.run}  # fmt: skip
+              "customers": customers.run, "value": value.run, "whole": whole.run}  # fmt: skip
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
         options = {
             "scale": {"sizes": tuple(int(n) for n in args.sizes.split(","))},
             "customers": {"customers": args.customers},
+            "value": {"customers": args.customers},
         }.get(name, {})
         report = BENCHMARKS[name](args.repeats, args.reference_repeats, **options)
         (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")

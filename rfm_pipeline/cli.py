@@ -295,17 +295,25 @@ def print_summary(result) -> None:
             print(f"  {row['step']:<32} {row['rows_removed']:>9,} {row['rows_after']:>11,}")
     if "segment_profiles" in tables:
         print("\nsegments")
-        header = ("segment", "customers", "revenue", "recency", "frequency", "monetary")
+        header = ("segment", "customers", "revenue", "recency", "frequency", "monetary",
+                  "expected", "to buy")  # fmt: skip
         print(f"  {header[0]:<28}" + "".join(f"{h:>11}" for h in header[1:]))
         for record in tables["segment_profiles"]["profiles"].records:
             row = record.data
+            spend = next((v for k, v in row.items() if k.startswith("expected_spend_")), None)
             print(
                 f"  {row['segment_name']:<28}{row['customers']:>11,}{row['revenue_share']:>11.1%}"
                 f"{row['recency_mean']:>11.1f}{row['frequency_mean']:>11.1f}"
-                f"{row['monetary_mean']:>11,.0f}"
+                f"{row['monetary_mean']:>11,.0f}{_figure(spend, ',.0f')}"
+                f"{_figure(row.get('likely_active_share'), '.0%')}"
             )
     if "segment_report" in tables:
         print(f"\nreport: {tables['segment_report']['path'].value}")
+
+
+def _figure(value: float | None, spec: str) -> str:
+    """A right-aligned column of `print_summary`; blank where there is no figure."""
+    return f"{value:>11{spec}}" if value is not None and value == value else " " * 11
 
 
 def predict(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ from rfm_pipeline_tests.test_bad_input import home, one_line, predict, write  # 
 
 CHEAP = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "rfm_features",
          "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep", "tsne_segmentation",
-         "tsne_sweep", "segment_registry", "customer_segments", "segment_profiles"]  # fmt: skip
+         "tsne_sweep", "value_backtest", "customer_value", "segment_registry",
+         "customer_segments", "segment_profiles"]  # fmt: skip
 """The segmentation path: enough to show a shop of that size is segmented."""
 
 WHOLE_GRAPH = {1, 3, 30}

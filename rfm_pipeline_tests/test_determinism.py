@@ -59,12 +59,13 @@ def test_two_whole_runs_with_different_thread_counts_give_identical_tables(tmp_p
             str(p.relative_to(warehouse)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in tables
         })  # fmt: skip
-    assert len(digests[0]) == 35  # 5 whole tables, 14 weekly ones twice, the export's CSV twice
+    assert len(digests[0]) == 39  # 5 whole tables, 16 weekly ones twice, the export's CSV twice
     assert digests[0] == digests[1]
 
 
 CHAIN = ["raw_transactions", "clean_transactions", "eda_report", "rfm_table", "rfm_scores",
          "rfm_features", "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep",
-         "tsne_segmentation", "tsne_sweep", "segment_registry", "customer_segments",
+         "tsne_segmentation", "tsne_sweep", "value_backtest", "customer_value",
+         "segment_registry", "customer_segments",
          "segment_profiles", "product_categories", "customer_interests", "segment_transitions",
          "segment_export"]  # fmt: skip

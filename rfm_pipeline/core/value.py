@@ -33,6 +33,7 @@ from upath import UPath
 
 from rfm_pipeline.core import rfm
 from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.engine import exact_sum
 from rfm_pipeline.core.errors import InputError, NotEnoughData
 from rfm_pipeline.core.evaluation import cleaned_before
 from rfm_pipeline.core.model_files import library_versions, load_model
@@ -57,10 +58,10 @@ def purchase_days(clean: ir.Table) -> ir.Table:
     their quantities and unit prices summed (what kind of buyer: a shop, a household)."""
     day = clean.invoice_date.truncate("D")
     return clean.group_by(["customer_id", day.name("day")]).aggregate(
-        spend=clean.total_price.cast("float64").sum(),
+        spend=exact_sum(clean.total_price),
         lines=clean.count(),
-        quantity=clean.quantity.cast("float64").sum(),
-        unit_price=clean.unit_price.cast("float64").sum(),
+        quantity=clean.quantity.sum().cast("float64"),
+        unit_price=exact_sum(clean.unit_price),
     )
 
 
@@ -78,12 +79,12 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
     recent = {}
     for window in (30, 90, 180):
         inside = past.day >= cutoff - ibis.interval(days=window)
-        recent[f"spend_{window}"] = past.spend.sum(where=inside)
+        recent[f"spend_{window}"] = exact_sum(past.spend, where=inside)
         recent[f"days_{window}"] = inside.sum()
     per_customer = past.group_by("customer_id").aggregate(
         purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
-        spend=past.spend.sum(), lines=past.lines.sum(), quantity=past.quantity.sum(),
-        unit_price=past.unit_price.sum(), **recent,
+        spend=exact_sum(past.spend), lines=past.lines.sum(), quantity=past.quantity.sum(),
+        unit_price=exact_sum(past.unit_price), **recent,
     )  # fmt: skip
     first_days = past.select("customer_id", first_day=past.day, first_spend=past.spend)
     per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
@@ -103,7 +104,7 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
     if horizon_days is not None:
         end = cutoff + ibis.interval(days=horizon_days)
         ahead = days.filter((days.day >= cutoff) & (days.day < end))
-        future = ahead.group_by("customer_id").aggregate(future_spend=ahead.spend.sum())
+        future = ahead.group_by("customer_id").aggregate(future_spend=exact_sum(ahead.spend))
         table = table.left_join(future, "customer_id").select(
             *table.columns, future_spend=ibis.coalesce(future.future_spend, 0.0)
         )
@@ -222,6 +223,7 @@ class ValueSettings:
     annual_discount_rate: float = 0.10
     step_days: int = 14  # between training windows
     min_history_days: int = 30  # before a training window's date
+    max_training_rows: int = 200_000  # customers drawn at random across the windows above it
     random_state: int = 0
 
 
@@ -236,7 +238,8 @@ class ValueModel:
     settings: ValueSettings
     as_of: dt.date
     windows: list[dt.date] = field(default_factory=list)
-    training_rows: int = 0
+    customers: int = 0  # the probabilistic layer was fitted on
+    training_rows: int = 0  # customer-windows the learned layer was trained on
 
     @property
     def name(self) -> str:
@@ -311,19 +314,22 @@ def _no_purchase(model: Probabilistic, table: pd.DataFrame, horizon: int) -> np.
 def fit_value(days: ir.Table, as_of: dt.date, settings: ValueSettings | None = None) -> ValueModel:
     """Fit the forecast on the purchase days before `as_of` (see the module docstring)."""
     settings = settings or ValueSettings()
+    days = days.cache()  # read once for the fit and every training window
     now = history(days, as_of)
     probabilistic = fit_probabilistic(now)
     first = pd.Timestamp(days.day.min().execute()).date()
     dates = training_dates(
         as_of, first, settings.horizon_days, settings.step_days, settings.min_history_days
     )
-    windows = [
-        probabilistic_figures(probabilistic, history(days, day, settings.horizon_days),
-                              settings.horizon_days)
-        for day in dates
-    ]  # fmt: skip
-    windows = [w for w in windows if len(w)]
-    model = ValueModel(probabilistic, None, None, settings, as_of, dates)
+    per_window = -(-settings.max_training_rows // max(len(dates), 1))
+    windows = []
+    for day in dates:
+        window = history(days, day, settings.horizon_days)
+        if len(window) > per_window:
+            window = window.sample(per_window, random_state=settings.random_state)
+        if len(window):
+            windows.append(probabilistic_figures(probabilistic, window, settings.horizon_days))
+    model = ValueModel(probabilistic, None, None, settings, as_of, dates, len(now))
     if not windows:
         return model
     train = pd.concat(windows, ignore_index=True)
@@ -409,8 +415,9 @@ def backtest_cutoff(
     """Fit on `before` (the lines before the cut-off, cleaned on their own), score the horizon
     after it from `after` (the lines the week knows, cleaned together); `groupings` name each
     customer's group at the cut-off (index: customer id) and are scored with `grouped_scores`."""
-    model = fit_value(purchase_days(before), cutoff, settings)
-    known = history(purchase_days(before), cutoff)
+    days = purchase_days(before)
+    model = fit_value(days, cutoff, settings)
+    known = history(days, cutoff)
     ahead = history(purchase_days(after), cutoff, settings.horizon_days)
     actual = known[["customer_id"]].merge(ahead[["customer_id", "future_spend"]], how="left")
     actual = actual["future_spend"].fillna(0.0).to_numpy()
@@ -490,6 +497,8 @@ def backtest(
         before, _ = cleaned_before(raw, cutoff, rules)
         try:
             rfm_then = rfm.rfm_table(before, cutoff).execute()
+            if len(rfm_then) < MIN_CUSTOMERS:
+                raise NotEnoughData(f"{len(rfm_then)} customers (at least {MIN_CUSTOMERS} needed)")
             named = groupings(rfm_then) if groupings else {}
             parts.append(backtest_cutoff(before, after, cutoff, settings, named))
         except NotEnoughData as reason:
@@ -541,6 +550,7 @@ def model_card(model: ValueModel, backtest_scores: pd.DataFrame) -> dict:
         "as_of": model.as_of.isoformat(),
         "settings": dataclasses.asdict(model.settings),
         "parameters": model.probabilistic.parameters,
+        "customers": model.customers,
         "training_windows": [d.isoformat() for d in model.windows],
         "training_rows": model.training_rows,
         "features": FEATURES,

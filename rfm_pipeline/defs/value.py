@@ -27,6 +27,7 @@ class ValueConfig(dg.Config):
     annual_discount_rate: float = 0.10
     step_days: int = 14  # between the learned layer's training windows
     min_history_days: int = 30  # before a training window's date
+    max_training_rows: int = 200_000  # customers drawn at random across the windows above it
     random_state: int = 0
     cutoffs: list[str] | None = None  # YYYY-MM-DD; None = the first days of `cutoff_count`
     cutoff_count: int = 4  # months up to the last whose horizon ends by the as-of date
@@ -135,6 +136,7 @@ def customer_value(
     metadata = {
         "model": model.name,
         "parameters": dg.MetadataValue.json(card["parameters"]),
+        "fitted_customers": model.customers,
         "training_windows": len(model.windows),
         "training_rows": model.training_rows,
         "dagster/row_count": len(table),

@@ -147,5 +147,7 @@ def test_a_backtest_without_enough_history_at_any_cutoff_says_why_for_each(con):
     raw = raw_table(con, lines)
     clean = cleaning.clean_transactions(raw).table
     cutoffs = [D("2011-06-01"), D("2011-08-01")]
-    with pytest.raises(NotEnoughData, match="2011-06-01: 0 customers.*2011-08-01: 5 customers"):
+    with pytest.raises(
+        NotEnoughData, match="2011-06-01: 0 customers.*2011-08-01: 5 customers \\(at least 20"
+    ):
         value.backtest(raw, clean, cutoffs, cleaning.CleaningRules(), value.ValueSettings())
