@@ -175,15 +175,20 @@ def test_kept_segments_keep_their_names_from_week_to_week(backfill):
     assert (every.groupby("segment_id")["segment_name"].nunique() == 1).all()  # ids not reused
 
 
+FORECAST = ["p_active", "expected_spend_90d", "clv_12m"]
+"""The export's columns from customer_value, after the documented ones."""
+
+
 def test_the_export_has_a_csv_and_parquet_per_week_with_the_documented_columns(backfill):
     warehouse, _, _ = backfill
     for week in BACKFILL:
         table = pd.read_csv(
             warehouse / "segment_export" / f"{week}.csv", dtype={"customer_id": str}
         )
-        assert table.columns.tolist() == list(EXPORT_COLUMNS)
+        columns = {**EXPORT_COLUMNS, **dict.fromkeys(FORECAST, "float64")}
+        assert table.columns.tolist() == list(columns)
         stored = weekly(warehouse, "segment_export", week)
-        assert {c: str(t) for c, t in stored.dtypes.items()} == EXPORT_COLUMNS
+        assert {c: str(t) for c, t in stored.dtypes.items()} == columns
         assert len(stored) == len(weekly(warehouse, "customer_segments", week))
     newest = (warehouse / "segment_export" / f"{BACKFILL[-1]}.csv").read_bytes()
     assert (warehouse / "segment_export.csv").read_bytes() == newest
