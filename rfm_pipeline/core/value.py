@@ -1,6 +1,8 @@
 """Customer value: who buys in the next quarter, and for how much.
 
-Two layers, because the backtest (`backtest`) shows the pair ahead of either alone:
+Two layers: together they beat BG/NBD + Gamma-Gamma at every cut-off of the backtest
+(`backtest`), while gradient boosting without the probabilistic figures did not (at 2011-06-01
+it explained less of the spend than BG/NBD):
 1. pymc-marketing's BG/NBD (purchase days and the probability a customer is still active) and
    Gamma-Gamma (spend per purchase day), fitted by MAP on every customer's purchase days before
    the as-of date.
@@ -70,30 +72,41 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
     the first), span (first to last), spend in all, after the first day, and in the last 30,
     90 and 180 days, lines per purchase day, mean quantity and unit price of a line; with
     `horizon_days`, also `future_spend` in that many days from `as_of`."""
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
-    past = days.filter(days.day < cutoff)
+    return histories(days, [as_of], horizon_days).drop(columns="as_of")
 
-    def days_before(moment: ir.TimestampValue) -> ir.IntegerValue:
+
+def histories(
+    days: ir.Table, dates: list[dt.date], horizon_days: int | None = None
+) -> pd.DataFrame:
+    """`history` at each of `dates` in one query (column `as_of`, then the customer)."""
+    moments = [dt.datetime.combine(d, dt.time()) for d in dates]
+    at = ibis.memtable({"as_of": moments}, schema={"as_of": "timestamp"})
+    joined = days.cross_join(at)
+    past = joined.filter(joined.day < joined.as_of)
+    keys = ["as_of", "customer_id"]
+
+    def days_before(moment: ir.TimestampValue, cutoff: ir.TimestampValue) -> ir.IntegerValue:
         return ((cutoff.epoch_seconds() - moment.epoch_seconds()) // SECONDS_PER_DAY).cast("int64")
 
     recent = {}
     for window in (30, 90, 180):
-        inside = past.day >= cutoff - ibis.interval(days=window)
+        inside = past.day >= past.as_of - ibis.interval(days=window)
         recent[f"spend_{window}"] = exact_sum(past.spend, where=inside)
         recent[f"days_{window}"] = inside.sum()
-    per_customer = past.group_by("customer_id").aggregate(
+    per_customer = past.group_by(keys).aggregate(
         purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
         spend=exact_sum(past.spend), lines=past.lines.sum(), quantity=past.quantity.sum(),
         unit_price=exact_sum(past.unit_price), **recent,
     )  # fmt: skip
-    first_days = past.select("customer_id", first_day=past.day, first_spend=past.spend)
-    per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
+    first_days = past.select(*keys, first_day=past.day, first_spend=past.spend)
+    per_customer = per_customer.join(first_days, [*keys, "first_day"])
+    cutoff = per_customer.as_of
     table = per_customer.select(
-        "customer_id",
+        *keys,
         purchase_days=per_customer.purchase_days.cast("int64"),
-        recency=days_before(per_customer.last_day),
-        T=days_before(per_customer.first_day),
-        span=days_before(per_customer.first_day) - days_before(per_customer.last_day),
+        recency=days_before(per_customer.last_day, cutoff),
+        T=days_before(per_customer.first_day, cutoff),
+        span=days_before(per_customer.first_day, per_customer.last_day),
         spend=per_customer.spend,
         repeat_spend=per_customer.spend - per_customer.first_spend,
         **{name: per_customer[name].fill_null(0) for name in recent},
@@ -102,14 +115,17 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
         mean_unit_price=per_customer.unit_price / per_customer.lines,
     )
     if horizon_days is not None:
-        end = cutoff + ibis.interval(days=horizon_days)
-        ahead = days.filter((days.day >= cutoff) & (days.day < end))
-        future = ahead.group_by("customer_id").aggregate(future_spend=exact_sum(ahead.spend))
-        table = table.left_join(future, "customer_id").select(
+        ahead = joined.filter(
+            (joined.day >= joined.as_of)
+            & (joined.day < joined.as_of + ibis.interval(days=horizon_days))
+        )
+        future = ahead.group_by(keys).aggregate(future_spend=exact_sum(ahead.spend))
+        table = table.left_join(future, keys).select(
             *table.columns, future_spend=ibis.coalesce(future.future_spend, 0.0)
         )
-    frame = table.order_by("customer_id").execute()
+    frame = table.order_by([ibis.desc("as_of"), "customer_id"]).execute()
     counts = ["purchase_days", "recency", "T", "span", *(f"days_{w}" for w in (30, 90, 180))]
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     return frame.astype({c: "int64" for c in counts})
 
 
@@ -122,11 +138,12 @@ def _quiet() -> None:
 
 def _summary(table: pd.DataFrame) -> pd.DataFrame:
     """A history in pymc-marketing's terms: repeat purchase days, recency (first to last), T,
-    and the mean spend of the repeat days (0 for one-day customers)."""
+    and the mean spend of the repeat days (0 for one-day customers). Rows are numbered, not
+    named: the same customer may be in it at several dates."""
     repeat = table["purchase_days"] - 1
     monetary = (table["repeat_spend"] / repeat.clip(lower=1)).where(repeat > 0, 0.0)
     return pd.DataFrame({
-        "customer_id": table["customer_id"].to_numpy(),
+        "customer_id": np.arange(len(table)),
         "frequency": repeat.to_numpy(dtype="float64"),
         "recency": table["span"].to_numpy(dtype="float64"),
         "T": table["T"].to_numpy(dtype="float64"),
@@ -251,15 +268,13 @@ class ValueModel:
         """Per customer of a history at `as_of`: `VALUE_COLUMNS`."""
         horizon = self.settings.horizon_days
         scored = probabilistic_figures(self.probabilistic, table, horizon)
-        inputs = features(scored)
+        purchases, spend = scored["bg_purchases"].to_numpy(), scored["bg_value"].to_numpy()
         if self.buyer is None:
-            purchases = scored["bg_purchases"].to_numpy()
             p_active = 1 - _no_purchase(self.probabilistic, table, horizon)
-            spend = scored["bg_value"].to_numpy()
         else:
+            inputs = features(scored)
             p_active = self.buyer.predict_proba(inputs)[:, 1]
-            spend = self.correction.predict(inputs) * scored["bg_value"].to_numpy()
-            purchases = scored["bg_purchases"].to_numpy()
+            spend = self.correction.predict(inputs) * spend
         per_day = np.divide(spend, purchases, out=np.zeros_like(spend), where=purchases > 0)
         return pd.DataFrame({
             "customer_id": table["customer_id"].to_numpy(),
@@ -321,18 +336,18 @@ def fit_value(days: ir.Table, as_of: dt.date, settings: ValueSettings | None = N
     dates = training_dates(
         as_of, first, settings.horizon_days, settings.step_days, settings.min_history_days
     )
-    per_window = -(-settings.max_training_rows // max(len(dates), 1))
-    windows = []
-    for day in dates:
-        window = history(days, day, settings.horizon_days)
-        if len(window) > per_window:
-            window = window.sample(per_window, random_state=settings.random_state)
-        if len(window):
-            windows.append(probabilistic_figures(probabilistic, window, settings.horizon_days))
     model = ValueModel(probabilistic, None, None, settings, as_of, dates, len(now))
-    if not windows:
+    if not dates:
         return model
-    train = pd.concat(windows, ignore_index=True)
+    per_window = -(-settings.max_training_rows // len(dates))
+    earlier = histories(days, dates, settings.horizon_days).groupby("as_of", sort=False)
+    sampled = [
+        w if len(w) <= per_window else w.sample(per_window, random_state=settings.random_state)
+        for _, w in earlier
+    ]
+    train = probabilistic_figures(
+        probabilistic, pd.concat(sampled, ignore_index=True), settings.horizon_days
+    )
     bought = (train["future_spend"] > 0).to_numpy()
     if bought.all() or not bought.any():
         return model

@@ -151,3 +151,18 @@ def test_a_backtest_without_enough_history_at_any_cutoff_says_why_for_each(con):
         NotEnoughData, match="2011-06-01: 0 customers.*2011-08-01: 5 customers \\(at least 20"
     ):
         value.backtest(raw, clean, cutoffs, cleaning.CleaningRules(), value.ValueSettings())
+
+
+def test_without_a_whole_earlier_window_the_forecast_is_bgnbd_alone(bundled):
+    _, clean = bundled
+    days = value.purchase_days(clean)
+    model = value.fit_value(days, D("2011-03-01"))  # 90 days of history: no training window
+    assert model.buyer is None and model.windows == []
+    assert model.name == "BG/NBD + Gamma-Gamma (pymc-marketing, MAP)"
+    known = value.history(days, D("2011-03-01"))
+    table = model.predict(known)
+    figures = value.probabilistic_figures(model.probabilistic, known, 90)
+    assert table["expected_spend_90d"].tolist() == pytest.approx(figures["bg_value"].tolist())
+    assert table["p_active"].between(0, 1).all()
+    rank = table["p_active"].corr(table["expected_purchases_90d"], method="spearman")
+    assert rank > 0.9  # BG/NBD's chance of a purchase in the horizon follows its expectation
