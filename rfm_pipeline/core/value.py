@@ -72,41 +72,30 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
     the first), span (first to last), spend in all, after the first day, and in the last 30,
     90 and 180 days, lines per purchase day, mean quantity and unit price of a line; with
     `horizon_days`, also `future_spend` in that many days from `as_of`."""
-    return histories(days, [as_of], horizon_days).drop(columns="as_of")
+    cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    past = days.filter(days.day < cutoff)
 
-
-def histories(
-    days: ir.Table, dates: list[dt.date], horizon_days: int | None = None
-) -> pd.DataFrame:
-    """`history` at each of `dates` in one query (column `as_of`, then the customer)."""
-    moments = [dt.datetime.combine(d, dt.time()) for d in dates]
-    at = ibis.memtable({"as_of": moments}, schema={"as_of": "timestamp"})
-    joined = days.cross_join(at)
-    past = joined.filter(joined.day < joined.as_of)
-    keys = ["as_of", "customer_id"]
-
-    def days_before(moment: ir.TimestampValue, cutoff: ir.TimestampValue) -> ir.IntegerValue:
+    def days_before(moment: ir.TimestampValue) -> ir.IntegerValue:
         return ((cutoff.epoch_seconds() - moment.epoch_seconds()) // SECONDS_PER_DAY).cast("int64")
 
     recent = {}
     for window in (30, 90, 180):
-        inside = past.day >= past.as_of - ibis.interval(days=window)
+        inside = past.day >= cutoff - ibis.interval(days=window)
         recent[f"spend_{window}"] = exact_sum(past.spend, where=inside)
         recent[f"days_{window}"] = inside.sum()
-    per_customer = past.group_by(keys).aggregate(
+    per_customer = past.group_by("customer_id").aggregate(
         purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
         spend=exact_sum(past.spend), lines=past.lines.sum(), quantity=past.quantity.sum(),
         unit_price=exact_sum(past.unit_price), **recent,
     )  # fmt: skip
-    first_days = past.select(*keys, first_day=past.day, first_spend=past.spend)
-    per_customer = per_customer.join(first_days, [*keys, "first_day"])
-    cutoff = per_customer.as_of
+    first_days = past.select("customer_id", first_day=past.day, first_spend=past.spend)
+    per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
     table = per_customer.select(
-        *keys,
+        "customer_id",
         purchase_days=per_customer.purchase_days.cast("int64"),
-        recency=days_before(per_customer.last_day, cutoff),
-        T=days_before(per_customer.first_day, cutoff),
-        span=days_before(per_customer.first_day, per_customer.last_day),
+        recency=days_before(per_customer.last_day),
+        T=days_before(per_customer.first_day),
+        span=days_before(per_customer.first_day) - days_before(per_customer.last_day),
         spend=per_customer.spend,
         repeat_spend=per_customer.spend - per_customer.first_spend,
         **{name: per_customer[name].fill_null(0) for name in recent},
@@ -115,17 +104,14 @@ def histories(
         mean_unit_price=per_customer.unit_price / per_customer.lines,
     )
     if horizon_days is not None:
-        ahead = joined.filter(
-            (joined.day >= joined.as_of)
-            & (joined.day < joined.as_of + ibis.interval(days=horizon_days))
-        )
-        future = ahead.group_by(keys).aggregate(future_spend=exact_sum(ahead.spend))
-        table = table.left_join(future, keys).select(
+        end = cutoff + ibis.interval(days=horizon_days)
+        ahead = days.filter((days.day >= cutoff) & (days.day < end))
+        future = ahead.group_by("customer_id").aggregate(future_spend=exact_sum(ahead.spend))
+        table = table.left_join(future, "customer_id").select(
             *table.columns, future_spend=ibis.coalesce(future.future_spend, 0.0)
         )
-    frame = table.order_by([ibis.desc("as_of"), "customer_id"]).execute()
+    frame = table.order_by("customer_id").execute()
     counts = ["purchase_days", "recency", "T", "span", *(f"days_{w}" for w in (30, 90, 180))]
-    frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     return frame.astype({c: "int64" for c in counts})
 
 
@@ -340,11 +326,12 @@ def fit_value(days: ir.Table, as_of: dt.date, settings: ValueSettings | None = N
     if not dates:
         return model
     per_window = -(-settings.max_training_rows // len(dates))
-    earlier = histories(days, dates, settings.horizon_days).groupby("as_of", sort=False)
-    sampled = [
-        w if len(w) <= per_window else w.sample(per_window, random_state=settings.random_state)
-        for _, w in earlier
-    ]
+    sampled = []
+    for day in dates:  # one window in memory at a time, at most `per_window` customers kept
+        window = history(days, day, settings.horizon_days)
+        if len(window) > per_window:
+            window = window.sample(per_window, random_state=settings.random_state)
+        sampled.append(window)
     train = probabilistic_figures(
         probabilistic, pd.concat(sampled, ignore_index=True), settings.horizon_days
     )
