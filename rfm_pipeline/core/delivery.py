@@ -89,9 +89,9 @@ def at_a_glance(profiles: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
     ids = profiles["segment_id"]
     now = ids.map(moves.groupby("segment_id").size()).fillna(0)
     before = ids.map(moves.groupby("previous_segment_id").size()).fillna(0)
-    change = (now - before).astype("Int64")
+    change = (now - before).astype("float64")
     if moves["previous_segment_id"].isna().all():
-        change[:] = pd.NA
+        change[:] = float("nan")
     table = pd.DataFrame({
         "segment": profiles["segment_name"],
         "customers": profiles["customers"],
@@ -103,6 +103,18 @@ def at_a_glance(profiles: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
     order = table["expected revenue"].fillna(table["revenue share"])
     return table.iloc[order.argsort(kind="stable")[::-1]].reset_index(drop=True)
+
+
+def _for_people(glance: pd.DataFrame) -> pd.DataFrame:
+    """Shares as percentages and money in whole units, as the first screen shows them."""
+
+    def percent(share: float) -> str:
+        return "" if share != share else f"{share:.1%}"
+
+    return glance.assign(
+        **{c: glance[c].map(percent) for c in ("revenue share", "likely to buy")},
+        **{"expected revenue": glance["expected revenue"].round(0)},
+    )
 
 
 FORECAST_COLUMNS = ["cutoff", "model", "customers", "buyers", "auc", "r2", "mae", "total_error"]
@@ -130,7 +142,7 @@ def report_inputs(
     return ReportInputs(
         segments=profiles,
         generated=f"for the week of {week}",
-        summary=at_a_glance(profiles, moves),
+        summary=_for_people(at_a_glance(profiles, moves)),
         forecast={"model": forecast["model"], "backtest": forecast["backtest"][FORECAST_COLUMNS]}
         if "model" in forecast
         else None,

@@ -128,7 +128,7 @@ def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change()
     assert glance.columns.tolist() == ["segment", "customers", "revenue share", "expected revenue",
                                        "likely to buy", "change this week", "strategy"]  # fmt: skip
     assert glance["segment"].tolist() == ["Promising", "Loyal", "Lost"]
-    assert glance["change this week"].tolist() == [1, 0, -1]
+    assert glance["change this week"].tolist() == [1.0, 0.0, -1.0]
     assert at_a_glance(table, transitions(None, this_week))["change this week"].isna().all()
 
 
