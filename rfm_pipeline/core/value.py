@@ -450,6 +450,17 @@ def default_cutoffs(as_of: dt.date, horizon_days: int, count: int) -> list[dt.da
     return [dt.date((m) // 12, m % 12 + 1, 1) for m in range(month - count + 1, month + 1)]
 
 
+def kept_labels(kept: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Each kept solution's segments (customer_id, segment_id), named "<embedding>/<algorithm>",
+    from `comparison`'s rows and each space's segmentation table."""
+    return {
+        f"{row.embedding}/{row.algorithm}": tables[row.embedding][
+            ["customer_id", f"{row.algorithm}_segment"]
+        ].set_axis(["customer_id", "segment_id"], axis=1)
+        for row in kept.itertuples()
+    }
+
+
 def groupings_at(
     rfm_now: pd.DataFrame, labelled: dict[str, pd.DataFrame], rfm_then: pd.DataFrame
 ) -> dict[str, pd.Series]:

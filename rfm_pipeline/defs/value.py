@@ -66,17 +66,12 @@ def value_backtest(
     cutoffs = [dt.date.fromisoformat(c) for c in config.cutoffs or []] or value.default_cutoffs(
         as_of, settings.horizon_days, config.cutoff_count
     )
-    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     kept = comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
-    labelled = {
-        f"{row.embedding}/{row.algorithm}": tables[row.embedding][
-            ["customer_id", f"{row.algorithm}_segment"]
-        ].set_axis(["customer_id", "segment_id"], axis=1)
-        for row in kept.itertuples()
-    }
-    known = clean_transactions.filter(
-        clean_transactions.invoice_date < ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    labelled = value.kept_labels(
+        kept, {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     )
+    midnight = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    known = clean_transactions.filter(clean_transactions.invoice_date < midnight)
     rules = CleaningRules(**upstream_metadata(context, "clean_transactions")["rules"])
     metadata = {"settings": dg.MetadataValue.json(dataclasses.asdict(settings))}
     try:
@@ -87,23 +82,28 @@ def value_backtest(
     except NotEnoughData as reason:
         metadata["note"] = f"skipped: {reason}"
         return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
+    metadata |= _backtest_metadata(result, settings, warehouse, context.partition_key)
+    metadata["seconds"] = round(time.perf_counter() - started, 2)
+    return dg.Output(result.scores, metadata=plain(metadata))
+
+
+def _backtest_metadata(
+    result: value.Backtest, settings: value.ValueSettings, warehouse: Warehouse, week: str
+) -> dict:
+    """The cut-offs scored and skipped, the figures, and the calibration at the last cut-off."""
     last_cutoff = result.scores["cutoff"].max()
     last = result.calibration[result.calibration["cutoff"] == last_cutoff]
     title = f"Spend in the {settings.horizon_days} days after {last_cutoff}"
-    summary = value.summary(result)
-    metadata |= {
+    return {
         "cutoffs": sorted(result.scores["cutoff"].unique()),
         "skipped_cutoffs": result.skipped,
-        "summary": table_metadata(summary.round(4)),
+        "summary": table_metadata(value.summary(result).round(4)),
         "scores": table_metadata(result.scores.round(4)),
         "calibration_plot": image_metadata(
-            calibration_plot(last, title),
-            warehouse, "value_calibration", context.partition_key,
+            calibration_plot(last, title), warehouse, "value_calibration", week
         ),
         "dagster/row_count": len(result.scores),
-        "seconds": round(time.perf_counter() - started, 2),
-    }  # fmt: skip
-    return dg.Output(result.scores, metadata=plain(metadata))
+    }
 
 
 @dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="1", partitions_def=weeks)
@@ -127,7 +127,8 @@ def customer_value(
         model = value.fit_value(days, as_of, settings)
     except NotEnoughData as reason:
         empty = value.unforecast(known, settings)
-        return dg.Output(empty, metadata=plain({"note": f"no forecast: {reason}"}))
+        note = {"note": f"no forecast: {reason}", "dagster/row_count": len(empty)}
+        return dg.Output(empty, metadata=plain(note))
     table = model.predict(known).assign(as_of=as_of)
     card = value.model_card(model, value_backtest)
     value.save_value_model(model, card, lambda name, suffix, write: warehouse.publish(
