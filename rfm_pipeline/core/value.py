@@ -312,11 +312,17 @@ def _no_purchase(model: Probabilistic, table: pd.DataFrame, horizon: int) -> np.
     return chance.mean(dim=("chain", "draw")).to_numpy()
 
 
-def fit_value(days: ir.Table, as_of: dt.date, settings: ValueSettings | None = None) -> ValueModel:
-    """Fit the forecast on the purchase days before `as_of` (see the module docstring)."""
+def fit_value(
+    days: ir.Table,
+    as_of: dt.date,
+    settings: ValueSettings | None = None,
+    now: pd.DataFrame | None = None,
+) -> ValueModel:
+    """Fit the forecast on the purchase days before `as_of` (see the module docstring); `now`
+    is their `history` at `as_of` when the caller already has it."""
     settings = settings or ValueSettings()
     days = days.cache()  # read once for the fit and every training window
-    now = history(days, as_of)
+    now = history(days, as_of) if now is None else now
     probabilistic = fit_probabilistic(now)
     first = pd.Timestamp(days.day.min().execute()).date()
     dates = training_dates(
@@ -399,9 +405,6 @@ class Backtest:
     calibration: pd.DataFrame
     skipped: list[str] = field(default_factory=list)
 
-    def at(self, model: str) -> pd.DataFrame:
-        return self.scores[self.scores["model"] == model]
-
 
 MODEL = "customer_value"
 BASELINE = "BG/NBD + Gamma-Gamma"
@@ -418,8 +421,8 @@ def backtest_cutoff(
     after it from `after` (the lines the week knows, cleaned together); `groupings` name each
     customer's group at the cut-off (index: customer id) and are scored with `grouped_scores`."""
     days = purchase_days(before)
-    model = fit_value(days, cutoff, settings)
     known = history(days, cutoff)
+    model = fit_value(days, cutoff, settings, known)
     ahead = history(purchase_days(after), cutoff, settings.horizon_days)
     actual = known[["customer_id"]].merge(ahead[["customer_id", "future_spend"]], how="left")
     actual = actual["future_spend"].fillna(0.0).to_numpy()

@@ -124,7 +124,7 @@ def customer_value(
     days = value.purchase_days(clean_transactions)
     known = value.history(days, as_of)
     try:
-        model = value.fit_value(days, as_of, settings)
+        model = value.fit_value(days, as_of, settings, known)
     except NotEnoughData as reason:
         empty = value.unforecast(known, settings)
         note = {"note": f"no forecast: {reason}", "dagster/row_count": len(empty)}
