@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench clean
+.PHONY: home run test ui lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,16 +14,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: | $(VENV)/.installed
-	$(BIN)/python -c 'from rfm_pipeline.settings import dagster_home; dagster_home()'
+# the instance's dagster.yaml, for this environment ($$DAGSTER_POSTGRES_URL or not)
+home: $(VENV)/.installed
+	@$(BIN)/python -c 'from rfm_pipeline.settings import dagster_home; dagster_home()'
 
-run: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
+run: home
 	$(BIN)/rfm-pipeline run
 
-test: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
+test: home
 	$(BIN)/pytest -q
 
-ui: $(VENV)/.installed | $(DAGSTER_HOME)/dagster.yaml
+ui: home
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 lint: $(VENV)/.installed

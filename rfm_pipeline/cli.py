@@ -54,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
     run.add_argument("--select", help="comma-separated asset names (default: all)")
     run.add_argument("--threads", type=int, help="engine threads (default: all cores)")
+    run.add_argument(
+        "--engine", choices=["duckdb", "spark", "postgres"], default="duckdb",
+        help="where the transaction-level assets run (default: duckdb, in process)",
+    )  # fmt: skip
+    run.add_argument("--spark-master", default="local[2]", help="Spark master (default local[2])")
+    run.add_argument(
+        "--database", help="postgresql://user@host:port/db for --engine postgres"
+        " (default: the --input database); the password from PGPASSWORD or ~/.pgpass",
+    )  # fmt: skip
+    run.add_argument(
+        "--export-to", help="also write segment_export to a table of this postgresql:// database"
+    )
+    run.add_argument("--export-table", default="segments", help="its table (default: segments)")
     predict = commands.add_parser("predict", help="segment the customers of a transactions file")
     predict.add_argument("--transactions", required=True, help="the transactions file")
     add_reading_options(predict)
@@ -80,6 +93,13 @@ def add_reading_options(parser: argparse.ArgumentParser) -> None:
         metavar="SRC=DST",
         help="rename a source column to a canonical one, e.g. --map Price=unit_price",
     )
+    parser.add_argument("--table", help="with a postgresql:// input: the table to read")
+    parser.add_argument(
+        "--line-order",
+        metavar="COLUMNS",
+        help="a table without a line_no column: the columns (comma-separated) that order its"
+        " lines, e.g. InvoiceDate,InvoiceNo",
+    )
 
 
 def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
@@ -104,18 +124,38 @@ def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
     return [bounds[0] + dt.timedelta(weeks=n) for n in range((bounds[1] - bounds[0]).days // 7 + 1)]
 
 
-READING_OPTIONS = ("input", "format", "sheet", "date_format", "map")
+READING_OPTIONS = ("input", "format", "sheet", "date_format", "map", "table", "line_order")
 """Options that say how to read a log; `encoding` has a default, so it counts when changed."""
 
 
 def reading_config(args: argparse.Namespace, path: str | None) -> dict[str, object]:
     """`IngestConfig` fields from the reading options: the one place they are translated."""
     config: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
-    for field, value in (("path", path and os.path.abspath(path)), ("format", args.format),
-                         ("sheet", args.sheet), ("date_format", args.date_format)):  # fmt: skip
+    if path and not is_database_url(path):
+        path = os.path.abspath(path)
+    for field, value in (("path", path and without_password(path)), ("format", args.format),
+                         ("sheet", args.sheet), ("date_format", args.date_format),
+                         ("table", args.table)):  # fmt: skip
         if value:
             config[field] = value
+    if args.line_order:
+        config["line_order"] = [c.strip() for c in args.line_order.split(",") if c.strip()]
     return config
+
+
+def without_password(url: str) -> str:
+    """A database URL for run config, which the UI shows: its password moves to `PGPASSWORD`,
+    where libpq looks for it (so does `~/.pgpass`)."""
+    from rfm_pipeline.core.engine import split_password
+
+    url, password = split_password(url)
+    if password:
+        os.environ["PGPASSWORD"] = password
+    return url
+
+
+def is_database_url(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://"))
 
 
 def reading_options_given(args: argparse.Namespace) -> list[str]:
@@ -135,7 +175,27 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
         ops["raw_transactions"] = {"config": reading_config(args, args.input)}
     if "rfm_table" in selected and as_of:
         ops["rfm_table"] = {"config": {"as_of": as_of}}
-    return {"ops": ops, "loggers": LOGGERS}
+    if "segment_export" in selected and args.export_to:
+        export = {"database": without_password(args.export_to), "table": args.export_table}
+        ops["segment_export"] = {"config": export}
+    return {
+        "ops": ops,
+        "loggers": LOGGERS,
+        "resources": {"engine": {"config": engine_config(args)}},
+    }
+
+
+def engine_config(args: argparse.Namespace) -> dict[str, object]:
+    """The engine resource's config from `--engine`, `--spark-master` and `--database`."""
+    config: dict[str, object] = {"backend": args.engine, "spark_master": args.spark_master}
+    if args.threads:
+        config["threads"] = args.threads
+    database = args.database or (args.input if args.input and is_database_url(args.input) else None)
+    if args.engine == "postgres":
+        if not database:
+            raise UsageError("--engine postgres needs --database postgresql://user@host/db")
+        config["database"] = without_password(database)
+    return config
 
 
 def resolve_selection(text: str, graph, known: set[str]) -> set[str]:
@@ -201,8 +261,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--week and --as-of exclude each other: a week is as of its end")
     if args.warehouse:
         os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
-    if args.threads:
-        os.environ["RFM_PIPELINE_THREADS"] = str(args.threads)
     from rfm_pipeline.settings import dagster_home
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())

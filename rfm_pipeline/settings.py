@@ -17,6 +17,8 @@ def warehouse_path() -> str:
     return os.environ.get(WAREHOUSE_ENV) or str(PROJECT_ROOT / "data" / "warehouse")
 
 
+INSTANCE_HEADER = "# Written by rfm_pipeline.settings; delete this line to keep your own edits.\n"
+
 INSTANCE_CONFIG = """\
 # Default storage in this folder; no usage reports from this project.
 telemetry:
@@ -28,12 +30,40 @@ concurrency:
     max_concurrent_runs: 1
 """
 
+POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"
+
+POSTGRES_INSTANCE_CONFIG = """\
+# Runs, event logs and schedules in PostgreSQL ($DAGSTER_POSTGRES_URL), shared by the daemon,
+# the UI and every run; no usage reports from this project.
+telemetry:
+  enabled: false
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_POSTGRES_URL
+# Two runs at a time: a backfill's weeks wait for the week before them where the graph says
+# so (segment transitions), and run side by side where it does not.
+concurrency:
+  runs:
+    max_concurrent_runs: 2
+"""
+
+
+def instance_config() -> str:
+    """The instance's dagster.yaml: storage in this folder, or in PostgreSQL when
+    `$DAGSTER_POSTGRES_URL` is set."""
+    body = POSTGRES_INSTANCE_CONFIG if os.environ.get(POSTGRES_URL_ENV) else INSTANCE_CONFIG
+    return INSTANCE_HEADER + body
+
 
 def dagster_home() -> Path:
-    """The project's Dagster instance folder (`$DAGSTER_HOME`, else `.dagster_home/`), created."""
+    """The project's Dagster instance folder (`$DAGSTER_HOME`, else `.dagster_home/`), created,
+    with the dagster.yaml of the environment (unless its first line was removed, which marks
+    a file edited by hand)."""
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+    ours = not config.exists() or config.read_text().startswith(INSTANCE_HEADER)
+    if ours and (not config.exists() or config.read_text() != instance_config()):
+        config.write_text(instance_config())
     return home

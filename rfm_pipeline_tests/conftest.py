@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 
 import ibis
 import pandas as pd
 import pytest
 
-from rfm_pipeline.core.engine import connect
+from rfm_pipeline.core.engine import connect, redact, shared_connection
 from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
 
 
@@ -74,3 +76,48 @@ def uci_parquet(tmp_path):
     path = tmp_path / "log.parquet"
     uci_frame(UCI_ROWS).to_parquet(path, index=False)
     return path
+
+
+POSTGRES_ENV = "RFM_PIPELINE_TEST_POSTGRES"
+"""Where the tests find PostgreSQL; default: the machine's own, trusting local users."""
+
+
+def unavailable(reason: str) -> None:
+    """Under CI a missing service fails the tests that need it; elsewhere they skip."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    import psycopg
+
+    url = os.environ.get(POSTGRES_ENV, "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as error:
+        unavailable(f"no PostgreSQL at {redact(url)} (${POSTGRES_ENV}): {str(error).strip()}")
+    return url
+
+
+@pytest.fixture
+def postgres_schema(postgres_url):
+    """A schema of the test's own in the test database, dropped afterwards."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    yield schema
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """Spark in local mode, once per test session (the JVM takes seconds to start)."""
+    try:
+        return shared_connection("spark", spark_master="local[2]")
+    except Exception as error:  # no Java, say
+        unavailable(f"Spark cannot start in local mode: {str(error).splitlines()[0]}")

@@ -7,6 +7,7 @@ pandas frames for plots and text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import ibis
@@ -128,7 +129,7 @@ def data_overview(raw: ir.Table) -> dict:
     return {
         "rows": summary["rows"],
         "columns": len(columns),
-        "types": ", ".join(f"{c} {raw.schema()[c]}" for c in columns),
+        "types": ", ".join(f"{c} {_type_name(raw, c)}" for c in columns),
         "first": pd.Timestamp(summary["first_invoice_date"]),
         "last": pd.Timestamp(summary["last_invoice_date"]),
         "customers": summary["customers"],
@@ -280,3 +281,9 @@ def eda_figures(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
             tables["order_values"]["value"], "Order values", "order value"
         ),
     }  # fmt: skip
+
+
+def _type_name(table: ir.Table, column: str) -> str:
+    """A column's type without its precision (`timestamp`, never `timestamp(6)`), the same
+    whichever engine read the file."""
+    return re.sub(r"\(\d+\)", "", str(table.schema()[column]))

@@ -1,13 +1,33 @@
-"""The transaction-level engine: Ibis on an in-process DuckDB connection."""
+"""The transaction-level engine: Ibis on DuckDB in process (the default), Spark or PostgreSQL.
+
+Every transaction-level function takes Ibis tables and runs unchanged on the three backends.
+What one backend does differently (reading a file in line order, writing Parquet, parsing
+text dates and numbers, moving a table between engines) is written here, per backend, and
+nowhere else.
+"""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
+import pyarrow as pa
+import pyarrow.parquet as pq
 from ibis.backends.duckdb import Backend as DuckDBBackend
+
+BACKENDS = ("duckdb", "spark", "postgres")
+"""The engines, by the name `--engine` takes."""
+
+DATABASE_SCHEMES = ("postgresql", "postgres")
 
 
 def connect(
@@ -26,10 +46,354 @@ def connect(
     return ibis.duckdb.connect(**options)
 
 
+def connect_spark(master: str = "local[2]", driver_memory: str = "4g") -> ibis.BaseBackend:
+    """Spark through Ibis's PySpark backend: local mode by default, or a cluster's master URL.
+
+    Timestamps are wall-clock times (UTC session, Parquet without time zone), and a local
+    run gets as many shuffle partitions as cores instead of Spark's 200.
+    """
+    from pyspark.sql import SparkSession
+
+    cores = re.fullmatch(r"local\[(\d+|\*)\]", master)
+    partitions = (
+        (os.cpu_count() or 2) if cores and cores[1] == "*" else int(cores[1]) if cores else 200
+    )
+    session = (
+        SparkSession.builder.master(master)
+        .appName("rfm_pipeline")
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(2 * partitions))
+        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return ibis.pyspark.connect(session)
+
+
+def connect_postgres(url: str) -> ibis.BaseBackend:
+    """A PostgreSQL database from its URL; a password is best left to `PGPASSWORD` or
+    `~/.pgpass`, which libpq reads as usual."""
+    import psycopg.conninfo
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as error:
+        raise ValueError(f"cannot read the database URL {redact(url)}: {error}") from None
+    options = {"database": info.pop("dbname", None), **info}
+    con = ibis.postgres.connect(**{k: v for k, v in options.items() if v is not None})
+    con.raw_sql(TRY_TIMESTAMP).close()
+    return con
+
+
+TRY_TIMESTAMP = """
+CREATE FUNCTION pg_temp.rfm_try_timestamp(value text, layout text) RETURNS timestamp AS $$
+BEGIN
+    IF layout IS NULL THEN
+        RETURN value::timestamp;
+    END IF;
+    RETURN to_timestamp(value, layout)::timestamp;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END $$ LANGUAGE plpgsql IMMUTABLE
+"""
+"""PostgreSQL's date parsers fail on a bad date; this one, for the connection's session only
+(`pg_temp`, no lasting change to the database), yields NULL so bad dates can be listed."""
+
+
+@functools.cache
+def shared_connection(
+    backend: str = "duckdb",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    temp_directory: str | None = None,
+    spark_master: str = "local[2]",
+    database: str | None = None,
+) -> ibis.BaseBackend:
+    """One connection per process and settings, so tables loaded for one run can be joined."""
+    if backend == "duckdb":
+        return connect(memory_limit, threads, temp_directory)
+    if backend == "spark":
+        return connect_spark(spark_master)
+    if backend == "postgres":
+        if not database:
+            raise ValueError("the postgres engine needs a database URL (--database)")
+        return connect_postgres(database)
+    raise ValueError(f"unknown engine '{backend}'; choose one of {', '.join(BACKENDS)}")
+
+
+def backend_of(expr: ir.Expr | ibis.BaseBackend) -> str:
+    """'duckdb', 'spark' or 'postgres': the engine a table or expression runs on."""
+    con = expr if isinstance(expr, ibis.BaseBackend) else ibis.get_backend(expr)
+    return "spark" if con.name == "pyspark" else con.name
+
+
+# ---- database URLs ----------------------------------------------------------------------
+
+
+def is_database_url(text: str | os.PathLike) -> bool:
+    """Whether `text` names a database (postgresql://...) rather than a file."""
+    return urlsplit(str(text)).scheme in DATABASE_SCHEMES
+
+
+def redact(url: str | os.PathLike) -> str:
+    """A URL fit to show: any password replaced by `***` (logs, metadata, errors, the UI)."""
+    parts = urlsplit(str(url))
+    if parts.password is None:
+        return str(url)
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """The URL without its password, and the password (for `PGPASSWORD`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}{port}")), parts.password
+
+
+# ---- reading and writing ----------------------------------------------------------------
+
+
+def read_parquet(con: ibis.BaseBackend, path: str) -> ir.Table:
+    """A stored table (a Parquet file, or a folder of parts written by Spark) on the engine."""
+    backend = backend_of(con)
+    if backend == "duckdb":
+        return con.read_parquet(f"{path}/*.parquet" if os.path.isdir(path) else path)
+    if backend == "spark":
+        return con.read_parquet(path)
+    stat = os.stat(path)
+    return _loaded(con, os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.cache
+def _loaded(con: ibis.BaseBackend, path: str, mtime_ns: int, size: int) -> ir.Table:
+    """A Parquet file copied into PostgreSQL once per process and version of the file."""
+    files = sorted(Path(path).glob("*.parquet")) if Path(path).is_dir() else [Path(path)]
+    schema = pq.read_schema(files[0])
+    batches = (batch for file in files for batch in pq.ParquetFile(file).iter_batches())
+    return transfer(pa.RecordBatchReader.from_batches(schema, batches), con)
+
+
+def read_parquet_in_order(con: ibis.BaseBackend, path: str | Path) -> ir.Table:
+    """A Parquet file with `line_no`, each row's position in the file (0-based)."""
+    backend = backend_of(con)
+    if backend == "duckdb":
+        table = con.read_parquet(str(path), file_row_number=True)
+        return table.rename(line_no="file_row_number")
+    if backend == "spark":
+        from pyspark.sql import functions as F
+
+        frame = con._session.read.parquet(str(path))
+        frame = frame.select("*", F.col("_metadata.row_index").alias("line_no"))
+        name = ibis.util.gen_name("source")
+        frame.createOrReplaceTempView(name)
+        return con.table(name)
+    return transfer(read_parquet_in_order(connect(), path), con)
+
+
+def write_parquet(table: ir.Table, path: Path) -> None:
+    """Write a table as Parquet at `path` from its engine: DuckDB and PostgreSQL a file (the
+    latter streamed in Arrow batches), Spark a folder of parts written by its executors."""
+    backend = backend_of(table)
+    if backend == "duckdb":
+        table.to_parquet(path)
+    elif backend == "spark":
+        ibis.get_backend(table).to_parquet(table, path, mode="overwrite")
+    else:
+        _write_batches(table.to_pyarrow_batches(), path)
+
+
+def transfer(data: ir.Table | pa.RecordBatchReader, con: ibis.BaseBackend) -> ir.Table:
+    """Move a table to another engine in Arrow batches, never whole in memory and never
+    through pandas: PostgreSQL takes them with COPY, DuckDB and Spark read them back from a
+    staged Parquet file. Used for sources another engine reads (a CSV for Spark, a file or
+    another database for PostgreSQL) and for stored tables PostgreSQL joins."""
+    batches = data.to_pyarrow_batches() if isinstance(data, ir.Table) else data
+    name = ibis.util.gen_name("staged")
+    backend = backend_of(con)
+    if backend == "postgres":
+        copy_into(con.con, name, batches, temporary=True)
+        return con.table(name)
+    path = _staging() / f"{name}.parquet"
+    _write_batches(batches, path)
+    return con.read_parquet(str(path))
+
+
+def _write_batches(batches: pa.RecordBatchReader, path: Path) -> None:
+    with pq.ParquetWriter(path, batches.schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+
+
+@functools.cache
+def _staging() -> Path:
+    """A folder for tables moved between engines, removed when the process ends."""
+    folder = Path(tempfile.mkdtemp(prefix="rfm_pipeline_staging_"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+POSTGRES_TYPES = {
+    "int64": "bigint", "int32": "integer", "int16": "smallint", "int8": "smallint",
+    "double": "double precision", "float": "real", "bool": "boolean", "string": "text",
+    "large_string": "text", "date32[day]": "date",
+}  # fmt: skip
+
+
+def postgres_type(arrow_type: pa.DataType) -> str:
+    """The PostgreSQL column type of an Arrow type."""
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_decimal(arrow_type):
+        return f"numeric({arrow_type.precision}, {arrow_type.scale})"
+    if str(arrow_type) not in POSTGRES_TYPES:
+        raise TypeError(f"no PostgreSQL type for the Arrow type {arrow_type}")
+    return POSTGRES_TYPES[str(arrow_type)]
+
+
+def copy_into(
+    connection, name: str, batches: pa.RecordBatchReader, temporary: bool = False,
+    create: bool = True,
+) -> int:  # fmt: skip
+    """COPY Arrow batches into a PostgreSQL table (created first unless `create` is false),
+    in the caller's transaction when one is open. Returns the rows copied."""
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    schema = batches.schema
+    fields = [(f.name, postgres_type(f.type)) for f in schema]
+    names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in fields)
+    identifier = sql.Identifier(*name.split("."))
+    rows = 0
+    with connection.cursor() as cursor:
+        if create:
+            columns = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in fields
+            )
+            kind = sql.SQL("TEMPORARY TABLE" if temporary else "TABLE")
+            cursor.execute(sql.SQL("CREATE {} {} ({})").format(kind, identifier, columns))
+        copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(identifier, names)
+        options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+        with cursor.copy(copy) as stream:
+            for batch in batches:
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, options)
+                stream.write(sink.getvalue().to_pybytes())
+                rows += batch.num_rows
+    return rows
+
+
+def read_database_table(con: ibis.BaseBackend, url: str, name: str) -> ir.Table:
+    """A table of a PostgreSQL database (`schema.table` or `table`) on the engine: in place
+    when the engine is that database, else moved over in Arrow batches."""
+    source = shared_connection("postgres", database=url)
+    schema, _, table = name.rpartition(".")
+    found = source.table(table, database=schema or None)
+    return found if source is con else transfer(found, con)
+
+
+# ---- expressions that differ per engine -------------------------------------------------
+
+
 @ibis.udf.scalar.builtin
 def try_strptime(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
     """DuckDB's strptime that yields NULL instead of failing, so bad dates can be listed."""
 
+
+@ibis.udf.scalar.builtin(name="try_to_timestamp")
+def _spark_try_to_timestamp(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
+    """Spark's parser of a Java date pattern, NULL where it fails."""
+
+
+@ibis.udf.scalar.builtin(name="rfm_try_timestamp", database="pg_temp")
+def _postgres_try_timestamp(text: str, fmt: str) -> dt.timestamp:  # type: ignore[empty-body]
+    """PostgreSQL's parser of its own date template (or of ISO 8601 without one), NULL
+    where it fails (`TRY_TIMESTAMP`)."""
+
+
+SPARK_PATTERN = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "%S": "s"}
+POSTGRES_PATTERN = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS"}
+SHAPE = {"%Y": r"\d{4}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}", "%M": r"\d{2}",
+         "%S": r"\d{2}"}  # fmt: skip
+
+
+def _translate(fmt: str, table: dict[str, str], escape=lambda text: text) -> str:
+    parts = re.split(r"(%[A-Za-z])", fmt)
+    return "".join(table[p] if p in table else escape(p) for p in parts if p)
+
+
+ISO_SHAPE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+
+
+def parse_timestamp(text: ir.StringValue, fmt: str | None = None) -> ir.TimestampValue:
+    """Text parsed with a strptime layout (%Y %m %d %H %M %S), or as ISO 8601 without one;
+    NULL where it does not fit. PostgreSQL's parser reads past trailing text, so there the
+    text is checked against the layout's shape first."""
+    backend = backend_of(text)
+    if fmt is None:
+        if backend != "postgres":
+            return text.try_cast("timestamp")
+        parsed = _postgres_try_timestamp(text, ibis.null("string"))
+        return ibis.ifelse(text.re_search(ISO_SHAPE), parsed, None)
+    if backend == "duckdb":
+        return try_strptime(text, fmt)
+    compact = not re.search(r"%[A-Za-z][^%]", fmt)  # %Y%m%d: fixed widths
+    if backend == "spark":
+        pattern = _translate(fmt, SPARK_PATTERN if not compact else
+                             SPARK_PATTERN | {"%m": "MM", "%d": "dd"}, _spark_literal)  # fmt: skip
+        return _spark_try_to_timestamp(text, pattern).cast("timestamp")
+    shape = _translate(fmt, SHAPE if not compact else SHAPE | {"%m": r"\d{2}", "%d": r"\d{2}"},
+                       re.escape)  # fmt: skip
+    parsed = _postgres_try_timestamp(text, _translate(fmt, POSTGRES_PATTERN))
+    return ibis.ifelse(text.re_search(f"^{shape}$"), parsed, None)
+
+
+def _spark_literal(text: str) -> str:
+    return re.sub(r"([A-Za-z]+)", r"'\1'", text)
+
+
+NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def parse_number(text: ir.Value) -> ir.FloatingValue:
+    """A value as a float; NULL where it is not a number. PostgreSQL has no TRY_CAST, so
+    there text is checked against the shape of a number before it is cast."""
+    if backend_of(text) != "postgres" or not text.type().is_string():
+        return text.try_cast("float64")
+    return ibis.ifelse(text.re_search(NUMBER), text.cast("float64"), None)
+
+
+def engine_errors() -> tuple[type[Exception], ...]:
+    """The exceptions the engines raise for data they cannot read."""
+    import duckdb
+
+    errors: list[type[Exception]] = [duckdb.Error]
+    try:
+        import psycopg
+
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    try:
+        from pyspark.errors import PySparkException
+
+        errors.append(PySparkException)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+# ---- exact money ------------------------------------------------------------------------
 
 EXACT = "decimal(18, 4)"
 """Money is summed as decimals: exact, so the order rows arrive in (threads) never changes a
@@ -42,8 +406,17 @@ def exact_sum(values: ir.NumericValue, where: ir.BooleanValue | None = None) -> 
 
 
 def exact_mean(values: ir.NumericValue) -> ir.FloatingValue:
-    """The mean of `values`, the same whatever the row order."""
-    return values.cast(EXACT).mean().cast("float64")
+    """The mean of `values`, the same whatever the row order, and on every engine (an exact
+    sum over a count: Spark's decimal mean keeps only eight decimals)."""
+    return exact_sum(values) / values.count()
+
+
+def exact_ratio(values: ir.NumericValue, count: ir.IntegerValue) -> ir.FloatingValue:
+    """`values / count` rounded half away from zero to cents, in whole numbers, so every
+    engine gives the same cent (DuckDB divides decimals as doubles: 1208.10 / 4 = 302.02)."""
+    units = (values.cast(EXACT) * 10_000).cast("int64")  # exact: EXACT has four decimals
+    cents = (2 * units.abs() + 100 * count) // (200 * count)
+    return (units.sign() * cents).cast("float64") / 100
 
 
 def most_common(table: ir.Table, key: str, column: str) -> ir.Table:
@@ -54,13 +427,3 @@ def most_common(table: ir.Table, key: str, column: str) -> ir.Table:
     order = ibis.window(group_by=key, order_by=[ibis.desc("count"), column])
     ranked = counts.mutate(rank=ibis.row_number().over(order))
     return ranked.filter(ranked["rank"] == 0).select(key, column)
-
-
-@functools.cache
-def shared_connection(
-    memory_limit: str | None = None,
-    threads: int | None = None,
-    temp_directory: str | None = None,
-) -> DuckDBBackend:
-    """One connection per process and settings, so tables loaded for one run can be joined."""
-    return connect(memory_limit, threads, temp_directory)

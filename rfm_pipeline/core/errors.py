@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rfm_pipeline.core.engine import redact
+
 
 class InputError(Exception):
     """Input that cannot be turned into transactions; its message is one line for the user."""
@@ -15,7 +17,7 @@ class InputError(Exception):
         column: str | None = None,
         values: Iterable[object] = (),
     ) -> None:
-        self.path = str(path)
+        self.path = redact(path)  # a database URL's password is never shown
         self.column = column
         self.values = list(values)[:3]
         self.problem = problem

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from rfm_pipeline.core.engine import try_strptime
+from rfm_pipeline.core import engine
 from rfm_pipeline.core.errors import InputError
 
 CANONICAL_SCHEMA = ibis.schema(
@@ -89,18 +88,30 @@ def read_source(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     sheet: str | int = 0,
+    table: str | None = None,
+    line_order: Sequence[str] = (),
 ) -> ir.Table:
-    """The file as the engine sees it: source column names, a `line_no` in file order."""
+    """The log as the engine sees it: source column names, a `line_no` in file order.
+
+    `path` is a file, or a PostgreSQL URL with the `table` to read; a table's line order is
+    its `line_no` column, else the order of the `line_order` columns. Parquet files are read
+    by the engine itself; other engines get a CSV or Excel file as DuckDB reads it.
+    """
+    if engine.is_database_url(path):
+        return read_table_source(con, str(path), table, line_order)
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty")
     fmt = fmt or detect_format(path)
+    if fmt != "parquet" and engine.backend_of(con) != "duckdb":
+        return engine.transfer(
+            read_source(engine.connect(), path, fmt, encoding, delimiter, sheet), con
+        )
     with reading(path):
         if fmt == "parquet":
-            table = con.read_parquet(path, file_row_number=True)
-            return table.rename(line_no="file_row_number")
+            return engine.read_parquet_in_order(con, path)
         if fmt == "csv":
             options: dict[str, object] = {"all_varchar": True, "header": True}
             options["encoding"] = _duckdb_encoding(path, encoding)
@@ -120,6 +131,33 @@ def read_source(
             raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
         # DuckDB keeps file order for a plain scan, so the row number is the line number.
         return table.mutate(line_no=ibis.row_number())
+
+
+def read_table_source(
+    con: ibis.BaseBackend, url: str, table: str | None, line_order: Sequence[str] = ()
+) -> ir.Table:
+    """A database table as a source: `line_no` from its column of that name, else numbered
+    in the order of the `line_order` columns (a timestamp and a tie-breaker, say)."""
+    label = engine.redact(url)
+    if not table:
+        raise InputError(label, "a database input needs the table to read (--table NAME)")
+    with reading(f"{label} table {table}"):
+        source = engine.read_database_table(con, url, table)
+    label = f"{label} table {table}"
+    if "line_no" in source.columns:
+        return source
+    if not line_order:
+        raise InputError(
+            label,
+            "no line_no column to keep the lines' order; name the columns that order them"
+            " with --line-order (e.g. --line-order InvoiceDate,InvoiceNo)",
+        )
+    missing = [c for c in line_order if c not in source.columns]
+    if missing:
+        shown = ", ".join(source.columns[:12])
+        raise InputError(label, f"--line-order names columns not in the table (it has {shown})",
+                         values=missing)  # fmt: skip
+    return source.mutate(line_no=ibis.row_number().over(order_by=list(line_order)))
 
 
 def _csv_header(path: Path, encoding: str, delimiter: str | None) -> list[str]:
@@ -192,11 +230,15 @@ def read_log(
     column_map: Mapping[str, str] | None = None,
     date_format: str | None = None,
     sheet: str | int = 0,
+    table: str | None = None,
+    line_order: Sequence[str] = (),
 ) -> Log:
     """The log read (see `read_source`), canonicalised and checked, with its date layout."""
-    source = read_source(con, path, fmt, encoding, delimiter, sheet)
-    label = str(path)
-    if (fmt or detect_format(path)) == "xlsx":  # errors say which sheet was read
+    source = read_source(con, path, fmt, encoding, delimiter, sheet, table, line_order)
+    label = engine.redact(path)
+    if engine.is_database_url(path):
+        label += f" table {table}"
+    elif (fmt or detect_format(path)) == "xlsx":  # errors say which sheet was read
         sheets = pd.ExcelFile(path).sheet_names
         if len(sheets) > 1:
             name = sheets[sheet] if isinstance(sheet, int) else sheet
@@ -241,7 +283,7 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
     for name in ("quantity", "unit_price", "amount"):
         if name in named.columns:
             column = named[name]
-            number = (column.strip() if column.type().is_string() else column).try_cast("float64")
+            number = engine.parse_number(column.strip() if column.type().is_string() else column)
             if name == "quantity":  # a whole number, or it does not parse
                 whole = number % 1 == 0  # false for inf and nan
                 number = ibis.ifelse(whole, number, None).cast("int64")
@@ -249,9 +291,7 @@ def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:
     date = named.invoice_date
     if date.type().is_string():
         date = date.strip()
-        parsed["invoice_date"] = (
-            try_strptime(date, date_format) if date_format else date.try_cast("timestamp")
-        )
+        parsed["invoice_date"] = engine.parse_timestamp(date, date_format)
     else:
         parsed["invoice_date"] = date.cast("timestamp")
     return parsed
@@ -327,7 +367,7 @@ def detect_date_format(dates: ir.StringValue) -> tuple[str | None, str]:
     sample = sample.strip()
     candidates = (None, *DATE_FORMATS)
     parsed = {
-        f"f{i}": (try_strptime(sample, fmt) if fmt else sample.try_cast("timestamp")).isnull().sum()
+        f"f{i}": engine.parse_timestamp(sample, fmt).isnull().sum()
         for i, fmt in enumerate(candidates)
     }
     misses = sample.as_table().aggregate(**parsed).execute().iloc[0]
@@ -384,7 +424,7 @@ def reading(path: str | Path) -> Iterator[None]:
     """Turn the engine's and the Excel reader's errors about a file into an `InputError`."""
     try:
         yield
-    except (duckdb.Error, ValueError, OSError, KeyError) as error:
+    except (*engine.engine_errors(), ValueError, OSError, KeyError) as error:
         raise InputError(path, f"cannot read the file: {_reason(error)}") from error
 
 

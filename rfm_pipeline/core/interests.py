@@ -48,7 +48,7 @@ def customer_features(clean: ir.Table, categories: pd.DataFrame, k: int) -> pd.D
     spend, total = lines.total_price, exact_sum(lines.total_price)
     shares = lines.group_by("customer_id").aggregate(
         **{
-            f"share_{c}": (exact_sum(spend, lines.category_id == c) / total).fill_null(0)
+            f"share_{c}": (exact_sum(spend, lines.category_id == c) / total.nullif(0)).fill_null(0)
             for c in range(k)
         }  # fmt: skip
     )

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from rfm_pipeline.core.engine import exact_ratio
+
 RFM_COLUMNS = ("recency", "frequency", "monetary")
 
 
@@ -59,7 +61,7 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
         first_purchase="first_purchase",
         last_purchase="last_purchase",
         tenure_days=days_until_cutoff(per_customer.first_purchase),
-        avg_order_value=(per_customer.monetary / per_customer.frequency).round(2).cast("float64"),
+        avg_order_value=exact_ratio(per_customer.monetary, per_customer.frequency),
         as_of=ibis.literal(as_of, "date"),
     ).order_by("customer_id")
 

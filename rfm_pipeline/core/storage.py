@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import socket
@@ -15,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
+
+from rfm_pipeline.core.engine import copy_into, redact, write_parquet
 
 Tabular = ir.Table | pd.DataFrame | pa.Table
 
@@ -42,14 +45,50 @@ def write_export(frame: pd.DataFrame, path: UPath) -> None:
         raise ValueError(f"{path}: write .csv or .parquet, not '{path.suffix}'")
 
 
+def export_to_database(frame: pd.DataFrame, url: str, table: str, week: str) -> int:
+    """The week's rows of `frame` into a PostgreSQL table with a `week` column (created on
+    first use): the week's earlier rows are deleted and the new ones copied in one
+    transaction, so a reader sees the previous version whole until the new one is; other
+    weeks stay. A table whose columns differ is refused. Returns the rows written."""
+    import psycopg
+    from psycopg import sql
+
+    rows = pa.Table.from_pandas(
+        frame.assign(week=dt.date.fromisoformat(week)), preserve_index=False
+    )
+    where = f"{redact(url)} table {table}"
+    try:
+        with psycopg.connect(url) as connection, connection.transaction():
+            name = sql.Identifier(*table.split("."))
+            found = connection.execute("SELECT to_regclass(%s)", [table]).fetchone()[0]
+            if found:
+                cursor = connection.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(name))
+                columns = [c.name for c in cursor.description]
+                if columns != rows.column_names:
+                    odd = sorted(set(columns) ^ set(rows.column_names)) or ["(their order)"]
+                    raise ValueError(f"{where}: its columns differ from the export's: {odd}")
+                connection.execute(
+                    sql.SQL("DELETE FROM {} WHERE week = %s").format(name),
+                    [rows["week"][0].as_py()],
+                )
+            return copy_into(connection, table, rows.to_reader(max_chunksize=100_000),
+                             create=not found)  # fmt: skip
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split())
+        raise ValueError(f"{where}: cannot write the export: {redact(reason)}") from None
+
+
 def write_bytes(data: bytes, path: UPath) -> None:
     """Write bytes (an image, a report) at `path`, atomically."""
     atomically(path, lambda local: local.write_bytes(data))
 
 
 def copy_file(source: UPath, target: UPath) -> None:
-    """Copy a written file to another path, atomically."""
-    atomically(target, lambda local: local.write_bytes(source.read_bytes()))
+    """Copy a written file (or a folder of parts) to another path, atomically."""
+    if source.is_dir():
+        atomically(target, lambda local: source.fs.get(source.path, str(local), recursive=True))
+    else:
+        atomically(target, lambda local: local.write_bytes(source.read_bytes()))
 
 
 def atomically(path: UPath, write: Callable[[Path], object]) -> None:
@@ -65,19 +104,46 @@ def atomically(path: UPath, write: Callable[[Path], object]) -> None:
         temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             write(temporary)
-            os.replace(temporary, target)
+            _replace(temporary, target)
         finally:
-            temporary.unlink(missing_ok=True)
+            _remove(temporary)
         return
     with tempfile.TemporaryDirectory() as folder:
         local = Path(folder) / path.name
         write(local)
-        path.fs.put_file(str(local), path.path)
+        if local.is_dir():
+            path.fs.rm(path.path, recursive=True) if path.exists() else None
+            path.fs.put(str(local), path.path, recursive=True)
+        else:
+            path.fs.put_file(str(local), path.path)
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Move a file or folder over `target`: one rename for a file; a folder (Spark's parts)
+    first moves the old folder aside, so a reader finds the old or the new one whole."""
+    if not source.is_dir() and not target.is_dir():
+        os.replace(source, target)
+        return
+    aside = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    if target.exists():
+        os.replace(target, aside)
+    try:
+        os.replace(source, target)
+    finally:
+        _remove(aside)
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder, if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _write(table: Tabular, path: Path) -> None:
     if isinstance(table, ir.Table):
-        table.to_parquet(path)
+        write_parquet(table, path)
     elif isinstance(table, pd.DataFrame):
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
     elif isinstance(table, pa.Table):
@@ -112,7 +178,9 @@ class Journal:
         noted = created.exists() and str(relative) in created.read_text().splitlines()
         if copy.exists() or noted:
             return
-        if target.exists():
+        if target.is_dir():
+            shutil.copytree(target, copy)
+        elif target.exists():
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(target, copy)
         else:
@@ -129,17 +197,28 @@ class Journal:
         if created.exists():
             for relative in created.read_text().splitlines():
                 _remove_partial(self.root / relative)
-                (self.root / relative).unlink(missing_ok=True)
+                _remove(self.root / relative)
                 count += 1
             created.unlink()
         (self.folder / OWNER).unlink(missing_ok=True)
-        for copy in sorted(p for p in self.folder.rglob("*") if p.is_file()):
+        for copy in sorted(self._kept()):
             target = self.root / copy.relative_to(self.folder)
             _remove_partial(target)
-            os.replace(copy, target)
+            _replace(copy, target)
             count += 1
         self.forget()
         return count
+
+    def _kept(self) -> list[Path]:
+        """The kept copies: files, and the folders of tables Spark wrote (`*.parquet/`)."""
+        kept, folders = [], [self.folder]
+        while folders:
+            for entry in folders.pop().iterdir():
+                if entry.is_dir() and not entry.name.endswith(".parquet"):
+                    folders.append(entry)
+                else:
+                    kept.append(entry)
+        return kept
 
     def forget(self) -> None:
         if self.folder is not None:
@@ -182,4 +261,4 @@ OWNER = "owner.txt"
 def _remove_partial(target: Path) -> None:
     """Remove what a killed writer left beside `target` (see `atomically`)."""
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
+        _remove(stale)

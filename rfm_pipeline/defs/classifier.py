@@ -14,7 +14,7 @@ from rfm_pipeline.core.storage import write_export
 from rfm_pipeline.core.value import FILES, load_value_model
 from rfm_pipeline.defs.ingest import IngestConfig
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
-from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.resources import Engine, Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
 
@@ -91,7 +91,7 @@ class ScoreConfig(IngestConfig):
 def score_transactions(
     context: dg.OpExecutionContext,
     config: ScoreConfig,
-    engine: DuckDBEngine,
+    engine: Engine,
     warehouse: Warehouse,
 ) -> None:
     """Segments for the customers in a transactions file, with the saved classifier, and the

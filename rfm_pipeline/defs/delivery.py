@@ -4,7 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from rfm_pipeline.core import delivery
-from rfm_pipeline.core.storage import write_bytes, write_export
+from rfm_pipeline.core.engine import redact
+from rfm_pipeline.core.storage import export_to_database, write_bytes, write_export
 from rfm_pipeline.defs.metadata import plain, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
@@ -75,9 +76,17 @@ def segment_report(
     )
 
 
+class ExportConfig(dg.Config):
+    """Where a CRM reads the export besides the warehouse's files: a PostgreSQL table."""
+
+    database: str | None = None  # postgresql://user@host:5432/db; the password from PGPASSWORD
+    table: str = "segments"  # or schema.table; one row per customer and week
+
+
 @dg.asset(group_name="delivery", kinds={"pandas"}, code_version="2", partitions_def=weeks)
 def segment_export(
     context: dg.AssetExecutionContext,
+    config: ExportConfig,
     warehouse: Warehouse,
     customer_segments: pd.DataFrame,
     rfm_scores: pd.DataFrame,
@@ -86,8 +95,9 @@ def segment_export(
     customer_value: pd.DataFrame,
 ) -> dg.Output[pd.DataFrame]:
     """For a CRM or e-mail tool, one row per customer: `segment_export/<week>.csv` and
-    `.parquet` (and `segment_export.csv` / `.parquet` for the newest week). Columns in
-    `core/delivery.py` and the README.
+    `.parquet` (and `segment_export.csv` / `.parquet` for the newest week), and with a
+    database configured its rows of the week in a PostgreSQL table, replaced in one
+    transaction. Columns in `core/delivery.py` and the README.
     """
     table = delivery.segment_export(
         customer_segments, rfm_scores, customer_interests, segment_transitions, customer_value
@@ -95,12 +105,17 @@ def segment_export(
     paths = warehouse.publish(
         "segment_export", ".csv", context.partition_key, lambda path: write_export(table, path)
     )
+    database = {}
+    if config.database:
+        export_to_database(table, config.database, config.table, context.partition_key)
+        database = {"database_table": f"{redact(config.database)} table {config.table}"}
     return dg.Output(
         table,
         metadata=plain(
             {
                 "dagster/row_count": len(table),
                 "csv": dg.MetadataValue.path(str(paths[0])),
+                **database,
                 "changed_since_last_week": int(table["changed_since_last_week"].sum()),
                 "with_interest_group": int(table["interest_group"].notna().sum()),
             }

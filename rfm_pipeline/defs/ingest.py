@@ -6,33 +6,44 @@ import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
 
+from rfm_pipeline.core.engine import is_database_url, redact
 from rfm_pipeline.core.ingest import read_log, summarise
 from rfm_pipeline.defs.metadata import plain, table_metadata
-from rfm_pipeline.defs.resources import DuckDBEngine
+from rfm_pipeline.defs.resources import Engine
 from rfm_pipeline.settings import BUNDLED_INPUT
 
 
 class IngestConfig(dg.Config):
     """Where the log is and how to read it; the defaults read the bundled UCI file."""
 
-    path: str = str(BUNDLED_INPUT)
+    path: str = str(BUNDLED_INPUT)  # a file, or a postgresql:// URL (without its password)
     format: str | None = None  # parquet, csv or xlsx; None = from the file's suffix
     encoding: str = "utf-8"  # CSV only: utf-8, latin-1 (the study's file) or utf-16
     delimiter: str | None = None  # CSV only; None = detected
     sheet: str | None = None  # Excel only: sheet name or 0-based index; None = the first
     date_format: str | None = None  # strptime layout of text dates; None = ISO or detected
     column_map: dict[str, str] = {}  # source column -> canonical name, e.g. {"Price": "unit_price"}
+    table: str | None = None  # with a postgresql:// path: the table (or schema.table) to read
+    line_order: list[str] = []  # a table without line_no: the columns that order its lines
 
     def reading(self) -> dict[str, object]:
         """How to read the file: the keyword arguments of `read_log` and `read_transactions`."""
         sheet = int(self.sheet) if self.sheet and self.sheet.isdigit() else self.sheet
         return {"fmt": self.format, "encoding": self.encoding, "delimiter": self.delimiter,
                 "column_map": self.column_map, "date_format": self.date_format,
-                "sheet": sheet or 0}  # fmt: skip
+                "sheet": sheet or 0, "table": self.table,
+                "line_order": self.line_order}  # fmt: skip
+
+
+def source_metadata(path: str, table: str | None) -> dg.MetadataValue:
+    """The source as the UI shows it: a file's path, or a table of a database (no password)."""
+    if is_database_url(path):
+        return dg.MetadataValue.text(f"{redact(path)} table {table}")
+    return dg.MetadataValue.path(path)
 
 
 @dg.asset(group_name="ingest", kinds={"duckdb"}, code_version="1")
-def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir.Table]:
+def raw_transactions(config: IngestConfig, engine: Engine) -> dg.Output[ir.Table]:
     """Every line of the source log, as published, in the canonical schema and file order.
 
     Columns: line_no, invoice_no, stock_code, description, quantity, invoice_date,
@@ -49,7 +60,8 @@ def raw_transactions(config: IngestConfig, engine: DuckDBEngine) -> dg.Output[ir
         table,
         metadata=plain(
             {
-                "source": dg.MetadataValue.path(config.path),
+                "source": source_metadata(config.path, config.table),
+                "engine": engine.describe(),
                 "dagster/row_count": summary["rows"],
                 "first_invoice_date": str(summary["first_invoice_date"]),
                 "last_invoice_date": str(summary["last_invoice_date"]),

@@ -5,24 +5,26 @@
 import dagster as dg
 import pandas as pd
 
+from rfm_pipeline.core.engine import read_parquet
 from rfm_pipeline.core.model_files import SavedModel, card_path, load_model, save_model
 from rfm_pipeline.core.storage import write_table
-from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.resources import Engine, Warehouse
 from rfm_pipeline.defs.weeks import EARLIER_WEEKS
 
 
-class WarehouseIOManager(dg.ConfigurableIOManager):
+class WarehouseIOManager(dg.IOManager):
     """Writes tables atomically under the warehouse; loads them on the engine or as pandas.
 
     An input typed `pandas.DataFrame` is read with pyarrow; a `SavedModel` from its skops file
-    (`<asset>.skops` beside `<asset>.json`); any other input is an Ibis table on the shared
-    DuckDB connection, so transaction-level tables never pass through pandas. An input on
-    earlier weeks (`previous_week`, `this_and_previous_week`) is `{week: frame}` for the weeks
-    that have been materialised: the first week has no previous one.
+    (`<asset>.skops` beside `<asset>.json`); any other input is an Ibis table on the run's
+    engine, so transaction-level tables never pass through pandas. An input on earlier weeks
+    (`previous_week`, `this_and_previous_week`) is `{week: frame}` for the weeks that have
+    been materialised: the first week has no previous one.
     """
 
-    warehouse: Warehouse
-    engine: DuckDBEngine
+    def __init__(self, warehouse: Warehouse, engine: Engine) -> None:
+        self.warehouse = warehouse
+        self.engine = engine
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
@@ -57,4 +59,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return load_model(path)
         if typing_type is pd.DataFrame:
             return pd.read_parquet(str(path))
-        return self.engine.connection().read_parquet(str(path))
+        return read_parquet(self.engine.connection(), str(path))
+
+
+@dg.io_manager(required_resource_keys={"warehouse", "engine"})
+def warehouse_io_manager(context: dg.InitResourceContext) -> WarehouseIOManager:
+    """The IO manager on the run's own warehouse and engine, as the run configures them."""
+    return WarehouseIOManager(context.resources.warehouse, context.resources.engine)

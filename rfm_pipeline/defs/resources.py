@@ -1,27 +1,39 @@
 """The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
-import os
 from collections.abc import Callable
+from typing import Literal
 
 import dagster as dg
-from ibis.backends.duckdb import Backend as DuckDBBackend
+import ibis
 from pydantic import PrivateAttr
 from upath import UPath
 
-from rfm_pipeline.core.engine import shared_connection
+from rfm_pipeline.core.engine import redact, shared_connection
 from rfm_pipeline.core.storage import Journal, copy_file
 from rfm_pipeline.settings import warehouse_path
 
 
-class DuckDBEngine(dg.ConfigurableResource):
-    """In-process DuckDB behind Ibis; spills to `temp_directory` past `memory_limit`."""
+class Engine(dg.ConfigurableResource):
+    """Where the transaction-level assets run: DuckDB in process (the default), Spark (local
+    mode or a cluster's master URL) or a PostgreSQL database, all through the same Ibis
+    expressions. DuckDB spills to `temp_directory` past `memory_limit`. Give a database
+    URL without its password: libpq reads `PGPASSWORD` and `~/.pgpass` as usual."""
 
+    backend: Literal["duckdb", "spark", "postgres"] = "duckdb"
     memory_limit: str = "4GB"
     threads: int | None = None
     temp_directory: str | None = None
+    spark_master: str = "local[2]"
+    database: str | None = None  # postgresql://user@host:5432/db, for the postgres engine
 
-    def connection(self) -> DuckDBBackend:
-        return shared_connection(self.memory_limit, self.threads, self.temp_directory)
+    def connection(self) -> ibis.BaseBackend:
+        return shared_connection(self.backend, self.memory_limit, self.threads,
+                                 self.temp_directory, self.spark_master, self.database)  # fmt: skip
+
+    def describe(self) -> str:
+        """The engine as metadata shows it (a database URL without its password)."""
+        where = {"spark": self.spark_master, "postgres": redact(self.database or "")}
+        return f"{self.backend} {where[self.backend]}" if self.backend in where else self.backend
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -101,16 +113,16 @@ class Warehouse(dg.ConfigurableResource):
 def project_resources() -> dg.Definitions:
     """The engine, the warehouse and the IO manager every asset uses; runs execute in process
     (no fresh interpreter per step) and log their steps for the command line too."""
-    from rfm_pipeline.defs.io_managers import WarehouseIOManager
+    from rfm_pipeline.defs.io_managers import warehouse_io_manager
     from rfm_pipeline.defs.loggers import progress
 
-    engine = DuckDBEngine(threads=int(os.environ.get("RFM_PIPELINE_THREADS", "0")) or None)
+    engine = Engine()
     warehouse = Warehouse()
     return dg.Definitions(
         resources={
             "engine": engine,
             "warehouse": warehouse,
-            "io_manager": WarehouseIOManager(warehouse=warehouse, engine=engine),
+            "io_manager": warehouse_io_manager,
         },
         executor=dg.in_process_executor,
         loggers={"console": dg.colored_console_logger, "progress": progress},

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from rfm_pipeline.definitions import defs
-from rfm_pipeline.defs.io_managers import WarehouseIOManager
-from rfm_pipeline.defs.resources import DuckDBEngine, Warehouse
+from rfm_pipeline.defs.io_managers import warehouse_io_manager
+from rfm_pipeline.defs.resources import Engine, Warehouse
 from rfm_pipeline.settings import BUNDLED_INPUT
 
 WEEK = "2011-11-28"
@@ -20,12 +20,12 @@ WEEK = "2011-11-28"
 
 
 def resources(warehouse) -> dict:
-    engine = DuckDBEngine(threads=1)
+    engine = Engine(threads=1)
     store = Warehouse(base_path=str(warehouse))
     return {
         "engine": engine,
         "warehouse": store,
-        "io_manager": WarehouseIOManager(warehouse=store, engine=engine),
+        "io_manager": warehouse_io_manager,
     }
 
 
