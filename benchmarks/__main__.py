@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning, customers, scale, value, whole
+from benchmarks import classifier, cleaning, customers, engines, scale, value, whole
 
 BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
-              "customers": customers.run, "value": value.run, "whole": whole.run}  # fmt: skip
+              "customers": customers.run, "value": value.run, "whole": whole.run,
+              "engines": engines.run}  # fmt: skip
 
 
 def main() -> None:
@@ -17,14 +18,16 @@ def main() -> None:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS))
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
-    parser.add_argument("--sizes", default="1,10,50,200", help="scale: copies of the bundled data")
+    parser.add_argument("--sizes", help="scale, engines: copies of the bundled data"
+                        " (default 1,10,50,200 and 10,50)")  # fmt: skip
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers: how many")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     for name in args.names or list(BENCHMARKS):
         options = {
-            "scale": {"sizes": tuple(int(n) for n in args.sizes.split(","))},
+            "scale": {"sizes": tuple(int(n) for n in (args.sizes or "1,10,50,200").split(","))},
+            "engines": {"sizes": tuple(int(n) for n in (args.sizes or "10,50").split(","))},
             "customers": {"customers": args.customers},
             "value": {"customers": args.customers},
         }.get(name, {})

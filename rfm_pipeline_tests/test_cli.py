@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -187,3 +189,32 @@ def test_reading_options_without_raw_transactions_are_an_error_naming_the_fix(
         "error: --input only apply when raw_transactions runs: add it to --select (for example"
         " --select +rfm_table), or leave the option out to use the stored raw_transactions"
     )
+
+
+def test_run_on_spark_writes_the_tables_with_spark(home, capsys, uci_parquet, spark):
+    select = ["--select", "raw_transactions,clean_transactions"]
+    assert run(home, "--input", str(uci_parquet), "--engine", "spark", *select) == 0
+    assert "drop missing customer" in capsys.readouterr().out
+    written = home / "warehouse" / "clean_transactions.parquet"
+    assert written.is_dir() and any(written.glob("part-*.parquet"))  # Spark's own parts
+    assert len(pd.read_parquet(written)) == 4
+
+
+def test_a_database_password_never_shows(home, capsys, monkeypatch, postgres_url):
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = postgres_url.replace("://postgres@", "://postgres:s3cret@")  # trust: any password
+    args = ["--input", url, "--table", "no_such_table", "--engine", "postgres"]
+    assert run(home, *args, "--select", "raw_transactions") == 2
+    line = one_error_line(capsys)
+    assert line.endswith("table no_such_table: no such table in the database")
+    assert "s3cret" not in line
+    assert os.environ["PGPASSWORD"] == "s3cret"  # where libpq finds it
+    with dg.DagsterInstance.get() as instance:
+        (record,) = instance.get_runs()
+        assert "s3cret" not in json.dumps(record.run_config)  # what the UI shows
+        assert all("s3cret" not in str(event) for event in instance.all_logs(record.run_id))
+
+
+def test_the_postgres_engine_needs_a_database(home, capsys, uci_parquet):
+    assert run(home, "--input", str(uci_parquet), "--engine", "postgres") == 2
+    assert "--engine postgres needs --database" in one_error_line(capsys)

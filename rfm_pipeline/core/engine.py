@@ -210,7 +210,36 @@ def write_parquet(table: ir.Table, path: Path) -> None:
     elif backend == "spark":
         ibis.get_backend(table).to_parquet(table, path, mode="overwrite")
     else:
-        _write_batches(table.to_pyarrow_batches(), path)
+        _write_batches(_copied_out(table), path)
+
+
+def _copied_out(table: ir.Table) -> pa.RecordBatchReader:
+    """A PostgreSQL query's rows in Arrow batches, by COPY to a staged CSV file: many times
+    faster than fetching rows through the driver."""
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    con = ibis.get_backend(table)
+    schema = table.schema().to_pyarrow()
+    staged = _staging() / f"{ibis.util.gen_name('copy')}.csv"
+    query = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(sql.SQL(con.compile(table)))
+    with con.con.cursor() as cursor, cursor.copy(query) as copy, staged.open("wb") as out:
+        for chunk in copy:
+            out.write(chunk)
+    reader = pacsv.open_csv(
+        staged,
+        read_options=pacsv.ReadOptions(column_names=schema.names, block_size=64 << 20),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
+        ),
+    )  # fmt: skip
+    return pa.RecordBatchReader.from_batches(schema, _then_remove(reader, staged))
+
+
+def _then_remove(batches, path: Path):
+    yield from batches
+    path.unlink(missing_ok=True)
 
 
 def transfer(data: ir.Table | pa.RecordBatchReader, con: ibis.BaseBackend) -> ir.Table:
@@ -414,7 +443,7 @@ def exact_mean(values: ir.NumericValue) -> ir.FloatingValue:
 def exact_ratio(values: ir.NumericValue, count: ir.IntegerValue) -> ir.FloatingValue:
     """`values / count` rounded half away from zero to cents, in whole numbers, so every
     engine gives the same cent (DuckDB divides decimals as doubles: 1208.10 / 4 = 302.02)."""
-    units = (values.cast(EXACT) * 10_000).cast("int64")  # exact: EXACT has four decimals
+    units = (values.cast("decimal(38, 4)") * 10_000).cast("int64")  # exact: four decimals
     cents = (2 * units.abs() + 100 * count) // (200 * count)
     return (units.sign() * cents).cast("float64") / 100
 

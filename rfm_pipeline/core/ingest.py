@@ -141,9 +141,13 @@ def read_table_source(
     label = engine.redact(url)
     if not table:
         raise InputError(label, "a database input needs the table to read (--table NAME)")
-    with reading(f"{label} table {table}"):
-        source = engine.read_database_table(con, url, table)
     label = f"{label} table {table}"
+    try:
+        source = engine.read_database_table(con, url, table)
+    except ibis.common.exceptions.TableNotFound:
+        raise InputError(label, "no such table in the database") from None
+    except engine.engine_errors() as error:
+        raise InputError(label, f"cannot read the table: {_reason(error)}") from None
     if "line_no" in source.columns:
         return source
     if not line_order:

@@ -20,7 +20,7 @@ class RfmConfig(dg.Config):
     as_of: str | None = None  # YYYY-MM-DD; None = the week's end, or the day after the data's end
 
 
-@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="5", partitions_def=weeks)
+@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="6", partitions_def=weeks)
 def rfm_table(
     context: dg.AssetExecutionContext, config: RfmConfig, clean_transactions: ir.Table
 ) -> dg.Output[ir.Table]:

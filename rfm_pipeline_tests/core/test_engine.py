@@ -15,7 +15,6 @@ from rfm_pipeline.core.rfm import default_as_of, rfm_table
 from rfm_pipeline.settings import BUNDLED_INPUT
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
-
 CLEAN_ORDER = ["invoice_date", "invoice_no", "stock_code", "quantity", "unit_price"]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ibis
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from rfm_pipeline.core.storage import write_table
+from rfm_pipeline.core.storage import export_to_database, write_table
 
 
 def test_frames_and_engine_tables_round_trip(con, tmp_path):
@@ -42,3 +43,81 @@ def test_a_failed_write_keeps_the_previous_file(con, tmp_path):
 def test_unknown_objects_are_refused(tmp_path):
     with pytest.raises(TypeError, match="cannot store a dict"):
         write_table({"a": 1}, UPath(tmp_path / "x.parquet"))
+
+
+def test_spark_writes_a_folder_that_replaces_the_table_whole(spark, tmp_path):
+    from rfm_pipeline.core.engine import transfer
+    from rfm_pipeline.core.storage import Journal
+
+    target = UPath(tmp_path / "t.parquet")
+    old = pd.DataFrame({"a": [1, 2, 3]})
+    write_table(old, target)
+    journal = Journal(UPath(tmp_path), "run1")
+    journal.keep(target)
+    new = transfer(pa.table({"a": [7, 8]}).to_reader(), spark)
+    write_table(new, target)
+    assert target.is_dir()  # Spark's own parts
+    assert sorted(pd.read_parquet(tmp_path / "t.parquet")["a"]) == [7, 8]
+    assert journal.restore() == 1  # the run failed later: the old file is back
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
+def export_frame(rows: int, segment: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [str(12000 + i) for i in range(rows)],
+            "segment": segment,
+            "monetary": [round(i * 1.25, 2) for i in range(rows)],
+        }  # fmt: skip
+    )
+
+
+def test_the_export_table_keeps_every_week_and_replaces_one_whole(postgres_url, postgres_schema):
+    import threading
+
+    import psycopg
+
+    table = f"{postgres_schema}.segments"
+    assert export_to_database(export_frame(3, "old"), postgres_url, table, "2011-11-28") == 3
+    export_to_database(export_frame(5, "loyal"), postgres_url, table, "2011-12-05")
+
+    seen: set[tuple] = set()
+    writing = threading.Event()
+
+    def read_while_writing() -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            while writing.is_set():
+                seen.update(
+                    connection.execute(
+                        f"SELECT count(*), min(segment), max(segment) FROM {table}"
+                        " WHERE week = '2011-12-05'"
+                    ).fetchall()
+                )
+
+    writing.set()
+    reader = threading.Thread(target=read_while_writing)
+    reader.start()
+    try:
+        export_to_database(export_frame(200_000, "new"), postgres_url, table, "2011-12-05")
+    finally:
+        writing.clear()
+        reader.join()
+    assert seen <= {(5, "loyal", "loyal"), (200_000, "new", "new")}  # never half a week
+    assert (5, "loyal", "loyal") in seen
+    with psycopg.connect(postgres_url) as connection:
+        weeks = connection.execute(
+            f"SELECT week::text, count(*), sum(monetary) FROM {table} GROUP BY week ORDER BY week"
+        ).fetchall()
+    assert weeks[0] == ("2011-11-28", 3, 3.75)
+    assert weeks[1][:2] == ("2011-12-05", 200_000)
+
+
+def test_an_export_table_of_another_layout_is_refused(postgres_url, postgres_schema):
+    table = f"{postgres_schema}.segments"
+    export_to_database(export_frame(2, "a"), postgres_url, table, "2011-11-28")
+    other = export_frame(2, "a").rename(columns={"segment": "segment_name"})
+    with pytest.raises(
+        ValueError, match=r"segments: its columns differ.*'segment', 'segment_name'"
+    ):
+        export_to_database(other, postgres_url, table, "2011-12-05")

@@ -21,8 +21,12 @@ def test_the_config_gives_every_reading_option_in_one_place():
     config = IngestConfig(path="log.xlsx", sheet="2", date_format="%d/%m/%Y", encoding="latin-1")
     assert config.reading() == {
         "fmt": None, "encoding": "latin-1", "delimiter": None, "column_map": {},
-        "date_format": "%d/%m/%Y", "sheet": 2,
+        "date_format": "%d/%m/%Y", "sheet": 2, "table": None, "line_order": [],
     }  # fmt: skip
+    table = IngestConfig(path="postgresql://shop@db/sales", table="sales.lines",
+                         line_order=["InvoiceDate", "InvoiceNo"])  # fmt: skip
+    assert table.reading()["table"] == "sales.lines"
+    assert table.reading()["line_order"] == ["InvoiceDate", "InvoiceNo"]
 
 
 def test_the_graphs_log_is_the_shops_every_line(graph):
