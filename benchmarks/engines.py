@@ -36,8 +36,9 @@ def rss_mib(pids: set[int]) -> float:
             text = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        total += next((int(line.split()[1]) for line in text.splitlines()
-                       if line.startswith("VmRSS")), 0)  # fmt: skip  (none for a zombie)
+        total += next(
+            (int(line.split()[1]) for line in text.splitlines() if line.startswith("VmRSS")), 0
+        )  # fmt: skip  (none for a zombie)
     return total / 1024
 
 
