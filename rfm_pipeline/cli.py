@@ -130,6 +130,8 @@ READING_OPTIONS = ("input", "format", "sheet", "date_format", "map", "table", "l
 
 def reading_config(args: argparse.Namespace, path: str | None) -> dict[str, object]:
     """`IngestConfig` fields from the reading options: the one place they are translated."""
+    from rfm_pipeline.core.engine import is_database_url
+
     config: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
     if path and not is_database_url(path):
         path = os.path.abspath(path)
@@ -152,10 +154,6 @@ def without_password(url: str) -> str:
     if password:
         os.environ["PGPASSWORD"] = password
     return url
-
-
-def is_database_url(text: str) -> bool:
-    return text.startswith(("postgresql://", "postgres://"))
 
 
 def reading_options_given(args: argparse.Namespace) -> list[str]:
@@ -187,6 +185,8 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
 
 def engine_config(args: argparse.Namespace) -> dict[str, object]:
     """The engine resource's config from `--engine`, `--spark-master` and `--database`."""
+    from rfm_pipeline.core.engine import is_database_url
+
     config: dict[str, object] = {"backend": args.engine, "spark_master": args.spark_master}
     if args.threads:
         config["threads"] = args.threads

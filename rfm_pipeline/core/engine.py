@@ -142,23 +142,19 @@ def is_database_url(text: str | os.PathLike) -> bool:
 def redact(url: str | os.PathLike) -> str:
     """A URL fit to show: any password replaced by `***` (logs, metadata, errors, the UI)."""
     parts = urlsplit(str(url))
-    if parts.password is None:
-        return str(url)
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    return str(url) if parts.password is None else _with_password(parts, "***")
 
 
 def split_password(url: str) -> tuple[str, str | None]:
     """The URL without its password, and the password (for `PGPASSWORD`)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url, None
-    user = parts.username or ""
-    host = parts.hostname or ""
+    return (url, None) if parts.password is None else (_with_password(parts), parts.password)
+
+
+def _with_password(parts, password: str | None = None) -> str:
+    user = (parts.username or "") + (f":{password}" if password else "")
     port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}{port}")), parts.password
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname or ''}{port}"))
 
 
 # ---- reading and writing ----------------------------------------------------------------
