@@ -102,7 +102,7 @@ def load_bundled(url: str, name: str) -> None:
 def test_the_bundled_data_from_a_postgres_table(postgres_url, postgres_schema, bundled_on_duckdb):
     name = f"{postgres_schema}.transactions"
     load_bundled(postgres_url, name)
-    con = postgres(postgres_url)
+    con = engine.shared_connection("postgres", memory_limit="4GB", database=postgres_url)
     source = engine.read_database_table(con, postgres_url, name)
     assert engine.backend_of(source) == "postgres"  # read in place, not copied out
     got = stage(con, postgres_url, table=name)
@@ -135,14 +135,18 @@ def test_bad_values_in_a_postgres_table_are_listed(postgres_url, postgres_schema
 
     frame = uci_frame(UCI_ROWS).astype({"Quantity": str})
     frame.loc[1, "Quantity"] = "six"
-    frame.loc[2, "InvoiceDate"] = "2010-13-45 08:28:00"
-    name = f"{postgres_schema}.shop"
+    frame.loc[[2, 3], "InvoiceDate"] = ["2010-13-45 08:28:00", "2011-02-29 10:00:00"]
     with psycopg.connect(postgres_url) as connection:
-        rows = pa.Table.from_pandas(frame, preserve_index=False)
-        engine.copy_into(connection, name, rows.to_reader())
+        for name, rows in (("shop", frame), ("dates", frame.drop(index=1))):
+            rows = pa.Table.from_pandas(rows, preserve_index=False)
+            engine.copy_into(connection, f"{postgres_schema}.{name}", rows.to_reader())
     con = postgres(postgres_url)
     with pytest.raises(InputError, match="column 'Quantity': values that are not a number: 'six'"):
-        read_log(con, postgres_url, table=name, line_order=["InvoiceNo"])
+        read_log(con, postgres_url, table=f"{postgres_schema}.shop", line_order=["InvoiceNo"])
+    dates = "column 'InvoiceDate': values that are not a date .*'2010-13-45 08:28:00'"
+    with pytest.raises(InputError, match=dates) as raised:
+        read_log(con, postgres_url, table=f"{postgres_schema}.dates", line_order=["InvoiceNo"])
+    assert "2011-02-29 10:00:00" in str(raised.value)
 
 
 def test_a_password_never_shows():
