@@ -218,3 +218,15 @@ def test_a_database_password_never_shows(home, capsys, monkeypatch, postgres_url
 def test_the_postgres_engine_needs_a_database(home, capsys, uci_parquet):
     assert run(home, "--input", str(uci_parquet), "--engine", "postgres") == 2
     assert "--engine postgres needs --database" in one_error_line(capsys)
+
+
+def test_run_on_a_folder_of_exports(home, capsys):
+    folder = home / "exports"
+    folder.mkdir()
+    frame = uci_frame(UCI_ROWS)
+    frame.iloc[:3].to_csv(folder / "2010-12-01.csv", index=False)
+    frame.iloc[3:].to_csv(folder / "2010-12-02.csv", index=False)
+    assert run(home, "--input", str(folder), "--select", "raw_transactions,clean_transactions") == 0
+    raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
+    assert sorted(raw["line_no"]) == list(range(len(UCI_ROWS)))
+    assert len(pd.read_parquet(home / "warehouse" / "clean_transactions.parquet")) == 4

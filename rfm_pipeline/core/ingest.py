@@ -99,6 +99,9 @@ def read_source(
     """
     if engine.is_database_url(path):
         return read_table_source(con, str(path), table, line_order)
+    files = source_files(path)
+    if len(files) > 1 or files[0] != Path(path):
+        return read_many(con, files, fmt, encoding, delimiter, sheet)
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -131,6 +134,49 @@ def read_source(
             raise InputError(path, f"unknown format '{fmt}'; give parquet, csv or xlsx")
         # DuckDB keeps file order for a plain scan, so the row number is the line number.
         return table.mutate(line_no=ibis.row_number())
+
+
+def source_files(path: str | Path) -> list[Path]:
+    """The files a log is read from: the file itself; a folder's files in a known format, or
+    a glob's matches (`exports/*.csv`), in name order. A path that is neither is returned
+    as is, for the reader to say it is not found."""
+    path = Path(path)
+    if path.is_dir():
+        known = (p for p in path.iterdir() if p.suffix.lower() in FORMATS)
+        found = [p for p in known if p.is_file() and not p.name.startswith(".")]
+    elif any(c in path.name for c in "*?["):
+        found = [p for p in path.parent.glob(path.name) if p.is_file()]
+    else:
+        return [path]
+    if not found:
+        raise InputError(path, f"no {', '.join(sorted(set(FORMATS.values())))} file in it")
+    return sorted(found, key=lambda p: p.name)
+
+
+def read_many(
+    con: ibis.BaseBackend, files: list[Path], fmt: str | None = None, encoding: str = "utf-8",
+    delimiter: str | None = None, sheet: str | int = 0,
+) -> ir.Table:  # fmt: skip
+    """Files of one layout as one log, in name order: each file's lines in file order,
+    numbered on from the files before it, so a file added later (a later name) never changes
+    the line numbers of the earlier ones. Read by DuckDB, moved to another engine whole."""
+    reader = engine.connect() if engine.backend_of(con) != "duckdb" else con
+    formats = {file: fmt or detect_format(file) for file in files}
+    tables, offset = [], 0
+    for file in files:
+        if formats[file] != formats[files[0]]:
+            raise InputError(file, f"a {formats[file]} file among {formats[files[0]]} files")
+        table = read_source(reader, file, formats[file], encoding, delimiter, sheet)
+        if tables and table.schema() != tables[0].schema():
+            first = dict(tables[0].schema().items())
+            odd = [f"{n} {t}" for n, t in table.schema().items() if first.get(n) != t]
+            odd += [f"no {n}" for n in first if n not in table.columns]
+            raise InputError(file, f"its columns differ from {files[0].name}'s", values=odd)
+        rows = int(table.count().execute())
+        tables.append(table.mutate(line_no=table.line_no + offset))
+        offset += rows
+    log = ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0]
+    return log if reader is con else engine.transfer(log, con)
 
 
 def read_table_source(
@@ -242,7 +288,8 @@ def read_log(
     label = engine.redact(path)
     if engine.is_database_url(path):
         label += f" table {table}"
-    elif (fmt or detect_format(path)) == "xlsx":  # errors say which sheet was read
+    elif len(source_files(path)) == 1 and (fmt or detect_format(path)) == "xlsx":
+        # errors say which sheet was read
         sheets = pd.ExcelFile(path).sheet_names
         if len(sheets) > 1:
             name = sheets[sheet] if isinstance(sheet, int) else sheet

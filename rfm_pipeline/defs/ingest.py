@@ -16,7 +16,7 @@ from rfm_pipeline.settings import BUNDLED_INPUT
 class IngestConfig(dg.Config):
     """Where the log is and how to read it; the defaults read the bundled UCI file."""
 
-    path: str = str(BUNDLED_INPUT)  # a file, or a postgresql:// URL (without its password)
+    path: str = str(BUNDLED_INPUT)  # a file, folder or glob; or a postgresql:// URL (no password)
     format: str | None = None  # parquet, csv or xlsx; None = from the file's suffix
     encoding: str = "utf-8"  # CSV only: utf-8, latin-1 (the study's file) or utf-16
     delimiter: str | None = None  # CSV only; None = detected

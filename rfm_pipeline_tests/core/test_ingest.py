@@ -185,3 +185,54 @@ def _parquet(folder, frame: pd.DataFrame):
     path = folder / "log.parquet"
     frame.to_parquet(path, index=False)
     return path
+
+
+def split_by_month(folder, frame: pd.DataFrame, suffix: str = ".csv") -> None:
+    """A shop's monthly exports: one file per month, named so that name order is time order."""
+    folder.mkdir(exist_ok=True)
+    months = pd.to_datetime(frame["InvoiceDate"]).dt.strftime("%Y-%m")
+    for month, part in frame.groupby(months, sort=True):
+        path = folder / f"export-{month}{suffix}"
+        part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
+
+
+def test_monthly_exports_in_a_folder_read_as_the_single_file(con, tmp_path):
+    from rfm_pipeline.core.cleaning import clean_transactions
+    from rfm_pipeline.core.engine import exact_sum
+    from rfm_pipeline.settings import BUNDLED_INPUT
+
+    split_by_month(tmp_path / "exports", pd.read_parquet(BUNDLED_INPUT))
+    many = read_transactions(con, tmp_path / "exports")
+    result = clean_transactions(many)
+    assert result.funnel["rows_after"].tolist()[::6] == [541_909, 391_150]
+    assert round(float(exact_sum(result.table.total_price).execute()), 2) == 8_263_592.99
+    single = read_transactions(con, BUNDLED_INPUT).order_by("line_no").execute()
+    lines = many.order_by("line_no").execute()
+    assert lines["line_no"].tolist() == list(range(541_909))
+    assert lines.astype(str).equals(single.astype(str))  # every line, in the file's order
+
+
+def test_a_glob_reads_its_files_in_name_order_and_a_later_file_keeps_earlier_numbers(con, tmp_path):
+    frame = uci_frame(UCI_ROWS)
+    split_by_month(tmp_path, frame.iloc[:3], ".parquet")  # December 2010 only
+    first = read(con, tmp_path / "export-*.parquet").sort_values("line_no")
+    (tmp_path / "export-2010-12.parquet").rename(tmp_path / "export-2010-11.parquet")
+    frame.iloc[3:].to_parquet(tmp_path / "export-2011-01.parquet", index=False)
+    both = read(con, tmp_path / "export-*.parquet").sort_values("line_no")
+    assert both["line_no"].tolist() == list(range(len(UCI_ROWS)))
+    assert both["invoice_no"].tolist() == [row[0] for row in UCI_ROWS]
+    assert both.head(3).astype(str).equals(first.astype(str))
+
+
+def test_files_of_another_layout_in_one_folder_are_refused(con, tmp_path):
+    frame = uci_frame(UCI_ROWS)
+    frame.iloc[:3].to_csv(tmp_path / "a.csv", index=False)
+    frame.iloc[3:].rename(columns={"UnitPrice": "Price"}).to_csv(tmp_path / "b.csv", index=False)
+    with pytest.raises(InputError, match=r"b\.csv: its columns differ from a\.csv's: 'Price"):
+        read(con, tmp_path)
+    (tmp_path / "b.csv").unlink()
+    frame.iloc[3:].to_parquet(tmp_path / "b.parquet", index=False)
+    with pytest.raises(InputError, match=r"b\.parquet: a parquet file among csv files"):
+        read(con, tmp_path)
+    with pytest.raises(InputError, match="no csv, parquet, xlsx file in it"):
+        read(con, tmp_path / "nothing-*.csv")
