@@ -8,6 +8,7 @@ a value that does not parse is an `InputError` naming the file, the column and e
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -151,6 +152,19 @@ def source_files(path: str | Path) -> list[Path]:
     if not found:
         raise InputError(path, f"no {', '.join(sorted(set(FORMATS.values())))} file in it")
     return sorted(found, key=lambda p: p.name)
+
+
+def fingerprints(location: str | Path) -> dict[str, str]:
+    """Each file of a log's location (see `source_files`): name -> "size:content hash", so a
+    file rewritten under the same name, even to the same size, is told apart."""
+    found = {}
+    for file in source_files(location):
+        digest = hashlib.blake2b(digest_size=16)
+        with file.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        found[file.name] = f"{file.stat().st_size}:{digest.hexdigest()}"
+    return found
 
 
 def read_many(
