@@ -63,7 +63,8 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    ours = not config.exists() or config.read_text().startswith(INSTANCE_HEADER)
-    if ours and (not config.exists() or config.read_text() != instance_config()):
+    text = config.read_text() if config.exists() else ""
+    ours = not text or text.startswith(INSTANCE_HEADER) or text == INSTANCE_CONFIG  # or older
+    if ours and text != instance_config():
         config.write_text(instance_config())
     return home

@@ -11,7 +11,12 @@ import dagster as dg
 import psycopg
 import pytest
 
-from rfm_pipeline.settings import INSTANCE_HEADER, POSTGRES_URL_ENV, dagster_home
+from rfm_pipeline.settings import (
+    INSTANCE_CONFIG,
+    INSTANCE_HEADER,
+    POSTGRES_URL_ENV,
+    dagster_home,
+)
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 
@@ -20,7 +25,11 @@ def test_the_instance_file_follows_the_environment_but_keeps_a_hand_edited_one(
 ):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    config = dagster_home() / "dagster.yaml"
+    config = tmp_path / "home" / "dagster.yaml"
+    config.parent.mkdir()
+    config.write_text(INSTANCE_CONFIG)  # as an earlier version wrote it, without the header
+    dagster_home()
+    assert config.read_text().startswith(INSTANCE_HEADER)
     assert "max_concurrent_runs: 1" in config.read_text()
     assert "postgres" not in config.read_text()
     monkeypatch.setenv(POSTGRES_URL_ENV, "postgresql://postgres@127.0.0.1/dagster")
