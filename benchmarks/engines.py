@@ -17,12 +17,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from benchmarks.scale import scale_up
+from benchmarks.scale import scaled_logs
 
 DATABASE = os.environ.get("RFM_PIPELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ENGINES = ("duckdb", "spark", "postgres")
@@ -136,30 +135,22 @@ def same_rfm(folder: Path, backend: str) -> bool:
 
 def run(repeats: int = 1, reference_repeats: int = 1, sizes: tuple[int, ...] = (10, 50)):
     rows = []
-    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as scratch:
-        for size in sizes:
-            folder = Path(scratch) / f"x{size}"
-            folder.mkdir()
-            source = folder / "source.parquet"
-            lines = scale_up(size, source)
-            row = {
-                "size": size,
-                "lines": lines,
-                "postgres_load_seconds": load_into_postgres(source),
-            }
-            for backend in ENGINES:
-                (folder / backend).mkdir()
-                where = DATABASE if backend == "postgres" else str(source)
-                command = [sys.executable, "-m", "benchmarks.engines", backend, where,
-                           str(folder / backend)]  # fmt: skip
-                done = subprocess.run(command, capture_output=True, text=True, check=True)
-                row[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-                row[backend]["same_rfm_as_duckdb"] = same_rfm(folder, backend)
-                print(json.dumps({size: {backend: row[backend]}}), flush=True)
-            rows.append(row)
-            for leftover in folder.rglob("*"):
-                if leftover.is_file():
-                    leftover.unlink()
+    for size, folder, source, lines in scaled_logs(sizes):
+        row = {
+            "size": size,
+            "lines": lines,
+            "postgres_load_seconds": load_into_postgres(source),
+        }
+        for backend in ENGINES:
+            (folder / backend).mkdir()
+            where = DATABASE if backend == "postgres" else str(source)
+            command = [sys.executable, "-m", "benchmarks.engines", backend, where,
+                       str(folder / backend)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            row[backend] = json.loads(done.stdout.strip().splitlines()[-1])
+            row[backend]["same_rfm_as_duckdb"] = same_rfm(folder, backend)
+            print(json.dumps({size: {backend: row[backend]}}), flush=True)
+        rows.append(row)
     return {"benchmark": "ingest + clean + RFM on DuckDB, Spark local[2] and PostgreSQL",
             "sizes": rows}  # fmt: skip
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,6 +49,20 @@ def scale_up(copies: int, out: Path) -> int:
             writer.write_table(table, row_group_size=1_000_000)
             rows += table.num_rows
     return rows
+
+
+def scaled_logs(sizes: tuple[int, ...]) -> Iterator[tuple[int, Path, Path, int]]:
+    """For each size, a scratch folder with the bundled log scaled up in it: (size, folder,
+    source file, lines). The folder's files are removed once the caller moves on."""
+    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as scratch:
+        for size in sizes:
+            folder = Path(scratch) / f"x{size}"
+            folder.mkdir()
+            source = folder / "source.parquet"
+            yield size, folder, source, scale_up(size, source)
+            for leftover in folder.rglob("*"):
+                if leftover.is_file():
+                    leftover.unlink()
 
 
 def ours(source: Path, folder: Path) -> dict:
@@ -111,23 +126,18 @@ def measure(side: str, source: Path, folder: Path) -> dict:
 
 def run(repeats: int = 3, reference_repeats: int = 3, sizes: tuple[int, ...] = (1, 10, 50, 200)):
     rows = []
-    with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as scratch:
-        for size in sizes:
-            folder = Path(scratch) / f"x{size}"
-            folder.mkdir()
-            source = folder / "source.parquet"
-            lines = scale_up(size, source)
-            runs: dict[str, list[dict]] = {"ours": [], "reference": []}
-            for i in range(max(repeats, reference_repeats)):
-                if i < reference_repeats:
-                    runs["reference"].append(measure("reference", source, folder))
-                if i < repeats:
-                    runs["ours"].append(measure("ours", source, folder))
-            ours_s = statistics.median(r["seconds"] for r in runs["ours"])
-            ref_s = statistics.median(r["seconds"] for r in runs["reference"])
-            rfm_s = statistics.median(r["rfm_seconds"] for r in runs["ours"])
+    for size, folder, source, lines in scaled_logs(sizes):
+        runs: dict[str, list[dict]] = {"ours": [], "reference": []}
+        for i in range(max(repeats, reference_repeats)):
+            if i < reference_repeats:
+                runs["reference"].append(measure("reference", source, folder))
+            if i < repeats:
+                runs["ours"].append(measure("ours", source, folder))
+        ours_s = statistics.median(r["seconds"] for r in runs["ours"])
+        ref_s = statistics.median(r["seconds"] for r in runs["reference"])
+        rfm_s = statistics.median(r["rfm_seconds"] for r in runs["ours"])
 
-            rows.append({
+        rows.append({
                 "size": size, "lines": lines, "customers": runs["ours"][0]["customers"],
                 "ours_seconds": round(ours_s, 2),
                 "ours_ingest_seconds": _median(runs["ours"], "ingest_seconds"),
@@ -140,10 +150,7 @@ def run(repeats: int = 3, reference_repeats: int = 3, sizes: tuple[int, ...] = (
                 "bare_peak_mib": round(max(r["peak_mib"] for r in runs["reference"])),
                 "runs": {k: len(v) for k, v in runs.items()},
             })  # fmt: skip
-            print(json.dumps(rows[-1]), flush=True)
-            for leftover in folder.iterdir():
-                if leftover.is_file():
-                    leftover.unlink()
+        print(json.dumps(rows[-1]), flush=True)
     return {
         "benchmark": "cleaning plus RFM by size, beside a bare DuckDB RFM query",
         "memory_limit": MEMORY_LIMIT,

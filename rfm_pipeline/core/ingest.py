@@ -302,7 +302,7 @@ def read_log(
     label = engine.redact(path)
     if engine.is_database_url(path):
         label += f" table {table}"
-    elif len(source_files(path)) == 1 and (fmt or detect_format(path)) == "xlsx":
+    elif source_files(path) == [Path(path)] and (fmt or detect_format(path)) == "xlsx":
         # errors say which sheet was read
         sheets = pd.ExcelFile(path).sheet_names
         if len(sheets) > 1:

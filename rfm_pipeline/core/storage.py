@@ -112,7 +112,8 @@ def atomically(path: UPath, write: Callable[[Path], object]) -> None:
         local = Path(folder) / path.name
         write(local)
         if local.is_dir():
-            path.fs.rm(path.path, recursive=True) if path.exists() else None
+            if path.exists():
+                path.fs.rm(path.path, recursive=True)
             path.fs.put(str(local), path.path, recursive=True)
         else:
             path.fs.put_file(str(local), path.path)
