@@ -225,7 +225,7 @@ def _copied_out(table: ir.Table) -> pa.RecordBatchReader:
 
     con = ibis.get_backend(table)
     schema = table.schema().to_pyarrow()
-    staged = _staging() / f"{ibis.util.gen_name('copy')}.csv"
+    staged = staging() / f"{ibis.util.gen_name('copy')}.csv"
     query = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(sql.SQL(con.compile(table)))
     with con.con.cursor() as cursor, cursor.copy(query) as copy, staged.open("wb") as out:
         for chunk in copy:
@@ -257,7 +257,7 @@ def transfer(data: ir.Table | pa.RecordBatchReader, con: ibis.BaseBackend) -> ir
     if backend == "postgres":
         copy_into(con.con, name, batches, temporary=True)
         return con.table(name)
-    path = _staging() / f"{name}.parquet"
+    path = staging() / f"{name}.parquet"
     _write_batches(batches, path)
     return con.read_parquet(str(path))
 
@@ -269,8 +269,9 @@ def _write_batches(batches: pa.RecordBatchReader, path: Path) -> None:
 
 
 @functools.cache
-def _staging() -> Path:
-    """A folder for tables moved between engines, removed when the process ends."""
+def staging() -> Path:
+    """A folder for tables moved between engines and object-store files read here, removed
+    when the process ends."""
     folder = Path(tempfile.mkdtemp(prefix="rfm_pipeline_staging_"))
     atexit.register(shutil.rmtree, folder, True)
     return folder

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+from upath import UPath
 
 from rfm_pipeline.core import engine
 from rfm_pipeline.core.errors import InputError
@@ -76,7 +78,7 @@ FORMATS |= {".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 
 def detect_format(path: str | Path) -> str:
     """The file format named by the path's suffix."""
-    suffix = Path(path).suffix.lower()
+    suffix = Path(str(path)).suffix.lower()
     if suffix not in FORMATS:
         raise InputError(path, f"cannot tell the format from '{suffix}'; give parquet, csv or xlsx")
     return FORMATS[suffix]
@@ -91,18 +93,30 @@ def read_source(
     sheet: str | int = 0,
     table: str | None = None,
     line_order: Sequence[str] = (),
+    names: Sequence[str] | None = None,
+    first_line: int = 0,
 ) -> ir.Table:
     """The log as the engine sees it: source column names, a `line_no` in file order.
 
-    `path` is a file, or a PostgreSQL URL with the `table` to read; a table's line order is
-    its `line_no` column, else the order of the `line_order` columns. Parquet files are read
+    `path` is a file, a folder or glob of files, an object-store location (`s3://`,
+    `gs://`), or a PostgreSQL URL with the `table` to read; a table's line order is its
+    `line_no` column, else the order of the `line_order` columns. `names` reads only those
+    files of the location, numbering their lines from `first_line`. Parquet files are read
     by the engine itself; other engines get a CSV or Excel file as DuckDB reads it.
     """
     if engine.is_database_url(path):
         return read_table_source(con, str(path), table, line_order)
     files = source_files(path)
-    if len(files) > 1 or files[0] != Path(path):
-        return read_many(con, files, fmt, encoding, delimiter, sheet)
+    if names is not None:
+        files = [file for file in files if file.name in set(names)]
+    if len(files) > 1 or files[0] != _location(path) or first_line:
+        return read_many(con, files, fmt, encoding, delimiter, sheet, first_line)
+    if is_object_store(path):
+        try:
+            return read_source(con, staged(UPath(path)), fmt or detect_format(path), encoding,
+                               delimiter, sheet)  # fmt: skip
+        except InputError as error:  # named as the user named it, not by its local copy
+            raise InputError(path, error.problem, error.column, error.values) from None
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -137,28 +151,52 @@ def read_source(
         return table.mutate(line_no=ibis.row_number())
 
 
-def source_files(path: str | Path) -> list[Path]:
-    """The files a log is read from: the file itself; a folder's files in a known format, or
-    a glob's matches (`exports/*.csv`), in name order. A path that is neither is returned
-    as is, for the reader to say it is not found."""
-    path = Path(path)
-    if path.is_dir():
-        known = (p for p in path.iterdir() if p.suffix.lower() in FORMATS)
-        found = [p for p in known if p.is_file() and not p.name.startswith(".")]
-    elif any(c in path.name for c in "*?["):
-        found = [p for p in path.parent.glob(path.name) if p.is_file()]
-    else:
-        return [path]
+OBJECT_STORES = ("s3://", "gs://", "gcs://")
+"""Object-store locations read through fsspec (the `s3fs` or `gcsfs` package)."""
+
+
+def is_object_store(path: str | os.PathLike) -> bool:
+    """Whether the location is in an object store (`s3://bucket/exports/`)."""
+    return str(path).startswith(OBJECT_STORES)
+
+
+def _location(path: str | Path) -> Path | UPath:
+    return UPath(path) if is_object_store(path) else Path(path)
+
+
+def source_files(path: str | Path) -> list[Path | UPath]:
+    """The files a log is read from: the file itself; a folder's or an object-store prefix's
+    files in a known format, or a glob's matches (`exports/*.csv`), in name order. A path
+    that is neither is returned as is, for the reader to say it is not found."""
+    location = _location(path)
+    try:
+        if location.is_dir():
+            known = (p for p in location.iterdir() if p.suffix.lower() in FORMATS)
+            found = [p for p in known if not p.name.startswith(".") and p.is_file()]
+        elif any(c in location.name for c in "*?["):
+            found = [p for p in location.parent.glob(location.name) if p.is_file()]
+        else:
+            return [location]
+    except (ImportError, OSError) as error:  # no s3fs/gcsfs, no bucket, no access
+        raise InputError(path, f"cannot list the files: {_reason(error)}") from None
     if not found:
         raise InputError(path, f"no {', '.join(sorted(set(FORMATS.values())))} file in it")
     return sorted(found, key=lambda p: p.name)
 
 
 def fingerprints(location: str | Path) -> dict[str, str]:
-    """Each file of a log's location (see `source_files`): name -> "size:content hash", so a
-    file rewritten under the same name, even to the same size, is told apart."""
+    """Each file of a log's location (see `source_files`), in name order: name -> "size:content
+    hash", so a file rewritten under the same name, even to the same size, is told apart. In
+    an object store the hash is the store's own (ETag, MD5 or CRC32C), so nothing is read."""
     found = {}
     for file in source_files(location):
+        if isinstance(file, UPath):
+            info = file.fs.info(file.path)
+            tag = next((info[k] for k in ("ETag", "md5Hash", "crc32c") if info.get(k)), None)
+            found[file.name] = f"{info['size']}:{str(tag or file.fs.ukey(file.path)).strip(chr(34))}"
+            continue
+        if not file.is_file():
+            raise InputError(file, "file not found")
         digest = hashlib.blake2b(digest_size=16)
         with file.open("rb") as handle:
             while chunk := handle.read(1 << 20):
@@ -167,16 +205,32 @@ def fingerprints(location: str | Path) -> dict[str, str]:
     return found
 
 
+def staged(file: UPath) -> Path:
+    """A local copy of an object-store file for the engine to read, fetched once per process."""
+    key = hashlib.blake2b(str(file).encode(), digest_size=8).hexdigest()
+    local = engine.staging() / f"{key}-{file.name}"
+    if not local.exists():
+        partial = local.with_name(f".{local.name}.part")
+        try:
+            file.fs.get_file(file.path, str(partial))
+        except OSError as error:
+            raise InputError(file, f"cannot fetch the file: {_reason(error)}") from None
+        partial.replace(local)
+    return local
+
+
 def read_many(
-    con: ibis.BaseBackend, files: list[Path], fmt: str | None = None, encoding: str = "utf-8",
-    delimiter: str | None = None, sheet: str | int = 0,
+    con: ibis.BaseBackend, files: list[Path | UPath], fmt: str | None = None,
+    encoding: str = "utf-8", delimiter: str | None = None, sheet: str | int = 0,
+    first_line: int = 0,
 ) -> ir.Table:  # fmt: skip
     """Files of one layout as one log, in name order: each file's lines in file order,
-    numbered on from the files before it, so a file added later (a later name) never changes
-    the line numbers of the earlier ones. Read by DuckDB, moved to another engine whole."""
+    numbered on from the files before it (from `first_line`), so a file added later (a later
+    name) never changes the line numbers of the earlier ones. Read by DuckDB, moved to
+    another engine whole."""
     reader = engine.connect() if engine.backend_of(con) != "duckdb" else con
     formats = {file: fmt or detect_format(file) for file in files}
-    tables, offset = [], 0
+    tables, offset = [], first_line
     for file in files:
         if formats[file] != formats[files[0]]:
             raise InputError(file, f"a {formats[file]} file among {formats[files[0]]} files")
@@ -277,6 +331,8 @@ class Log:
 
     table: ir.Table
     date_layout: str  # the strptime layout, or "ISO 8601", and the evidence for it
+    date_format: str | None  # the strptime layout used; None for ISO 8601 or typed dates
+    columns: tuple[str, ...]  # the source's columns as the engine read them ("name type")
 
 
 def read_transactions(con: ibis.BaseBackend, path: str | Path, **reading: object) -> ir.Table:
@@ -296,13 +352,20 @@ def read_log(
     sheet: str | int = 0,
     table: str | None = None,
     line_order: Sequence[str] = (),
+    names: Sequence[str] | None = None,
+    first_line: int = 0,
 ) -> Log:
     """The log read (see `read_source`), canonicalised and checked, with its date layout."""
-    source = read_source(con, path, fmt, encoding, delimiter, sheet, table, line_order)
+    source = read_source(con, path, fmt, encoding, delimiter, sheet, table, line_order, names,
+                         first_line)  # fmt: skip
     label = engine.redact(path)
     if engine.is_database_url(path):
         label += f" table {table}"
-    elif source_files(path) == [Path(path)] and (fmt or detect_format(path)) == "xlsx":
+    elif (
+        not is_object_store(path)
+        and source_files(path) == [Path(path)]
+        and (fmt or detect_format(path)) == "xlsx"
+    ):
         # errors say which sheet was read
         sheets = pd.ExcelFile(path).sheet_names
         if len(sheets) > 1:
@@ -339,7 +402,8 @@ def canonical_log(
             date_format, layout = detect_date_format(named.invoice_date)
         parsers = _parsers(named, date_format)
         _check_parsed(named, parsers, chosen, path, layout)
-    return Log(_canonical(named, parsers), layout)
+    columns = tuple(f"{n} {t}" for n, t in source.schema().items() if n != "line_no")
+    return Log(_canonical(named, parsers), layout, date_format, columns)
 
 
 def _parsers(named: ir.Table, date_format: str | None) -> dict[str, ir.Value]:

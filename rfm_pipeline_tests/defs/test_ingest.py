@@ -1,8 +1,13 @@
 """raw_transactions: the log in the canonical schema, with what it holds in its metadata."""
 
+import json
+from pathlib import Path
+
 import dagster as dg
+import pandas as pd
 
 from rfm_pipeline.defs.ingest import IngestConfig, raw_transactions
+from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 from rfm_pipeline_tests.defs.conftest import ingest_config, resources
 
 
@@ -33,3 +38,71 @@ def test_the_graphs_log_is_the_shops_every_line(graph):
     raw = graph.table("raw_transactions", week=None)
     assert graph.metadata("raw_transactions")["dagster/row_count"] == len(raw)
     assert raw["line_no"].tolist() == list(range(len(raw)))
+
+
+def test_a_run_reads_only_the_files_added_since_and_appends_them(tmp_path, monkeypatch):
+    from rfm_pipeline.core import ingest
+    from rfm_pipeline.core.engine import connect
+
+    exports, warehouse = tmp_path / "exports", tmp_path / "warehouse"
+    exports.mkdir()
+    frame = uci_frame(UCI_ROWS)
+    days = {"2010-12-01.csv": frame.iloc[:3], "2010-12-02.csv": frame.iloc[3:5]}
+    for name, part in days.items():
+        part.to_csv(exports / name, index=False)
+    opened = []
+    reader = ingest.read_source
+
+    def spy(con, path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return reader(con, path, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "read_source", spy)
+
+    def run() -> tuple[dict, pd.DataFrame]:
+        opened.clear()
+        result = dg.materialize([raw_transactions], resources=resources(warehouse),
+                                run_config=ingest_config(exports))  # fmt: skip
+        meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
+        stored = pd.read_parquet(warehouse / "raw_transactions.parquet").sort_values("line_no")
+        return {k: v.value for k, v in meta.items()}, stored.reset_index(drop=True)
+
+    def full_read() -> pd.DataFrame:
+        with monkeypatch.context() as undo:
+            undo.setattr(ingest, "read_source", reader)
+            table = ingest.read_transactions(connect(threads=1), exports).execute()
+        return table.sort_values("line_no").reset_index(drop=True)
+
+    meta, stored = run()
+    assert meta["read"] == "full: no earlier read to add to"
+    assert meta["files_read"] == "2010-12-01.csv, 2010-12-02.csv"
+    manifest = json.loads((warehouse / "raw_transactions.manifest.json").read_text())
+    assert list(manifest["files"]) == list(days) and manifest["lines"] == 5
+
+    frame.iloc[5:].to_csv(exports / "2010-12-03.csv", index=False)
+    meta, stored = run()
+    assert meta["read"] == "appended 1 new file(s) to the 2 read before"
+    assert meta["files_read"] == "2010-12-03.csv"
+    assert "2010-12-01.csv" not in opened and "2010-12-02.csv" not in opened
+    assert "2010-12-03.csv" in opened
+    assert stored["line_no"].tolist() == list(range(len(UCI_ROWS)))
+    pd.testing.assert_frame_equal(stored, full_read(), check_dtype=False)
+    assert meta["dagster/row_count"] == len(UCI_ROWS)
+
+    meta, again = run()
+    assert meta["read"] == "unchanged: the 3 files read before"
+    assert opened == [] and again.equals(stored)
+
+    rewritten = frame.iloc[3:5].assign(Quantity=[-3, 2])  # same name, same size
+    rewritten.to_csv(exports / "2010-12-02.csv", index=False)
+    meta, stored = run()
+    assert meta["read"] == "full: 2010-12-02.csv changed"
+    assert stored["quantity"].tolist()[3:5] == [-3, 2]
+    pd.testing.assert_frame_equal(stored, full_read(), check_dtype=False)
+
+    frame.iloc[:1].to_csv(exports / "2010-11-30.csv", index=False)
+    meta, _ = run()
+    assert meta["read"] == "full: 2010-11-30.csv sorts before files already read"
+    (exports / "2010-11-30.csv").unlink()
+    meta, _ = run()
+    assert meta["read"] == "full: 2010-11-30.csv removed"
