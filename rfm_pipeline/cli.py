@@ -131,9 +131,10 @@ READING_OPTIONS = ("input", "format", "sheet", "date_format", "map", "table", "l
 def reading_config(args: argparse.Namespace, path: str | None) -> dict[str, object]:
     """`IngestConfig` fields from the reading options: the one place they are translated."""
     from rfm_pipeline.core.engine import is_database_url
+    from rfm_pipeline.core.ingest import is_object_store
 
     config: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
-    if path and not is_database_url(path):
+    if path and not is_database_url(path) and not is_object_store(path):
         path = os.path.abspath(path)
     for field, value in (("path", path and without_password(path)), ("format", args.format),
                          ("sheet", args.sheet), ("date_format", args.date_format),

@@ -121,3 +121,23 @@ def spark():
         return shared_connection("spark", spark_master="local[2]")
     except Exception as error:  # no Java, say
         unavailable(f"Spark cannot start in local mode: {str(error).splitlines()[0]}")
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """An empty S3 bucket `shop` on a local S3 server (moto), with s3fs pointed at it."""
+    moto_server = pytest.importorskip("moto.server")
+    s3fs = pytest.importorskip("s3fs")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("shop")
+    yield fs
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()

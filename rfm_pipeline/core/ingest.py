@@ -112,6 +112,8 @@ def read_source(
     if len(files) > 1 or files[0] != _location(path) or first_line:
         return read_many(con, files, fmt, encoding, delimiter, sheet, first_line)
     if is_object_store(path):
+        if not files[0].is_file():
+            raise InputError(path, "not found: no such file, nor files under it")
         try:
             return read_source(con, staged(UPath(path)), fmt or detect_format(path), encoding,
                                delimiter, sheet)  # fmt: skip
@@ -170,6 +172,8 @@ def source_files(path: str | Path) -> list[Path | UPath]:
     that is neither is returned as is, for the reader to say it is not found."""
     location = _location(path)
     try:
+        if isinstance(location, UPath):
+            location.fs.invalidate_cache()  # list what is there now, not what was seen before
         if location.is_dir():
             known = (p for p in location.iterdir() if p.suffix.lower() in FORMATS)
             found = [p for p in known if not p.name.startswith(".") and p.is_file()]
@@ -193,7 +197,8 @@ def fingerprints(location: str | Path) -> dict[str, str]:
         if isinstance(file, UPath):
             info = file.fs.info(file.path)
             tag = next((info[k] for k in ("ETag", "md5Hash", "crc32c") if info.get(k)), None)
-            found[file.name] = f"{info['size']}:{str(tag or file.fs.ukey(file.path)).strip(chr(34))}"
+            tag = str(tag or file.fs.ukey(file.path)).strip('"')
+            found[file.name] = f"{info['size']}:{tag}"
             continue
         if not file.is_file():
             raise InputError(file, "file not found")
