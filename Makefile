@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: home run test ui lint bench clean
+.PHONY: home run test ui demo demo-ui lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ test: home
 ui: home
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
+# the weekly refresh on a replayed feed of daily exports, in data/demo/ (its own instance)
+DEMO := $(CURDIR)/data/demo
+
+demo: $(VENV)/.installed
+	$(BIN)/rfm-pipeline demo --folder $(DEMO)
+
+demo-ui: $(VENV)/.installed
+	DAGSTER_HOME=$(DEMO)/.dagster_home RFM_PIPELINE_WAREHOUSE=$(DEMO)/warehouse \
+	RFM_PIPELINE_EXPORTS=$(DEMO)/exports $(BIN)/dg dev -h 127.0.0.1 -p 3000
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -34,4 +44,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf data/warehouse
+	rm -rf data/warehouse data/demo

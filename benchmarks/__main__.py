@@ -6,11 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning, customers, engines, scale, value, whole
+from benchmarks import classifier, cleaning, customers, engines, incremental, scale, value, whole
 
 BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
               "customers": customers.run, "value": value.run, "whole": whole.run,
-              "engines": engines.run}  # fmt: skip
+              "engines": engines.run, "incremental": incremental.run}  # fmt: skip
 
 
 def main() -> None:
@@ -18,8 +18,8 @@ def main() -> None:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS))
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
-    parser.add_argument("--sizes", help="scale, engines: copies of the bundled data"
-                        " (default 1,10,50,200 and 10,50)")  # fmt: skip
+    parser.add_argument("--sizes", help="scale, engines, incremental: copies of the bundled"
+                        " data (default 1,10,50,200; 10,50; 1,10)")  # fmt: skip
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers: how many")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"
@@ -28,6 +28,7 @@ def main() -> None:
         options = {
             "scale": {"sizes": tuple(int(n) for n in (args.sizes or "1,10,50,200").split(","))},
             "engines": {"sizes": tuple(int(n) for n in (args.sizes or "10,50").split(","))},
+            "incremental": {"sizes": tuple(int(n) for n in (args.sizes or "1,10").split(","))},
             "customers": {"customers": args.customers},
             "value": {"customers": args.customers},
         }.get(name, {})

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--warehouse", help="where the saved classifier is (default: data/warehouse)"
     )
+    demo = commands.add_parser(
+        "demo", help="replay the bundled data as daily exports, a week at a time, into the"
+        " weekly job (its own warehouse and instance under --folder)",
+    )  # fmt: skip
+    demo.add_argument("--weeks", type=int, default=3, help="weeks replayed (default 3)")
+    demo.add_argument("--folder", help="where everything goes (default: data/demo)")
     return parser
 
 
@@ -417,6 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "demo":
+            from rfm_pipeline.demo import DEMO_FOLDER, demo
+
+            if args.weeks < 1:
+                raise UsageError(f"--weeks must be 1 or more, got {args.weeks}")
+            folder = os.path.abspath(args.folder) if args.folder else DEMO_FOLDER
+            return demo(Path(folder), args.weeks)
         return run(args) if args.command == "run" else predict(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -78,6 +78,15 @@ def uci_parquet(tmp_path):
     return path
 
 
+def split_by_month(folder, frame: pd.DataFrame, suffix: str = ".csv") -> None:
+    """A shop's monthly exports: one file per month, named so that name order is time order."""
+    folder.mkdir(exist_ok=True)
+    months = pd.to_datetime(frame["InvoiceDate"]).dt.strftime("%Y-%m")
+    for month, part in frame.groupby(months, sort=True):
+        path = folder / f"export-{month}{suffix}"
+        part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
+
+
 POSTGRES_ENV = "RFM_PIPELINE_TEST_POSTGRES"
 """Where the tests find PostgreSQL; default: the machine's own, trusting local users."""
 

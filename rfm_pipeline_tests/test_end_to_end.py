@@ -14,6 +14,7 @@ from rfm_pipeline.core.naming import base_name
 from rfm_pipeline.core.rfm import SEGMENTS
 from rfm_pipeline.definitions import defs
 from rfm_pipeline.settings import BUNDLED_INPUT
+from rfm_pipeline_tests.conftest import split_by_month
 
 ASSETS = (
     "raw_transactions",
@@ -112,6 +113,40 @@ def test_clean_transactions_table(bundled_run):
     assert round(frame["total_price"].mean(), 2) == 21.13
     assert frame["customer_id"].str.fullmatch(r"\d{5}").all()
     assert (frame["quantity_canceled"] > frame["quantity"]).sum() == 36
+
+
+def test_monthly_csv_exports_give_the_single_files_tables_and_so_its_segments(
+    bundled_run, tmp_path
+):
+    """The bundled log as 13 monthly CSV files in a folder: the same lines, funnel, revenue
+    and RFM table as the single file. Every table customer_segments is computed from is one
+    of these or comes from rfm_table, so its segments are the single file's too."""
+    folder, _ = bundled_run
+    split_by_month(tmp_path / "exports", pd.read_parquet(BUNDLED_INPUT))
+    assert len(list((tmp_path / "exports").iterdir())) == 13
+    warehouse = tmp_path / "warehouse"
+    select = "raw_transactions,clean_transactions,rfm_table"
+    assert main(["run", "--input", str(tmp_path / "exports"), "--warehouse", str(warehouse),
+                 "--select", select]) == 0  # fmt: skip
+    for name in select.split(","):
+        mine = pd.read_parquet(warehouse / f"{name}.parquet")
+        pd.testing.assert_frame_equal(
+            mine, pd.read_parquet(folder / "warehouse" / f"{name}.parquet")
+        )
+    clean = pd.read_parquet(warehouse / "clean_transactions.parquet")
+    assert (len(pd.read_parquet(warehouse / "raw_transactions.parquet")), len(clean)) == (
+        541_909,
+        391_150,
+    )
+    assert round(clean["total_price"].sum(), 2) == 8_263_592.99
+
+    graph = defs.resolve_asset_graph()
+    upstream = dg.AssetSelection.assets("customer_segments").upstream().resolve(graph)
+    whole = {k.to_user_string() for k in upstream if not graph.get(k).is_partitioned}
+    assert whole == {"raw_transactions", "clean_transactions"}
+    for key in upstream - {k for k in upstream if not graph.get(k).is_partitioned}:
+        ancestors = dg.AssetSelection.assets(key).upstream().resolve(graph)  # itself included
+        assert dg.AssetKey("rfm_table") in ancestors, key
 
 
 def test_cli_summary_prints_the_funnel(bundled_run, capsys):

@@ -20,6 +20,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from upath import UPath
 
 from rfm_pipeline.core import engine
@@ -133,10 +134,7 @@ def read_source(
         if fmt == "parquet":
             return engine.read_parquet_in_order(con, path)
         if fmt == "csv":
-            options: dict[str, object] = {"all_varchar": True, "header": True}
-            options["encoding"] = _duckdb_encoding(path, encoding)
-            if delimiter:
-                options["delim"] = delimiter
+            options = _csv_options(path, encoding, delimiter)
             table = con.read_csv(path, **options)
             _refuse_repeated_columns(path, _csv_header(path, options["encoding"], delimiter))
         elif fmt == "xlsx":
@@ -231,25 +229,76 @@ def read_many(
 ) -> ir.Table:  # fmt: skip
     """Files of one layout as one log, in name order: each file's lines in file order,
     numbered on from the files before it (from `first_line`), so a file added later (a later
-    name) never changes the line numbers of the earlier ones. Read by DuckDB, moved to
-    another engine whole."""
+    name) never changes the line numbers of the earlier ones. Each file's columns are checked
+    from its header or schema; then DuckDB reads them all in one scan (Excel files one by
+    one), and the log moves to another engine whole."""
     reader = engine.connect() if engine.backend_of(con) != "duckdb" else con
-    formats = {file: fmt or detect_format(file) for file in files}
+    kind = fmt or detect_format(files[0])
+    for file in files:
+        if (fmt or detect_format(file)) != kind:
+            raise InputError(file, f"a {detect_format(file)} file among {kind} files")
+    if kind == "xlsx":
+        log = _excel_files(reader, files, sheet, first_line)
+    else:
+        local = [staged(f) if isinstance(f, UPath) else f for f in files]
+        first = _columns(files[0], local[0], kind, encoding, delimiter)
+        for file, path in zip(files[1:], local[1:], strict=True):
+            columns = _columns(file, path, kind, encoding, delimiter)
+            if columns != first:
+                odd = [c for c in columns if c not in first] + [
+                    f"no {c}" for c in first if c not in columns
+                ]
+                raise InputError(file, f"its columns differ from {files[0].name}'s",
+                                 values=odd or ["(their order)"])  # fmt: skip
+        with reading(files[0].parent):
+            if kind == "csv":
+                scan = reader.read_csv(local, **_csv_options(local[0], encoding, delimiter))
+            else:
+                scan = reader.read_parquet(local)
+        # one scan in list order: the row number is the line number, as for a single file
+        log = scan.mutate(line_no=ibis.row_number() + first_line)
+    return log if reader is con else engine.transfer(log, con)
+
+
+def _columns(
+    file: Path | UPath, path: Path, kind: str, encoding: str, delimiter: str | None
+) -> list[str]:
+    """A file's columns, from its first line (CSV: names) or its schema (Parquet: names and
+    types), checked as a single file is: not empty, no name twice. `path` is where it is read
+    (an object-store file's local copy); errors name `file`."""
+    if path.stat().st_size == 0:
+        raise InputError(file, "the file is empty")
+    with reading(file):
+        if kind == "csv":
+            names = _csv_header(path, _duckdb_encoding(file, encoding), delimiter)
+        else:
+            names = [f"{field.name} {field.type}" for field in pq.read_schema(path)]
+    _refuse_repeated_columns(file, names)
+    return names
+
+
+def _excel_files(
+    con: ibis.BaseBackend, files: list[Path | UPath], sheet: str | int, first_line: int
+) -> ir.Table:
+    """Excel files one after another (each at most about a million rows)."""
     tables, offset = [], first_line
     for file in files:
-        if formats[file] != formats[files[0]]:
-            raise InputError(file, f"a {formats[file]} file among {formats[files[0]]} files")
-        table = read_source(reader, file, formats[file], encoding, delimiter, sheet)
-        if tables and table.schema() != tables[0].schema():
-            first = dict(tables[0].schema().items())
-            odd = [f"{n} {t}" for n, t in table.schema().items() if first.get(n) != t]
-            odd += [f"no {n}" for n in first if n not in table.columns]
+        table = read_source(con, file, "xlsx", sheet=sheet)
+        if tables and table.columns != tables[0].columns:
+            odd = [c for c in table.columns if c not in tables[0].columns]
             raise InputError(file, f"its columns differ from {files[0].name}'s", values=odd)
-        rows = int(table.count().execute())
         tables.append(table.mutate(line_no=table.line_no + offset))
-        offset += rows
-    log = ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0]
-    return log if reader is con else engine.transfer(log, con)
+        offset += int(table.count().execute())
+    return ibis.union(*tables, distinct=False)
+
+
+def _csv_options(path: Path, encoding: str, delimiter: str | None) -> dict[str, object]:
+    """How DuckDB reads a CSV export: every column as text, the header's names."""
+    options: dict[str, object] = {"all_varchar": True, "header": True}
+    options["encoding"] = _duckdb_encoding(path, encoding)
+    if delimiter:
+        options["delim"] = delimiter
+    return options
 
 
 def read_table_source(

@@ -9,7 +9,7 @@ import pytest
 
 from rfm_pipeline.core.errors import InputError
 from rfm_pipeline.core.ingest import CANONICAL_SCHEMA, read_transactions, summarise
-from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+from rfm_pipeline_tests.conftest import UCI_ROWS, split_by_month, uci_frame
 
 
 def read(con, path, **options) -> pd.DataFrame:
@@ -185,31 +185,6 @@ def _parquet(folder, frame: pd.DataFrame):
     path = folder / "log.parquet"
     frame.to_parquet(path, index=False)
     return path
-
-
-def split_by_month(folder, frame: pd.DataFrame, suffix: str = ".csv") -> None:
-    """A shop's monthly exports: one file per month, named so that name order is time order."""
-    folder.mkdir(exist_ok=True)
-    months = pd.to_datetime(frame["InvoiceDate"]).dt.strftime("%Y-%m")
-    for month, part in frame.groupby(months, sort=True):
-        path = folder / f"export-{month}{suffix}"
-        part.to_csv(path, index=False) if suffix == ".csv" else part.to_parquet(path, index=False)
-
-
-def test_monthly_exports_in_a_folder_read_as_the_single_file(con, tmp_path):
-    from rfm_pipeline.core.cleaning import clean_transactions
-    from rfm_pipeline.core.engine import exact_sum
-    from rfm_pipeline.settings import BUNDLED_INPUT
-
-    split_by_month(tmp_path / "exports", pd.read_parquet(BUNDLED_INPUT))
-    many = read_transactions(con, tmp_path / "exports")
-    result = clean_transactions(many)
-    assert result.funnel["rows_after"].tolist()[::6] == [541_909, 391_150]
-    assert round(float(exact_sum(result.table.total_price).execute()), 2) == 8_263_592.99
-    single = read_transactions(con, BUNDLED_INPUT).order_by("line_no").execute()
-    lines = many.order_by("line_no").execute()
-    assert lines["line_no"].tolist() == list(range(541_909))
-    assert lines.astype(str).equals(single.astype(str))  # every line, in the file's order
 
 
 def test_a_glob_reads_its_files_in_name_order_and_a_later_file_keeps_earlier_numbers(con, tmp_path):
