@@ -3,7 +3,6 @@ features, each swept over clustering algorithms and k, every customer placed."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +17,6 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SCALED_COLUMNS
-from rfm_pipeline.settings import NUMBA_CACHE
 
 SPACES = ("pca", "umap", "tsne")
 
@@ -52,18 +50,12 @@ def embed(
         info = {"explained_variance_ratio": variance}
         return Embedding(space, model.transform(scaled), fit_on, model, info)
     if space == "umap":
-        # imported here: it compiles with numba, seconds no other asset should pay; compiled
-        # functions are cached inside the project, so later processes load them
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE))
-        import umap
+        # imported here: it compiles with numba, seconds no other asset should pay
+        from rfm_pipeline.core.umap_model import fit_umap
 
-        model = umap.UMAP(
-            n_components=2,
-            n_neighbors=int(options.get("n_neighbors", 15)),
-            min_dist=float(options.get("min_dist", 0.1)),
-            random_state=random_state,
-            n_jobs=1,  # a fixed random_state makes UMAP sequential anyway
-        ).fit(scaled[fit_on])
+        n_neighbors = int(options.get("n_neighbors", 15))
+        min_dist = float(options.get("min_dist", 0.1))
+        model = fit_umap(scaled[fit_on], n_neighbors, min_dist, random_state)
         points = np.full((len(scaled), 2), np.nan)
         points[fit_on] = model.embedding_
         if (~fit_on).any():

@@ -141,3 +141,18 @@ def test_identical_customers_make_one_segment_with_a_note():
         assert result.algorithm == "single"
         assert set(result.table["segment_id"]) == {0}
         assert result.info["note"] == "1 distinct customer profiles: too few for 3 segments"
+
+
+def test_umap_on_exact_neighbours_is_umap_learns_own_fit_and_transform():
+    import umap
+
+    from rfm_pipeline.core.umap_model import fit_umap
+
+    rng = np.random.default_rng(7)
+    points = rng.normal(size=(700, 3)).round(1)  # rounded: many tied distances
+    fitted, new = points[:600], points[600:]
+    own = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=42, n_jobs=1)
+    own.fit(fitted)
+    ours = fit_umap(fitted, 15, 0.1, 42)
+    assert np.array_equal(ours.embedding_, own.embedding_)
+    assert np.array_equal(ours.transform(new), own.transform(new))
