@@ -7,13 +7,15 @@ time, and sorts each row the same stable way, so UMAP given them (`precomputed_k
 builds the same graph and the same embedding, bit for bit, in a second; new points are then
 placed by umap-learn's own small-data `transform`.
 
-Imported only where UMAP runs: numba compiles here, and keeps what it can in the project's
-cache folder (`NUMBA_CACHE`), which must be set before numba is imported.
+Imported only where UMAP runs: numba compiles here, and keeps every compiled function in the
+project's cache folder (`NUMBA_CACHE`, set before numba is imported), so later processes load
+them instead of compiling them again.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -23,9 +25,25 @@ from rfm_pipeline.settings import NUMBA_CACHE
 os.environ.setdefault("NUMBA_CACHE_DIR", str(NUMBA_CACHE))
 
 import umap  # noqa: E402
+from numba.core.dispatcher import Dispatcher  # noqa: E402
 
 SMALL_DATA = 4096
 """umap-learn's own threshold: below it, exact neighbours; from it on, its approximate search."""
+
+
+def _cache_on_disk() -> None:
+    """Keep umap-learn's and pynndescent's compiled functions in numba's cache folder, as numba
+    keeps those declared `cache=True`: most of theirs are not, so every fresh process compiled
+    them again (a small fit's import, fit and transform: 15 to 19 s in a fresh process, 9 s
+    once they are cached)."""
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.partition(".")[0] in ("umap", "pynndescent"):
+            for value in list(vars(module).values()):
+                if isinstance(value, Dispatcher):
+                    value.enable_caching()
+
+
+_cache_on_disk()
 
 
 def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state: int) -> umap.UMAP:
