@@ -16,6 +16,7 @@ instance, so the project's runs stay apart; `make demo-ui` opens the UI on it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def replay_shift(last_day: dt.date, today: dt.date) -> dt.timedelta:
 def demo(folder: Path = DEMO_FOLDER, weeks: int = 3, today: dt.date | None = None) -> int:
     """Replay the bundled data as daily exports and run the weekly job on the last `weeks`
     weeks, one at a time; print what each week read, decided and how fresh it is."""
-    import os
-
     for part in PARTS:
         shutil.rmtree(folder / part, ignore_errors=True)
     os.environ["DAGSTER_HOME"] = str(folder / ".dagster_home")

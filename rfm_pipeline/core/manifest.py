@@ -103,14 +103,14 @@ def plan(
         return None, "full: the stored log does not match its manifest"
     removed = [name for name in previous.files if name not in current]
     if removed:
-        return None, f"full: {_some(removed)} removed"
+        return None, f"full: {some(removed)} removed"
     changed = [name for name, print_ in previous.files.items() if current[name] != print_]
     if changed:
-        return None, f"full: {_some(changed)} changed"
+        return None, f"full: {some(changed)} changed"
     new = [name for name in current if name not in previous.files]
     early = [name for name in new if name < max(previous.files)]
     if early:
-        return None, f"full: {_some(early)} sorts before files already read"
+        return None, f"full: {some(early)} sorts before files already read"
     if not new:
         return [], f"unchanged: the {len(previous.files)} files read before"
     return new, f"appended {len(new)} new file(s) to the {len(previous.files)} read before"
@@ -138,5 +138,7 @@ def _appended(
     return Log(appended, previous.date_layout, previous.date_format, tuple(previous.columns))
 
 
-def _some(names: list[str]) -> str:
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+def some(names: list[str], shown: int = 3) -> str:
+    """File names for a message: the first `shown`, and how many more."""
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from rfm_pipeline.core.engine import is_database_url, read_parquet, redact
 from rfm_pipeline.core.ingest import summarise
-from rfm_pipeline.core.manifest import Manifest, read_since
+from rfm_pipeline.core.manifest import Manifest, read_since, some
 from rfm_pipeline.core.storage import write_bytes
 from rfm_pipeline.defs.metadata import plain, table_metadata
 from rfm_pipeline.defs.resources import Engine, Warehouse
@@ -93,7 +93,7 @@ def raw_transactions(
                 "last_invoice_date": str(summary["last_invoice_date"]),
                 "date_layout": log.date_layout,
                 "read": read.how,
-                "files_read": _listed(read.files),
+                "files_read": some(read.files, 10),
                 "customers": summary["customers"],
                 "invoices": summary["invoices"],
                 "products": summary["products"],
@@ -102,7 +102,3 @@ def raw_transactions(
             }
         ),
     )
-
-
-def _listed(names: list[str]) -> str:
-    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")

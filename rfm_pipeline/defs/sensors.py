@@ -9,6 +9,7 @@ import dagster as dg
 
 from rfm_pipeline.core.errors import InputError
 from rfm_pipeline.core.ingest import fingerprints
+from rfm_pipeline.core.manifest import some
 from rfm_pipeline.core.weeks import week_start
 from rfm_pipeline.defs.weeks import weekly_segmentation
 
@@ -44,5 +45,5 @@ def new_exports_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | d
         run_key=f"{week}-{state.hexdigest()}",
         partition_key=week,
         run_config={"ops": {"raw_transactions": {"config": {"path": location}}}},
-        tags={"new_exports": ", ".join(new[:10]) + (" and more" if len(new) > 10 else "")},
+        tags={"new_exports": some(new, 10)},
     )
