@@ -151,13 +151,10 @@ def read_source(
         return table.mutate(line_no=ibis.row_number())
 
 
-OBJECT_STORES = ("s3://", "gs://", "gcs://")
-"""Object-store locations read through fsspec (the `s3fs` or `gcsfs` package)."""
-
-
 def is_object_store(path: str | os.PathLike) -> bool:
-    """Whether the location is in an object store (`s3://bucket/exports/`)."""
-    return str(path).startswith(OBJECT_STORES)
+    """Whether the location is a URL that fsspec reads: an object store (`s3://bucket/exports/`
+    with s3fs, `gs://` with gcsfs: the `[cloud]` extra) or any other fsspec file system."""
+    return "://" in str(path) and not engine.is_database_url(path)
 
 
 def _location(path: str | Path) -> Path | UPath:

@@ -213,31 +213,31 @@ def test_files_of_another_layout_in_one_folder_are_refused(con, tmp_path):
         read(con, tmp_path / "nothing-*.csv")
 
 
-def test_exports_in_an_object_store_read_as_the_same_files_on_disk(con, tmp_path, s3_bucket):
+def test_exports_in_an_object_store_read_as_the_same_files_on_disk(con, tmp_path, object_store):
     from rfm_pipeline.core.ingest import fingerprints
 
     frame = uci_frame(UCI_ROWS)
     (tmp_path / "exports").mkdir()
     for name, part in {"2010-12-01.csv": frame.iloc[:3], "2010-12-02.csv": frame.iloc[3:]}.items():
         part.to_csv(tmp_path / "exports" / name, index=False)
-        s3_bucket.put_file(str(tmp_path / "exports" / name), f"shop/exports/{name}")
+        object_store.put_file(str(tmp_path / "exports" / name), f"/shop/exports/{name}")
     local = read(con, tmp_path / "exports").sort_values("line_no")
-    for location in ("s3://shop/exports/", "s3://shop/exports/*.csv"):
+    for location in ("memory://shop/exports/", "memory://shop/exports/*.csv"):
         remote = read(con, location).sort_values("line_no")
         assert remote.equals(local)
-    one = read(con, "s3://shop/exports/2010-12-02.csv")
+    one = read(con, "memory://shop/exports/2010-12-02.csv")
     assert one["invoice_no"].tolist() == [row[0] for row in UCI_ROWS[3:]]
 
-    seen = fingerprints("s3://shop/exports/")
+    seen = fingerprints("memory://shop/exports/")
     assert list(seen) == ["2010-12-01.csv", "2010-12-02.csv"]
-    s3_bucket.pipe("shop/exports/2010-12-02.csv", frame.iloc[3:].assign(Quantity=7)
-                   .to_csv(index=False).encode())  # fmt: skip
-    now = fingerprints("s3://shop/exports/")
+    object_store.pipe("/shop/exports/2010-12-02.csv", frame.iloc[3:].assign(Quantity=7)
+                      .to_csv(index=False).encode())  # fmt: skip
+    now = fingerprints("memory://shop/exports/")
     assert now["2010-12-02.csv"] != seen["2010-12-02.csv"]
     assert now["2010-12-01.csv"] == seen["2010-12-01.csv"]
 
-    with pytest.raises(InputError, match=r"s3://shop/nothing/: not found"):
-        read(con, "s3://shop/nothing/")
-    s3_bucket.pipe("shop/bad/a.csv", b"InvoiceNo,Quantity\n1,2\n")
-    with pytest.raises(InputError, match=r"^s3://shop/bad/a.csv: missing required column"):
-        read(con, "s3://shop/bad/a.csv")
+    with pytest.raises(InputError, match=r"memory://shop/nothing/: not found"):
+        read(con, "memory://shop/nothing/")
+    object_store.pipe("/shop/bad/a.csv", b"InvoiceNo,Quantity\n1,2\n")
+    with pytest.raises(InputError, match=r"^memory://shop/bad/a.csv: missing required column"):
+        read(con, "memory://shop/bad/a.csv")
