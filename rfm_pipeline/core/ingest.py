@@ -116,7 +116,7 @@ def read_source(
         if not files[0].is_file():
             raise InputError(path, "not found: no such file, nor files under it")
         try:
-            return read_source(con, staged(UPath(path)), fmt or detect_format(path), encoding,
+            return read_source(con, staged(files[0]), fmt or detect_format(path), encoding,
                                delimiter, sheet)  # fmt: skip
         except InputError as error:  # named as the user named it, not by its local copy
             raise InputError(path, error.problem, error.column, error.values) from None
