@@ -4,8 +4,9 @@ Below 4,096 points umap-learn computes every distance by calling its numba metri
 once per pair through scikit-learn (about 8 million calls, 16 s at 4,044 customers).
 `exact_neighbours` computes the same distances with the same float32 arithmetic, a column at a
 time, and sorts each row the same stable way, so UMAP given them (`precomputed_knn`)
-builds the same graph and the same embedding, bit for bit, in a second; new points are then
-placed by umap-learn's own small-data `transform`.
+builds the same graph and the same embedding, bit for bit, in a second. New points are placed
+by umap-learn's own small-data `transform`, which measures them against every fitted point the
+same slow way; `ExactUMAP.transform` hands it those distances computed a column at a time too.
 
 Imported only where UMAP runs: numba compiles here, and keeps every compiled function in the
 project's cache folder (`NUMBA_CACHE`, set before numba is imported), so later processes load
@@ -17,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from contextlib import nullcontext
+from unittest import mock
 
 import numpy as np
 
@@ -46,12 +49,30 @@ def _cache_on_disk() -> None:
 _cache_on_disk()
 
 
+class ExactUMAP(umap.UMAP):
+    """umap-learn's UMAP, whose small-data `transform` gets the distances from each new point to
+    every fitted one from `euclidean` (all at once) instead of one numba call per pair through
+    scikit-learn: the same float32 values, so the same neighbours and placement, bit for bit."""
+
+    def transform(self, X, ensure_all_finite=True):  # noqa: N803 (umap-learn's signature)
+        exact = self._small_data and not self._sparse_data and self.metric == "euclidean"
+        faster = mock.patch.object(umap.umap_, "pairwise_distances", _pairwise)
+        with faster if exact else nullcontext():
+            return super().transform(X, ensure_all_finite=ensure_all_finite)
+
+
+def _pairwise(new: np.ndarray, fitted: np.ndarray, **_: object) -> np.ndarray:
+    """What scikit-learn's `pairwise_distances(new, fitted, metric=umap's euclidean)` returns
+    for umap-learn's float32 arrays (the only call `ExactUMAP.transform` lets through)."""
+    return euclidean(new, fitted)
+
+
 def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state: int) -> umap.UMAP:
     """UMAP(2) fitted on `points`, its `transform` ready for new points."""
     exact = n_neighbors < len(points) < SMALL_DATA
     with warnings.catch_warnings():  # that umap-learn's search index is absent: see below
         warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
-        model = umap.UMAP(
+        model = ExactUMAP(
             n_components=2,
             n_neighbors=n_neighbors,
             min_dist=min_dist,
@@ -74,10 +95,18 @@ def exact_neighbours(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     float32 (scikit-learn stores them in the input's type), each row in a stable sort, so
     that tied distances tie and fall in the same order as there."""
     data = np.asarray(points, dtype=np.float32)
-    squares = np.zeros((len(data), len(data)))
-    for column in data.T:  # a column at a time, in order, as the metric's loop adds them
-        step = column[:, None] - column[None, :]
-        squares += step * step
-    distances = np.sqrt(squares).astype(np.float32)
+    distances = euclidean(data, data)
     indices = np.argsort(distances, axis=1, kind="stable")[:, :k].astype(np.int32)
     return indices, np.take_along_axis(distances, indices, axis=1)
+
+
+def euclidean(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Every row's distance to every column point as umap-learn's numba `euclidean` gives it
+    one pair at a time: each coordinate's float32 difference squared, added in float64 in
+    coordinate order, its square root kept as float32."""
+    rows, columns = np.asarray(rows, np.float32), np.asarray(columns, np.float32)
+    squares = np.zeros((len(rows), len(columns)))
+    for a, b in zip(rows.T, columns.T, strict=True):  # a coordinate at a time, in order
+        step = a[:, None] - b[None, :]
+        squares += step * step
+    return np.sqrt(squares).astype(np.float32)
