@@ -156,3 +156,22 @@ def test_umap_on_exact_neighbours_is_umap_learns_own_fit_and_transform():
     ours = fit_umap(fitted, 15, 0.1, 42)
     assert np.array_equal(ours.embedding_, own.embedding_)
     assert np.array_equal(ours.transform(new), own.transform(new))
+
+
+def test_initial_placement_is_umap_learns_own():
+    import scipy.sparse
+    import umap.umap_
+
+    from rfm_pipeline.core.umap_model import initial_placement
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 16, size=2_000)  # every neighbour count from none to 15
+    rows = np.repeat(np.arange(len(counts)), counts)
+    columns = np.concatenate([rng.choice(500, size=c, replace=False) for c in counts])
+    weights = rng.uniform(0.01, 1.0, size=len(rows)).astype(np.float32)
+    weights[rng.random(len(rows)) < 0.02] = 1.0  # a new point identical to a fitted one
+    graph = scipy.sparse.csr_matrix((weights, (rows, columns)), shape=(len(counts), 500))
+    embedding = rng.normal(size=(500, 2)).astype(np.float32)
+    ours = initial_placement(graph, embedding)
+    assert np.isnan(ours[counts == 0]).all()
+    assert np.array_equal(ours, umap.umap_.init_graph_transform(graph, embedding), equal_nan=True)
