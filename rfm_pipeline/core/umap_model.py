@@ -25,6 +25,7 @@ from unittest import mock
 
 import numpy as np
 import scipy.sparse
+from sklearn.neighbors import KDTree
 
 from rfm_pipeline.settings import NUMBA_CACHE
 
@@ -75,9 +76,22 @@ def _pairwise(new: np.ndarray, fitted: np.ndarray, **_: object) -> np.ndarray:
 
 
 def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state: int) -> umap.UMAP:
-    """UMAP(2) fitted on `points`, its `transform` ready for new points."""
-    exact = n_neighbors < len(points) < SMALL_DATA
-    with warnings.catch_warnings():  # that umap-learn's search index is absent: see below
+    """UMAP(2) fitted on `points`, its `transform` ready for new points.
+
+    Below `SMALL_DATA` points, the neighbours are umap-learn's own exact ones (`exact_neighbours`).
+    From there on umap-learn would search approximately with pynndescent, whose functions numba
+    cannot cache: every process compiled them again, about 40 s for a fit and 40 s more for
+    the first `transform`. A KD-tree (`TreeIndex`) finds the exact neighbours instead, for the
+    fit and for every later `transform`.
+    """
+    if len(points) <= n_neighbors:
+        known = (None, None, None)  # umap-learn's own handling of tiny data
+    elif len(points) < SMALL_DATA:
+        known = (*exact_neighbours(points, n_neighbors), None)
+    else:
+        index = TreeIndex(points)
+        known = (*index.query(points, n_neighbors), index)
+    with warnings.catch_warnings():  # that the search index is not pynndescent's: see below
         warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
         model = ExactUMAP(
             n_components=2,
@@ -85,15 +99,32 @@ def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state
             min_dist=min_dist,
             random_state=random_state,
             n_jobs=1,  # a fixed random_state makes UMAP sequential anyway
-            precomputed_knn=exact_neighbours(points, n_neighbors) if exact else (None,) * 3,
+            precomputed_knn=known,
         ).fit(points)
-    if exact:
+    if known[0] is not None and known[2] is None:
         # What umap-learn's own small-data fit leaves, so that `transform` places new points
         # by their exact distances to every fitted point (given neighbours, it keeps no search
         # index and would refuse); the tests hold both paths equal, bit for bit.
         model._small_data = True
         model.__dict__.pop("_knn_search_index", None)
     return model
+
+
+class TreeIndex:
+    """The fitted points' exact nearest neighbours from a KD-tree, answering `query` as
+    pynndescent's index does for umap-learn's `transform` (indices int32, distances float32,
+    nearest first); `epsilon`, the approximate search's slack, does not apply."""
+
+    _angular_trees = False  # read by umap-learn's `transform`
+
+    def __init__(self, points: np.ndarray) -> None:
+        self.tree = KDTree(np.asarray(points, dtype=np.float32))
+
+    def query(
+        self, points: np.ndarray, k: int, epsilon: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        distances, indices = self.tree.query(np.asarray(points, dtype=np.float32), k=k)
+        return indices.astype(np.int32), distances.astype(np.float32)
 
 
 def exact_neighbours(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -175,3 +175,21 @@ def test_initial_placement_is_umap_learns_own():
     ours = initial_placement(graph, embedding)
     assert np.isnan(ours[counts == 0]).all()
     assert np.array_equal(ours, umap.umap_.init_graph_transform(graph, embedding), equal_nan=True)
+
+
+def test_from_umap_learns_small_data_size_on_the_neighbours_are_exact_and_from_a_kd_tree():
+    from sklearn.neighbors import NearestNeighbors
+
+    from rfm_pipeline.core.umap_model import SMALL_DATA, TreeIndex, fit_umap
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=6, size=(4, 3))
+    points = centres[rng.integers(0, 4, SMALL_DATA + 200)] + rng.normal(size=(SMALL_DATA + 200, 3))
+    model = fit_umap(points, 15, 0.1, 42)
+    assert isinstance(model._knn_search_index, TreeIndex)  # no pynndescent to compile
+    exact = NearestNeighbors(n_neighbors=15).fit(points).kneighbors(points[:300])[0]
+    assert np.allclose(model._knn_dists[:300], exact, atol=1e-5)
+    # new points: copies of fitted ones land where those were embedded, in the same cluster
+    placed = model.transform(points[:300])
+    spread = np.ptp(model.embedding_, axis=0).max()
+    assert np.median(np.linalg.norm(placed - model.embedding_[:300], axis=1)) < 0.02 * spread
