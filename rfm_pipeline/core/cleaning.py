@@ -56,29 +56,60 @@ class CleaningResult:
     matching: dict[str, int]
 
 
-def flag_lines(raw: ir.Table, rules: CleaningRules) -> ir.Table:
-    """Every raw line with `dropped_by`: the first rule that drops it, NULL when it is kept."""
+def repeated_lines(raw: ir.Table) -> ir.Table:
+    """`line_no` of every line that repeats an earlier line (in file order) on all eight source
+    columns, NULLs counting as equal; only lines the customer and value steps keep, since a
+    repeat has the same values, so those steps drop it along with its original.
+
+    Ranking every line within its eight columns (a window sorted on them) is what made this
+    step slow at scale. Repeats share their invoice, stock code and quantity, so a hash
+    aggregate on those three first finds the few lines that share them with another, and only
+    those are ranked on all eight.
+    """
+    usable = raw.customer_id.notnull() & ~_unusable(raw)
+    # a missing stock code becomes '' so that such lines still meet in the join below
+    key = {"invoice": raw.invoice_no, "stock": raw.stock_code.fill_null(""), "n": raw.quantity}
+    shared = raw.filter(usable).group_by(**key).aggregate(lines=ibis._.count())
+    shared = shared.filter(shared.lines > 1)
+    suspects = raw.semi_join(shared, [value == shared[name] for name, value in key.items()])
+    suspects = suspects.filter(usable)
     first_seen = ibis.window(group_by=list(SOURCE_COLUMNS), order_by="line_no")
-    is_cancellation = raw.invoice_no.startswith(rules.cancellation_prefix).fill_null(False) | (
-        raw.quantity < 0
-    ).fill_null(False)
-    unusable = ibis.or_(
+    return suspects.filter(ibis.row_number().over(first_seen) > 0).select("line_no")
+
+
+def _unusable(raw: ir.Table) -> ir.BooleanValue:
+    """The value step's test: a blank invoice, date, quantity or price, a zero quantity or a
+    price that is not a finite number."""
+    return ibis.or_(
         *(raw[c].isnull() for c in ("invoice_no", "invoice_date", "quantity", "unit_price")),
         raw.quantity == 0,
         raw.unit_price.isnan(),
         raw.unit_price.isinf(),
-    )
+    ).fill_null(True)
+
+
+def flag_lines(raw: ir.Table, rules: CleaningRules, repeats: ir.Table | None = None) -> ir.Table:
+    """Every raw line with `dropped_by`: the first rule that drops it, NULL when it is kept;
+    and `matchable`: whether it survives the customer, value and duplicate steps (the lines
+    cancellation matching looks at). `repeats` is `repeated_lines(raw)` when already at hand.
+    """
+    repeats = repeated_lines(raw) if repeats is None else repeats
+    is_cancellation = raw.invoice_no.startswith(rules.cancellation_prefix).fill_null(False) | (
+        raw.quantity < 0
+    ).fill_null(False)
     non_product = raw.stock_code.re_search(rules.non_product_pattern).fill_null(False)
+    is_repeat = raw.line_no.isin(repeats.line_no)
     dropped_by = ibis.cases(
         (raw.customer_id.isnull(), STEPS[0]),
-        (unusable.fill_null(True), STEPS[1]),
-        (ibis.row_number().over(first_seen) > 0, STEPS[2]),
+        (_unusable(raw), STEPS[1]),
+        (is_repeat, STEPS[2]),
         (is_cancellation, STEPS[3]),
         (non_product, STEPS[4]),
         (raw.unit_price <= 0, STEPS[5]),
         else_=ibis.null("string"),
     )
-    return raw.mutate(dropped_by=dropped_by, is_cancellation=is_cancellation)
+    matchable = raw.customer_id.notnull() & ~_unusable(raw) & ~is_repeat
+    return raw.mutate(dropped_by=dropped_by, is_cancellation=is_cancellation, matchable=matchable)
 
 
 def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
@@ -88,25 +119,32 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
     of the same customer and stock code. A single candidate is matched whatever its quantity;
     among several, the latest in file order whose quantity covers the cancelled quantity.
     """
-    # the study matched against every line that survived the customer and duplicate steps
-    kept = lines.filter(~lines.dropped_by.isin(STEPS[:3]).fill_null(False))
-    cancels = kept.filter(
-        (kept.quantity < 0) & (kept.description.fill_null("") != rules.discount_description)
-    ).select(
-        cancel_line_no="line_no",
-        customer_id="customer_id",
-        stock_code="stock_code",
-        cancel_date="invoice_date",
-        quantity_canceled=-kept.quantity,
+    # the study matched against every line that survived the customer and duplicate steps.
+    # The few cancellations are stored first, so that the lines are then read once, for the
+    # purchases, instead of being stored whole for the join.
+    cancels = (
+        lines.filter(
+            lines.matchable
+            & (lines.quantity < 0)
+            & (lines.description.fill_null("") != rules.discount_description)
+        )
+        .select(
+            cancel_line_no="line_no",
+            customer_id="customer_id",
+            stock_code="stock_code",
+            cancel_date="invoice_date",
+            quantity_canceled=-lines.quantity,
+        )
+        .cache()
     )
-    purchases = kept.filter(kept.quantity > 0).select(
+    purchases = lines.filter(lines.matchable & (lines.quantity > 0)).select(
         purchase_line_no="line_no",
         p_customer="customer_id",
         p_stock="stock_code",
         p_date="invoice_date",
         p_quantity="quantity",
     )
-    pairs = cancels.join(
+    pairs = cancels.left_join(
         purchases,
         [
             cancels.customer_id == purchases.p_customer,
@@ -114,23 +152,18 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
             purchases.p_date < cancels.cancel_date,
         ],
     )
-    chosen = pairs.group_by("cancel_line_no").aggregate(
-        candidates=pairs.count(),
+    chosen = pairs.group_by("cancel_line_no", "quantity_canceled").aggregate(
+        candidates=pairs.purchase_line_no.count(),
         latest=pairs.purchase_line_no.max(),
         latest_covering=pairs.purchase_line_no.max(
             where=pairs.p_quantity >= pairs.quantity_canceled
         ),
     )
-    chosen = chosen.select(
-        "cancel_line_no",
-        "candidates",
-        purchase_line_no=ibis.ifelse(chosen.candidates == 1, chosen.latest, chosen.latest_covering),
-    )
-    return cancels.left_join(chosen, "cancel_line_no").select(
+    return chosen.select(
         "cancel_line_no",
         "quantity_canceled",
-        candidates=ibis.coalesce(chosen.candidates, 0),
-        purchase_line_no=chosen.purchase_line_no,
+        "candidates",
+        purchase_line_no=ibis.ifelse(chosen.candidates == 1, chosen.latest, chosen.latest_covering),
     )
 
 
@@ -143,16 +176,21 @@ def canceled_quantities(matches: ir.Table) -> ir.Table:
 
 
 def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> CleaningResult:
-    """The study's cleaning of a canonical transaction table, in file order."""
+    """The study's cleaning of a canonical transaction table, in file order.
+
+    Only small tables are stored on the engine (the repeated lines, the cancellations and
+    their matches); each query reads the lines afresh, which at scale is much faster than
+    storing them all."""
     rules = rules or CleaningRules()
-    lines = flag_lines(raw, rules).cache()
+    lines = flag_lines(raw, rules, repeated_lines(raw).cache())
+    dropped = count_dropped(lines, rules)
     kept = lines.filter(lines.dropped_by.isnull())
     if rules.match_cancellations:
         matches = match_cancellations(lines, rules).cache()
         canceled = canceled_quantities(matches)
         kept = kept.left_join(canceled, kept.line_no == canceled.purchase_line_no)
         quantity_canceled = ibis.coalesce(kept.quantity_canceled, 0)
-        matching = matching_summary(matches, lines, rules)
+        matching = matching_summary(matches, dropped)
     else:
         quantity_canceled = ibis.literal(0, "int64")
         matching = {}
@@ -162,12 +200,21 @@ def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> Cle
         .order_by("line_no")
         .select(*SOURCE_COLUMNS, "quantity_canceled", "total_price")
     )
-    return CleaningResult(table=table, funnel=funnel(lines), matching=matching)
+    return CleaningResult(table=table, funnel=funnel(dropped), matching=matching)
 
 
-def funnel(lines: ir.Table) -> pd.DataFrame:
+def count_dropped(lines: ir.Table, rules: CleaningRules) -> pd.DataFrame:
+    """Lines per `dropped_by` (NULL: kept) and how many of them are discount lines, one pass."""
+    discount = lines.description == rules.discount_description
+    return (
+        lines.group_by("dropped_by")
+        .aggregate(rows=lines.count(), discounts=lines.count(where=discount))
+        .execute()
+    )
+
+
+def funnel(dropped: pd.DataFrame) -> pd.DataFrame:
     """Rows removed by each step and rows left after it, starting from the raw count."""
-    dropped = lines.group_by("dropped_by").aggregate(rows=lines.count()).execute()
     by_step = dict(zip(dropped["dropped_by"], dropped["rows"], strict=True))
     left = int(dropped["rows"].sum())
     rows = [{"step": "raw", "rows_removed": 0, "rows_after": left}]
@@ -189,7 +236,7 @@ def nothing_left(funnel: pd.DataFrame) -> str | None:
     return f"no purchase line is left after cleaning ({lines:,} lines: {reasons or 'none'})"
 
 
-def matching_summary(matches: ir.Table, lines: ir.Table, rules: CleaningRules) -> dict[str, int]:
+def matching_summary(matches: ir.Table, dropped: pd.DataFrame) -> dict[str, int]:
     """How the cancellation lines were resolved: matched, without candidate, none covering."""
     row = (
         matches.aggregate(
@@ -203,12 +250,11 @@ def matching_summary(matches: ir.Table, lines: ir.Table, rules: CleaningRules) -
         .execute()
         .iloc[0]
     )
-    kept = lines.filter(lines.dropped_by == "cancellation")
-    discounts = kept.filter(kept.description == rules.discount_description).count().execute()
+    cancellations = dropped[dropped["dropped_by"] == STEPS[3]]
     summary = {name: int(value) if pd.notna(value) else 0 for name, value in row.items()}
     return {
-        "cancellation_lines": int(kept.count().execute()),
-        "discount_lines": int(discounts),
+        "cancellation_lines": int(cancellations["rows"].sum()),
+        "discount_lines": int(cancellations["discounts"].sum()),
     } | summary
 
 

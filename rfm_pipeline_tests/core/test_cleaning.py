@@ -31,6 +31,43 @@ def test_exact_duplicates_keep_the_first_line(con):
     assert removed(funnel)["drop exact duplicate"] == 1
 
 
+def test_lines_differing_in_any_column_are_not_duplicates(con):
+    # same invoice, stock code and quantity (the cheap first comparison), yet distinct lines
+    lines = [
+        line(),
+        line(price=2.56),
+        line(description="OTHER"),
+        line(date="2011-01-10 10:01"),
+        line(customer="17851"),
+        line(country="France"),
+        line(),
+    ]
+    table, funnel, _ = clean(con, lines)
+    assert len(table) == 6
+    assert removed(funnel)["drop exact duplicate"] == 1
+
+
+def test_missing_values_count_as_equal_among_duplicates(con):
+    lines = [
+        line(stock=None, description=None, country=None),
+        line(stock=None, description=None, country=None),
+        line(stock="", description=None, country=None),  # '' is not a missing stock code
+        line(stock=None, description="", country=None),
+        line(stock=None, description=None, country=None),
+    ]
+    table, funnel, _ = clean(con, lines)
+    assert removed(funnel)["drop exact duplicate"] == 2
+    assert table["stock_code"].fillna("NULL").tolist() == ["NULL", "", "NULL"]
+    assert table["description"].fillna("NULL").tolist() == ["NULL", "NULL", ""]
+
+
+def test_the_first_line_in_file_order_is_kept_among_duplicates(con):
+    lines = [line(quantity=2), line(), line(quantity=2), line(), line(quantity=2)]
+    table, funnel, _ = clean(con, lines)
+    assert table["quantity"].tolist() == [2, 6]
+    assert removed(funnel)["drop exact duplicate"] == 3
+
+
 def test_non_product_codes_and_zero_prices_are_dropped(con):
     lines = [line(), line(stock="POST"), line(stock="BANK CHARGES"), line(stock="22633", price=0.0)]
     table, funnel, _ = clean(con, lines)
