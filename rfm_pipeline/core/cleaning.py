@@ -66,7 +66,7 @@ def repeated_lines(raw: ir.Table) -> ir.Table:
     aggregate on those three first finds the few lines that share them with another, and only
     those are ranked on all eight.
     """
-    usable = raw.customer_id.notnull() & ~_unusable(raw)
+    usable = _usable(raw)
     # a missing stock code becomes '' so that such lines still meet in the join below
     key = {"invoice": raw.invoice_no, "stock": raw.stock_code.fill_null(""), "n": raw.quantity}
     shared = raw.filter(usable).group_by(**key).aggregate(lines=ibis._.count())
@@ -75,6 +75,11 @@ def repeated_lines(raw: ir.Table) -> ir.Table:
     suspects = suspects.filter(usable)
     first_seen = ibis.window(group_by=list(SOURCE_COLUMNS), order_by="line_no")
     return suspects.filter(ibis.row_number().over(first_seen) > 0).select("line_no")
+
+
+def _usable(raw: ir.Table) -> ir.BooleanValue:
+    """Kept by the customer and value steps."""
+    return raw.customer_id.notnull() & ~_unusable(raw)
 
 
 def _unusable(raw: ir.Table) -> ir.BooleanValue:
@@ -108,7 +113,7 @@ def flag_lines(raw: ir.Table, rules: CleaningRules, repeats: ir.Table | None = N
         (raw.unit_price <= 0, STEPS[5]),
         else_=ibis.null("string"),
     )
-    matchable = raw.customer_id.notnull() & ~_unusable(raw) & ~is_repeat
+    matchable = _usable(raw) & ~is_repeat
     return raw.mutate(dropped_by=dropped_by, is_cancellation=is_cancellation, matchable=matchable)
 
 
@@ -118,8 +123,10 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
     Candidates are earlier purchase lines (strictly earlier invoice date, positive quantity)
     of the same customer and stock code. A single candidate is matched whatever its quantity;
     among several, the latest in file order whose quantity covers the cancelled quantity.
+    The cancellations are stored on the engine when this is called.
     """
-    # the study matched against every line that survived the customer and duplicate steps.
+    # the study matched against every line that survived the customer, value and duplicate
+    # steps.
     # The few cancellations are stored first, so that the lines are then read once, for the
     # purchases, instead of being stored whole for the join.
     cancels = (

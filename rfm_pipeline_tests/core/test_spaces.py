@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,6 +148,7 @@ def test_identical_customers_make_one_segment_with_a_note():
 def test_umap_on_exact_neighbours_is_umap_learns_own_fit_and_transform():
     import umap
 
+    from rfm_pipeline.core import umap_model
     from rfm_pipeline.core.umap_model import fit_umap
 
     rng = np.random.default_rng(7)
@@ -155,7 +158,15 @@ def test_umap_on_exact_neighbours_is_umap_learns_own_fit_and_transform():
     own.fit(fitted)
     ours = fit_umap(fitted, 15, 0.1, 42)
     assert np.array_equal(ours.embedding_, own.embedding_)
-    assert np.array_equal(ours.transform(new), own.transform(new))
+    with (  # umap-learn still calls the two functions ExactUMAP replaces
+        mock.patch.object(umap_model, "euclidean", wraps=umap_model.euclidean) as measured,
+        mock.patch.object(
+            umap_model, "initial_placement", wraps=umap_model.initial_placement
+        ) as placed,
+    ):
+        placed_new = ours.transform(new)
+    assert measured.call_count == 1 and placed.call_count == 1
+    assert np.array_equal(placed_new, own.transform(new))
 
 
 def test_initial_placement_is_umap_learns_own():
@@ -187,7 +198,9 @@ def test_from_umap_learns_small_data_size_on_the_neighbours_are_exact_and_from_a
     points = centres[rng.integers(0, 4, SMALL_DATA + 200)] + rng.normal(size=(SMALL_DATA + 200, 3))
     model = fit_umap(points, 15, 0.1, 42)
     assert isinstance(model._knn_search_index, TreeIndex)  # no pynndescent to compile
-    exact = NearestNeighbors(n_neighbors=15).fit(points).kneighbors(points[:300])[0]
+    exact = (
+        NearestNeighbors(n_neighbors=15, algorithm="brute").fit(points).kneighbors(points[:300])[0]
+    )
     assert np.allclose(model._knn_dists[:300], exact, atol=1e-5)
     # new points: copies of fitted ones land where those were embedded, in the same cluster
     placed = model.transform(points[:300])
