@@ -187,6 +187,7 @@ class InterestModels:
 
 def evaluate_interest_models(
     raw: ir.Table,
+    clean: ir.Table,
     cutoff: dt.date,
     rules: cleaning.CleaningRules,
     categories: dict,
@@ -195,12 +196,13 @@ def evaluate_interest_models(
 ) -> InterestModels:
     """Fit everything on invoices before `cutoff`; score every model on the later customers.
 
-    `categories` and `interests` are the keyword arguments of `categorise` and
-    `interest_groups` that the main path used; `random_state` is the split's and the models'.
+    `clean` is `raw` cleaned with `rules` (the later period is taken from it); the earlier
+    period is cleaned on its own. `categories` and `interests` are the keyword arguments of
+    `categorise` and `interest_groups` that the main path used; `random_state` is the split's
+    and the models'.
     """
     before, last_fitted = cleaned_before(raw, cutoff, rules)
-    after = cleaning.clean_transactions(raw, rules).table
-    after = after.filter(after.invoice_date >= ibis.timestamp(_midnight(cutoff)))
+    after = clean.filter(clean.invoice_date >= ibis.timestamp(_midnight(cutoff)))
 
     categorised = categorise(products(before), **categories)
     names = names_by_id(categorised.table)

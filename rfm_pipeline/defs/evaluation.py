@@ -121,12 +121,13 @@ class InterestClassifierConfig(dg.Config):
     group_name="models",
     kinds={"sklearn"},
     code_version="2",
-    deps=["clean_transactions", "customer_interests"],
+    deps=["customer_interests"],
 )
 def interest_classifier(
     context: dg.AssetExecutionContext,
     config: InterestClassifierConfig,
     raw_transactions: ir.Table,
+    clean_transactions: ir.Table,
     product_categories: pd.DataFrame,
 ) -> dg.Output[SavedModel | None]:
     """Predicts a customer's interest group from mean basket value and spend per category;
@@ -141,7 +142,7 @@ def interest_classifier(
         )
     try:
         result = evaluate_interest_models(
-            raw_transactions, dt.date.fromisoformat(config.cutoff),
+            raw_transactions, clean_transactions, dt.date.fromisoformat(config.cutoff),
             CleaningRules(**recorded["clean_transactions"]["rules"]),
             recorded["product_categories"]["settings"], recorded["customer_interests"]["settings"],
             config.random_state,

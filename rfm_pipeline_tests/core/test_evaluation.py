@@ -137,10 +137,14 @@ SETTINGS = (
 """Rules, product-category and interest-group settings, and the models' random_state."""
 
 
+def logs(con, lines: list[dict]) -> tuple:
+    """The raw log of `lines` and its clean table, as the assets hand them over."""
+    raw = raw_table(con, lines)
+    return raw, cleaning.clean_transactions(raw, SETTINGS[0]).table
+
+
 def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
-    result = evaluate_interest_models(
-        raw_table(con, interest_log()), dt.date(2011, 10, 1), *SETTINGS
-    )
+    result = evaluate_interest_models(*logs(con, interest_log()), dt.date(2011, 10, 1), *SETTINGS)
     # a fitted customer's later orders, and a cancellation of an early one, change nothing fitted
     later = [
         line(
@@ -166,7 +170,7 @@ def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
         )
     )
     changed = evaluate_interest_models(
-        raw_table(con, interest_log() + later), dt.date(2011, 10, 1), *SETTINGS
+        *logs(con, interest_log() + later), dt.date(2011, 10, 1), *SETTINGS
     )
     fitted = ["model", "cv_accuracy", "holdout_accuracy"]
     assert changed.scores[fitted].equals(result.scores[fitted])
@@ -185,5 +189,5 @@ def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
 def test_without_a_later_period_there_is_nothing_to_test_on(con):
     with pytest.raises(NotEnoughData, match="no transactions on or after 2011-10-01"):
         evaluate_interest_models(
-            raw_table(con, interest_log(after=False)), dt.date(2011, 10, 1), *SETTINGS
+            *logs(con, interest_log(after=False)), dt.date(2011, 10, 1), *SETTINGS
         )
