@@ -126,9 +126,8 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
     The cancellations are stored on the engine when this is called.
     """
     # the study matched against every line that survived the customer, value and duplicate
-    # steps.
-    # The few cancellations are stored first, so that the lines are then read once, for the
-    # purchases, instead of being stored whole for the join.
+    # steps; the few cancellations are stored first, so that the lines are then read once,
+    # for the purchases, instead of being stored whole for the join
     cancels = (
         lines.filter(
             lines.matchable

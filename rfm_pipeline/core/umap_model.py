@@ -92,13 +92,14 @@ def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state
     the first `transform`. A KD-tree (`TreeIndex`) finds the exact neighbours instead, for the
     fit and for every later `transform`.
     """
-    if len(points) <= n_neighbors:
-        known = (None, None, None)  # umap-learn's own handling of tiny data
-    elif len(points) < SMALL_DATA:
+    small = n_neighbors < len(points) < SMALL_DATA
+    if small:
         known = (*exact_neighbours(points, n_neighbors), None)
-    else:
+    elif len(points) > n_neighbors:
         index = TreeIndex(points)
         known = (*index.query(points, n_neighbors), index)
+    else:
+        known = (None, None, None)  # umap-learn's own handling of tiny data
     with warnings.catch_warnings():  # that the search index is not pynndescent's: see below
         warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
         model = ExactUMAP(
@@ -109,7 +110,7 @@ def fit_umap(points: np.ndarray, n_neighbors: int, min_dist: float, random_state
             n_jobs=1,  # a fixed random_state makes UMAP sequential anyway
             precomputed_knn=known,
         ).fit(points)
-    if known[0] is not None and known[2] is None:
+    if small:
         # What umap-learn's own small-data fit leaves, so that `transform` places new points
         # by their exact distances to every fitted point (given neighbours, it keeps no search
         # index and would refuse); the tests hold both paths equal, bit for bit.
