@@ -9,6 +9,7 @@ preferring the smallest k within `tolerance` of the best (fewer categories, same
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -34,6 +35,12 @@ PRICE_BANDS = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
 _STEMMER = snowballstemmer.stemmer("english")
 
 
+@functools.lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """Snowball's stem of a word, worked out once per word (descriptions repeat their words)."""
+    return _STEMMER.stemWord(word)
+
+
 def products(clean: ir.Table) -> pd.DataFrame:
     """One row per stock code: its most common description (ties: the first in sort order)
     and mean unit price."""
@@ -47,7 +54,7 @@ def words(description: str | None) -> list[tuple[str, str]]:
     """(stem, word) for each kept word of a description."""
     tokens = re.findall(r"[a-z]+", (description or "").lower())
     kept = [t for t in tokens if len(t) >= 3 and t not in ENGLISH_STOP_WORDS and t not in COLOURS]
-    return [(_STEMMER.stemWord(t), t) for t in kept]
+    return [(stem(t), t) for t in kept]
 
 
 @dataclass

@@ -11,14 +11,25 @@ import pandas as pd
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import (
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    pairwise_distances,
+    silhouette_score,
+)
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SCALED_COLUMNS
 
 SPACES = ("pca", "umap", "tsne")
+
+one_thread = threadpool_limits.wrap(limits=1)
+"""For the sweeps: their data is small (at most `sample_size` customers, or a shop's products),
+and on it OpenMP's and BLAS's threads cost more than they save (BENCHMARKS.md §4). The labels
+and scores are the same on any number of threads."""
 
 
 SPACE_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
@@ -101,7 +112,27 @@ def nearest_label(known: np.ndarray, labels: np.ndarray, new: np.ndarray) -> np.
     return KNeighborsClassifier(n_neighbors=1).fit(known, labels).predict(new)
 
 
-def score_labels(points: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+PRECOMPUTED_UP_TO = 5_000
+"""A sweep over at most this many points works out every pair's distance once (200 MB at
+most) for all its silhouettes, instead of once per solution."""
+
+
+class Silhouette:
+    """The silhouette of any labelling of the same points: a sweep scores many."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = points
+        self.distances = pairwise_distances(points) if len(points) <= PRECOMPUTED_UP_TO else None
+
+    def __call__(self, labels: np.ndarray) -> float:
+        if self.distances is None:
+            return float(silhouette_score(self.points, labels))
+        return float(silhouette_score(self.distances, labels, metric="precomputed"))
+
+
+def score_labels(
+    points: np.ndarray, labels: np.ndarray, silhouette: Silhouette
+) -> dict[str, float]:
     """Silhouette, Calinski-Harabasz and Davies-Bouldin of one solution, and its smallest share."""
     counts = np.unique(labels, return_counts=True)[1]
     scores = {"min_share": float(counts.min() / len(labels))}
@@ -109,7 +140,7 @@ def score_labels(points: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan,
                 **scores}  # fmt: skip
     return {
-        "silhouette": float(silhouette_score(points, labels)),
+        "silhouette": silhouette(labels),
         "calinski_harabasz": float(calinski_harabasz_score(points, labels)),
         "davies_bouldin": float(davies_bouldin_score(points, labels)),
         **scores,
@@ -124,6 +155,7 @@ class Sweep:
     best: dict[str, dict] = field(default_factory=dict)
 
 
+@one_thread
 def sweep(
     points: np.ndarray,
     ks: Sequence[int],
@@ -135,7 +167,7 @@ def sweep(
 ) -> Sweep:
     """Fit each algorithm for each k; keep per algorithm the best eligible silhouette, or the
     `preferred` k (last week's) while its silhouette is within `tolerance` of the best."""
-    rows, fitted = [], {}
+    rows, fitted, silhouette = [], {}, Silhouette(points)
     for algorithm in algorithms:
         if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
             settings = [max(5, int(np.ceil(min_share * len(points))))]
@@ -144,7 +176,8 @@ def sweep(
         for setting in settings:
             model, labels = fit_labels(algorithm, setting, points, random_state)
             k = len(np.unique(labels))
-            rows.append({"algorithm": algorithm, "k": k, **score_labels(points, labels)})
+            rows.append({"algorithm": algorithm, "k": k,
+                         **score_labels(points, labels, silhouette)})  # fmt: skip
             fitted[algorithm, k] = (model, labels)
     scores = pd.DataFrame(rows).dropna(subset=["silhouette"]) if rows else pd.DataFrame()
     if scores.empty:
@@ -169,16 +202,17 @@ def sweep(
     return result
 
 
+@one_thread
 def kmeans_sweep(
     points: np.ndarray, ks: Sequence[int], random_state: int, tolerance: float = 0.0,
     what: str = "points",
 ) -> tuple[pd.DataFrame, KMeans]:  # fmt: skip
     """KMeans for each k (30 starts); keep the smallest k within `tolerance` of the best
     silhouette. Returns the sweep (k, silhouette, chosen) and the kept model."""
-    rows, models = [], {}
+    rows, models, silhouette = [], {}, Silhouette(points)
     for k in (k for k in ks if k < len(points)):
         models[k] = KMeans(n_clusters=k, random_state=random_state, n_init=30).fit(points)
-        rows.append({"k": k, "silhouette": float(silhouette_score(points, models[k].labels_))})
+        rows.append({"k": k, "silhouette": silhouette(models[k].labels_)})
     if not rows:
         raise NotEnoughData(f"too few {what} ({len(points)}) to form {min(ks)} groups")
     scores = pd.DataFrame(rows)

@@ -7,10 +7,12 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from threadpoolctl import threadpool_info
 
+from rfm_pipeline.core import spaces
 from rfm_pipeline.core.rfm import rfm_features
-from rfm_pipeline.core.spaces import order_by_monetary, relabel, segment, sweep
+from rfm_pipeline.core.spaces import Silhouette, order_by_monetary, relabel, segment, sweep
 
 
 def blobs(seed: int = 0, size: int = 60) -> pd.DataFrame:
@@ -46,6 +48,33 @@ def test_sweep_finds_the_three_groups():
     }
     assert set(result.scores.columns) >= {"silhouette", "calinski_harabasz", "davies_bouldin"}
     assert result.scores["kept"].sum() == 3
+
+
+@pytest.mark.parametrize("precomputed_up_to", [1_000, 10])
+def test_a_sweeps_silhouettes_are_scikit_learns(monkeypatch, precomputed_up_to):
+    """With the distances worked out once (up to the bound) or each time (above it)."""
+    monkeypatch.setattr(spaces, "PRECOMPUTED_UP_TO", precomputed_up_to)
+    rng = np.random.default_rng(2)
+    points = np.vstack([rng.normal(c, 0.5, (40, 3)) for c in (0, 2, 4)])
+    silhouette = Silhouette(points)
+    assert (silhouette.distances is None) == (len(points) > precomputed_up_to)
+    for k in (2, 3, 5):
+        labels = np.arange(len(points)) % k if k == 5 else np.repeat(np.arange(k), 120 // k)
+        assert silhouette(labels) == pytest.approx(silhouette_score(points, labels), abs=1e-12)
+
+
+def test_the_sweeps_run_on_one_thread():
+    seen = []
+
+    def fit_labels(*args):
+        seen.append({p["user_api"]: p["num_threads"] for p in threadpool_info()})
+        return real(*args)
+
+    real = spaces.fit_labels
+    points = np.random.default_rng(3).normal(size=(60, 2))
+    with mock.patch.object(spaces, "fit_labels", fit_labels):
+        sweep(points, [2, 3], ["kmeans"])
+    assert seen and all(set(threads.values()) == {1} for threads in seen)
 
 
 def test_last_weeks_k_stays_while_it_is_nearly_as_good():
