@@ -124,7 +124,7 @@ def evaluate_new_customers(
     if segmentation.algorithm == "single":
         return skipped("too few customers before the cut-off to segment")
     labelled = fit_rfm.merge(segmentation.table[["customer_id", "segment_id"]])
-    classifier = train_classifier(labelled, **refit.classifier)
+    classifier = train_classifier(labelled, **refit.classifier, n_jobs=2)
     truth = segmentation.place(features.scale(new), algorithm)
     predicted = classifier.model.predict(new[classifier.features].to_numpy(dtype="float64"))
     return NewCustomerEvaluation(
