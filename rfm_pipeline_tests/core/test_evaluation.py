@@ -191,3 +191,22 @@ def test_without_a_later_period_there_is_nothing_to_test_on(con):
         evaluate_interest_models(
             *logs(con, interest_log(after=False)), dt.date(2011, 10, 1), *SETTINGS
         )
+
+
+def test_soft_vote_predicts_what_scikit_learns_soft_voting_predicts():
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from rfm_pipeline.core.evaluation import SoftVote
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 3))
+    y = np.array([3, 5, 9])[(x[:, 0] + rng.normal(0, 0.7, 300) > 0).astype(int) + (x[:, 1] > 0.8)]
+    models = [LogisticRegression(), KNeighborsClassifier(15),
+              RandomForestClassifier(50, random_state=0)]  # fmt: skip
+    voting = VotingClassifier([(str(i), m) for i, m in enumerate(models)], voting="soft")
+    later = rng.normal(size=(500, 3))
+    expected = voting.fit(x, y).predict(later)
+    assert set(expected) == {3, 5, 9}
+    np.testing.assert_array_equal(SoftVote([m.fit(x, y) for m in models]).predict(later), expected)
