@@ -112,9 +112,9 @@ def nearest_label(known: np.ndarray, labels: np.ndarray, new: np.ndarray) -> np.
     return KNeighborsClassifier(n_neighbors=1).fit(known, labels).predict(new)
 
 
-PRECOMPUTED_UP_TO = 5_000
-"""A sweep over at most this many points works out every pair's distance once (200 MB at
-most) for all its silhouettes, instead of once per solution."""
+PRECOMPUTED_UP_TO = 10_000
+"""A sweep over at most this many points (the default `sample_size`) works out every pair's
+distance once (800 MB at most) for all its silhouettes, instead of once per solution."""
 
 
 class Silhouette:
