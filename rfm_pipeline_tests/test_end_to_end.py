@@ -247,7 +247,13 @@ def test_customer_segments_name_every_customer(bundled_run):
         first["embedding"],
         first["algorithm"],
     )
-    assert first["silhouette"] == max(r["silhouette"] for r in comparison if r["eligible"])
+    # the rule: the highest silhouette among the kept solutions that are eligible and as
+    # predictive as the RFM grid (UMAP's layout, and so which ones they are, depend on the CPU
+    # numba compiles for; on the bundled data some always are)
+    preferred = [r for r in comparison if r["preferred"]]
+    assert preferred and all(r["eligible"] for r in preferred)
+    assert first["preferred"] and first["silhouette"] == max(r["silhouette"] for r in preferred)
+    assert meta["rule"].value.startswith("highest silhouette among")
     assert segments["k"].iloc[0] >= 4  # a non-linear embedding's finer segments win
     names = set(segments["segment_name"].map(base_name))
     assert names <= {"Loyal", "Promising", "Stalled", "Newcomers", "At risk", "Dormant", "Lost"}

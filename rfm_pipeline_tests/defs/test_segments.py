@@ -26,11 +26,27 @@ def test_profiles_add_up_to_every_customer(graph):
 
 
 def test_the_choice_is_at_least_as_predictive_as_the_rfm_grid(graph):
+    """Or, where no kept solution is (on 150 customers, UMAP's layout and so this depend on the
+    CPU numba compiles for), the highest silhouette, and the rule says why."""
     chosen = graph.table("customer_segments").iloc[0]
     backtest = graph.table("value_backtest").groupby("model")[["auc", "r2"]].mean()
-    name = f"{chosen['embedding']}/{chosen['algorithm']}"
-    assert graph.metadata("customer_segments")["rule"].startswith("highest silhouette among")
-    assert backtest.loc[name, "auc"] >= backtest.loc["RFM grid (11 cells)", "auc"]
-    assert backtest.loc[name, "r2"] >= backtest.loc["RFM grid (11 cells)", "r2"]
+    grid = backtest.loc["RFM grid (11 cells)"]
+    metadata = graph.metadata("customer_segments")
+    kept = [r.data for r in metadata["comparison"].records]
+    first = kept[0]
+    assert (first["embedding"], first["algorithm"]) == (chosen["embedding"], chosen["algorithm"])
+    for row in kept:
+        name = f"{row['embedding']}/{row['algorithm']}"
+        as_good = (
+            backtest.loc[name, "auc"] >= grid["auc"] and backtest.loc[name, "r2"] >= grid["r2"]
+        )
+        assert row["preferred"] == (row["eligible"] and bool(as_good))
+    preferred = [r for r in kept if r["preferred"]]
+    if preferred:
+        assert metadata["rule"].startswith("highest silhouette among")
+        assert first["silhouette"] == max(r["silhouette"] for r in preferred)
+    else:
+        assert metadata["rule"].startswith("highest silhouette: no kept solution is eligible")
+        assert first["silhouette"] == max(r["silhouette"] for r in kept if r["eligible"])
     names = graph.table("customer_segments")["segment_name"]
     assert not names.str.contains(r"\d").any()  # told apart in words, never numbered
