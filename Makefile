@@ -21,8 +21,9 @@ home: $(VENV)/.installed
 run: home
 	$(BIN)/rfm-pipeline run
 
+# two workers, each taking whole test files (`-n 0` for one process)
 test: home
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ui: home
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000
