@@ -21,9 +21,9 @@ home: $(VENV)/.installed
 run: home
 	$(BIN)/rfm-pipeline run
 
-# two workers, each taking whole test files (`-n 0` for one process)
+# two workers, each taking a group of tests at a time (conftest.py; `-n 0` for one process)
 test: home
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ui: home
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000

@@ -14,6 +14,15 @@ from rfm_pipeline.core.engine import connect, redact, shared_connection
 from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest-xdist workers, each taking a group at a time: a file's
+    tests, or every test of the shared `graph` fixture, so that each module fixture and the
+    graph are built once."""
+    for item in items:
+        group = "graph" if "graph" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def con():
     return connect(threads=1)
