@@ -23,7 +23,7 @@ run: home
 
 # two workers, each taking a group of tests at a time (conftest.py; `-n 0` for one process)
 test: home
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2
 
 ui: home
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000

@@ -13,14 +13,44 @@ import pytest
 from rfm_pipeline.core.engine import connect, redact, shared_connection
 from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
 
+WEEKS = "rfm_pipeline_tests/defs/test_weeks.py"
+WIRING = "rfm_pipeline_tests/defs"
+SLOWEST = [
+    WEEKS,
+    "rfm_pipeline_tests/test_end_to_end.py",
+    "rfm_pipeline_tests/test_any_shop.py",
+    WIRING,
+]
+"""The groups that take longest, started first so that no worker is left with one at the end."""
+
+
+def group(nodeid: str) -> str:
+    """What one worker of `make test` runs whole: a file, so that its module fixtures are built
+    once; the Dagster wiring's files together, as they share the session's 150-customer graph
+    (defs/conftest.py), except test_weeks.py, which builds weeks of its own."""
+    path = nodeid.split("::")[0]
+    return WIRING if path.startswith(f"{WIRING}/") and path != WEEKS else path
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs two pytest-xdist workers, each taking a group at a time: a file's
-    tests, or every test of the shared `graph` fixture, so that each module fixture and the
-    graph are built once."""
-    for item in items:
-        group = "graph" if "graph" in item.fixturenames else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {name: i for i, name in enumerate(SLOWEST)}
+    items.sort(key=lambda item: rank.get(group(item.nodeid), len(SLOWEST)))  # stable
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With `-n N` (pytest-xdist's default `--dist load`), each worker takes a whole group at a
+    time, in collection order. pytest-xdist's own `loadgroup` cannot do this under pytest 9.2:
+    its groups travel in test ids that pytest no longer lets plugins change."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group(nodeid)
+
+    config.option.loadscopereorder = False  # collection order: the slowest groups first
+    return ByGroup(config, log)
 
 
 @pytest.fixture
