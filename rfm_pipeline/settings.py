@@ -1,8 +1,13 @@
-"""Where the project's files are: the bundled input, the warehouse, the Dagster home."""
+"""Where the project's files are (the bundled input, the warehouse, the Dagster home), and the
+fixed targets the numeric libraries compile and dispatch for, so that every machine computes
+the same figures."""
 
 from __future__ import annotations
 
 import os
+import platform
+import sys
+import warnings
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -10,6 +15,55 @@ BUNDLED_INPUT = PROJECT_ROOT / "data" / "online_retail.parquet"
 WAREHOUSE_ENV = "RFM_PIPELINE_WAREHOUSE"
 NUMBA_CACHE = PROJECT_ROOT / ".numba_cache"
 """Where numba keeps UMAP's compiled functions between runs (`$NUMBA_CACHE_DIR` overrides)."""
+
+AVX512 = "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX"
+"""numpy's AVX-512 dispatch targets: numpy 2.4's names, then the older ones."""
+
+NUMERIC_TARGETS = {
+    # numba compiles umap-learn's fast-math layout for a plain x86-64, not for this CPU (with
+    # FMA and wider vectors it rounds otherwise: UMAP moved by up to 12 units, other segments)
+    "NUMBA_CPU_NAME": "generic",
+    "NUMBA_CPU_FEATURES": "",
+    # numpy's AVX-512 loops (exp, log, ...) round otherwise than its AVX2 ones: UMAP's layout
+    # differed; its AVX2 and baseline loops gave the same figures
+    "NPY_DISABLE_CPU_FEATURES": AVX512,
+    # OpenBLAS's Haswell kernels (AVX2 and FMA) on every CPU that has them: its SkylakeX
+    # kernels, chosen on Intel's AVX-512 CPUs, gave other PCA coordinates
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+"""Read by numba, numpy and OpenBLAS when they load, so set before any of them is imported."""
+
+
+def fix_numeric_targets() -> dict[str, str]:
+    """Set `NUMERIC_TARGETS` in this process's environment (on x86-64; OpenBLAS's only where
+    the CPU has AVX2 and FMA) and return what was set. Warns when numpy or numba was loaded
+    before: then this process keeps the targets of its CPU."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    targets = dict(NUMERIC_TARGETS)
+    if not _has_avx2_and_fma():
+        del targets["OPENBLAS_CORETYPE"]
+    os.environ.update(targets)
+    early = [m for m in ("numpy", "numba") if m in sys.modules]
+    if early:
+        warnings.warn(
+            f"{' and '.join(early)} loaded before rfm_pipeline: this process computes with its"
+            " CPU's own targets, and its figures may differ from other machines' in the last"
+            " digits (import rfm_pipeline first)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return targets
+
+
+def _has_avx2_and_fma() -> bool:
+    """Whether this CPU has AVX2 and FMA (Linux's /proc/cpuinfo; False where it cannot tell)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return {"avx2", "fma"} <= set(flags)
 
 
 def warehouse_path() -> str:

@@ -1,0 +1,1 @@
+import rfm_pipeline  # noqa: F401  (first: it fixes the numeric targets before numpy loads)

@@ -1,4 +1,4 @@
-"""Same input, same results, whatever the engine's thread count."""
+"""Same input, same results, whatever the thread count and whatever x86-64 CPU runs it."""
 
 from __future__ import annotations
 
@@ -41,18 +41,39 @@ def test_one_thread_and_two_give_identical_files(tmp_path):
     assert outputs(1, tmp_path) == outputs(2, tmp_path)
 
 
-def test_two_whole_runs_with_different_thread_counts_give_identical_tables(tmp_path):
+OTHER_CPU = """
+import sys
+import llvmlite.binding as ll
+ll.get_host_cpu_name = lambda: "nehalem"  # what numba asks LLVM: a CPU without AVX or FMA
+ll.get_host_cpu_features = ll.FeatureMap
+from rfm_pipeline.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""The command on another machine, as far as one machine can play it: numba told this is a
+Nehalem, OpenBLAS on its Sandybridge kernels, numpy's dispatch down to its baseline."""
+
+OTHER_CPU_ENV = {
+    "OPENBLAS_CORETYPE": "Sandybridge",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+}
+
+
+def test_whole_runs_on_another_cpu_and_thread_count_give_identical_tables(tmp_path):
     """The command twice, in fresh processes, on the first 60,000 lines of the bundled data:
-    every table in the warehouse (each week's and the stable one) byte for byte."""
+    once as installed on two threads, once on one thread as if on another CPU. Every table
+    in the warehouse (each week's and the stable one) byte for byte."""
     source = tmp_path / "sample.parquet"
     pd.read_parquet(BUNDLED_INPUT).head(60_000).to_parquet(source)
     digests = []
-    for threads in (1, 2):
+    for threads, start, machine in (
+        (2, ["-m", "rfm_pipeline.cli"], {}),
+        (1, ["-c", OTHER_CPU], OTHER_CPU_ENV),
+    ):
         warehouse = tmp_path / f"warehouse_{threads}"
-        command = [sys.executable, "-m", "rfm_pipeline.cli", "run", "--input", str(source),
+        command = [sys.executable, *start, "run", "--input", str(source),
                    "--warehouse", str(warehouse), "--threads", str(threads),
                    "--select", ",".join(CHAIN)]  # fmt: skip
-        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home_{threads}")}
+        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home_{threads}"), **machine}
         subprocess.run(command, check=True, capture_output=True, env=env)
         tables = sorted([*warehouse.rglob("*.parquet"), *warehouse.rglob("*.csv")])
         digests.append({

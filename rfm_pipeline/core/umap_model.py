@@ -11,9 +11,10 @@ same slow way; `ExactUMAP.transform` hands it those distances computed a column 
 and starts new points where umap-learn's `init_graph_transform` does, without its loop over
 points (`initial_placement`; most of a large transform's time).
 
-Imported only where UMAP runs: numba compiles here, and keeps every compiled function in the
-project's cache folder (`NUMBA_CACHE`, set before numba is imported), so later processes load
-them instead of compiling them again.
+Imported only where UMAP runs: numba compiles here, for a plain x86-64 whatever the CPU
+(`settings.NUMERIC_TARGETS`, fixed when the package is imported), and keeps every compiled
+function in the project's cache folder (`NUMBA_CACHE`, set before numba is imported), so later
+processes load them instead of compiling them again; numba keys its cache by that target.
 """
 
 from __future__ import annotations
