@@ -4,8 +4,10 @@ values, through `rfm-pipeline run` and `rfm-pipeline predict`."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,6 +56,103 @@ def test_a_shop_of_the_first_n_customers_is_segmented(home, bundled, customers):
     if customers in WHOLE_GRAPH:
         report = (warehouse / "segment_report.html").read_text()
         assert report.count("<tr") >= len(pd.read_parquet(warehouse / "segment_profiles.parquet"))
+
+
+def three_column_log(customers: int = 60) -> pd.DataFrame:
+    """A subscription or CRM export: customer, date as compact text (`20220314`) and amount,
+    nothing else; a year and a half of purchases, ids that begin like a cancellation."""
+    rng = np.random.default_rng(11)
+    start, rows = dt.date(2022, 1, 1), []
+    for customer in range(customers):
+        first = int(rng.integers(0, 450))  # some buy from the start, some join later
+        days = np.sort(rng.integers(first, 546, size=int(rng.integers(1, 16))))
+        scale = (20.0, 80.0, 300.0)[customer % 3]
+        rows += [(f"C{customer:03d}", (start + dt.timedelta(days=int(day))).strftime("%Y%m%d"),
+                  f"{rng.gamma(2.0, scale):.2f}") for day in days]  # fmt: skip
+    return pd.DataFrame(rows, columns=["customer_id", "invoice_date", "amount"])
+
+
+THREE_COLUMN_ASSETS = ("eda_report", "product_categories", "customer_interests",
+                       "interest_classifier", "segment_export")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def three_columns(tmp_path_factory) -> dict:
+    """The three-column log run once through every asset: exit code, log, warehouse, and the
+    metadata of `THREE_COLUMN_ASSETS`. An earlier input's hour plot waits in the warehouse."""
+    folder = tmp_path_factory.mktemp("three_columns")
+    log = three_column_log()
+    path = write(folder, "log.csv", log)
+    warehouse = folder / "warehouse"
+    stale = warehouse / "plots" / "eda_orders_by_hour.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier input's plot")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(folder / "dagster_home"))
+        patch.setenv("RFM_PIPELINE_WAREHOUSE", str(warehouse))
+        code = main(["run", "--input", str(path), "--warehouse", str(warehouse)])
+        shown = {asset: metadata(asset) for asset in THREE_COLUMN_ASSETS} if code == 0 else {}
+    return {"code": code, "log": log, "warehouse": warehouse, "metadata": shown}
+
+
+def test_a_log_of_customer_date_and_amount_runs_to_the_end(three_columns):
+    assert three_columns["code"] == 0
+    customers = sorted(three_columns["log"]["customer_id"].unique())
+    warehouse = three_columns["warehouse"]
+    for exported in (pd.read_csv(warehouse / "segment_export.csv", dtype={"customer_id": str}),
+                     pd.read_parquet(warehouse / "segment_export.parquet")):  # fmt: skip
+        assert exported["customer_id"].tolist() == customers  # one row each
+        assert exported["segment_name"].notna().all()
+        assert exported["interest_group"].isna().all()
+    assert three_columns["metadata"]["segment_export"]["with_interest_group"] == 0
+    segmented = pd.read_parquet(warehouse / "customer_segments.parquet")
+    assert sorted(segmented["customer_id"]) == customers
+    report = (warehouse / "segment_report.html").read_text()
+    assert f"segments of {len(customers)} customers" in report
+    assert "cannot answer: no country column in the input" in report
+    text = re.sub(r"<[^>]+>", " ", report)  # what a reader sees, images left out
+    assert not re.search(r"\bnan\b", text)  # no figure the shop cannot have
+
+
+def test_a_log_of_customer_date_and_amount_answers_what_its_columns_allow(three_columns):
+    assert three_columns["code"] == 0
+    log = three_columns["log"]
+    answers = pd.read_parquet(three_columns["warehouse"] / "eda_report.parquet")
+    answer = answers.set_index("question")["answer"]
+    assert answer["How big is the log?"] == f"{len(log):,} lines x 3 columns"
+    days = pd.to_datetime(log["invoice_date"], format="%Y%m%d")
+    assert answer["What period?"] == f"{days.min():%Y-%m-%d} to {days.max():%Y-%m-%d}"
+    assert answer["How many customers?"] == f"{log['customer_id'].nunique()} distinct customer ids"
+    assert answer["How many values are missing?"] == "0 (none)"
+    mean = log["amount"].astype(float).mean()
+    assert answer["Mean line value (total_price)?"] == f"{mean:,.2f}"
+    cannot = {"How many countries?": "no country column in the input",
+              "Top three countries by revenue": "no country column in the input",
+              "What share of orders are cancellations?": "no invoice numbers in the input",
+              "Which product is sold most often?": "no stock codes in the input",
+              "When are most orders placed?": "the dates have no time of day"}  # fmt: skip
+    for question, why in cannot.items():
+        assert answer[question] == f"cannot answer: {why}"
+    assert three_columns["metadata"]["eda_report"]["not_answered"] == (
+        "- countries: no country column in the input\n"
+        "- products: no stock codes in the input\n"
+        "- cancellations: no invoice numbers in the input\n"
+        "- hours: the dates have no time of day"
+    )
+    plots = three_columns["warehouse"] / "plots"
+    assert (plots / "eda_revenue_by_month.png").stat().st_size > 5_000
+    assert not (plots / "eda_orders_by_hour.png").exists()  # the earlier input's is gone
+    assert not (plots / "eda_revenue_by_country.png").exists()
+
+
+def test_a_log_of_customer_date_and_amount_skips_categories_and_interests(three_columns):
+    assert three_columns["code"] == 0
+    shown = three_columns["metadata"]
+    assert shown["product_categories"]["skipped"] == "skipped: input has no product descriptions"
+    assert shown["customer_interests"]["skipped"] == "skipped: no product categories"
+    assert shown["interest_classifier"]["skipped"] == "skipped: no product categories"
+    for asset in ("product_categories", "customer_interests"):
+        assert pd.read_parquet(three_columns["warehouse"] / f"{asset}.parquet").empty
 
 
 # Two customers; the lines' dates in each layout, and the dates they stand for.

@@ -510,7 +510,7 @@ def _canonical(named: ir.Table, parsers: Mapping[str, ir.Value]) -> ir.Table:
     if "invoice_no" in columns:
         invoice = named.invoice_no.cast("string")
     else:  # without invoice numbers, each customer-day is one invoice
-        invoice = customer.concat("-", date.strftime("%Y%m%d"))
+        invoice = day_invoice(customer, date)
 
     def text(name: str) -> ir.Value:
         if name not in columns:
@@ -528,6 +528,33 @@ def _canonical(named: ir.Table, parsers: Mapping[str, ir.Value]) -> ir.Table:
         customer_id=customer,
         country=text("country"),
     )
+
+
+def day_invoice(customer: ir.StringValue, date: ir.TimestampValue) -> ir.StringValue:
+    """The invoice number of a line in a log without them: one per customer and day, the day
+    first ("20110105-C17"), so that no customer id makes it look like a cancellation."""
+    return date.strftime("%Y%m%d").concat("-", customer)
+
+
+def given_columns(raw: ir.Table) -> list[str]:
+    """The canonical columns a canonical log holds values for, in schema order, as its lines
+    show: a text column NULL on every line was absent (or blank), invoice numbers that are
+    all `day_invoice`s were made here, and a quantity of 1 on every line makes the unit price
+    the line's `amount` (listed in its place)."""
+    made = raw.invoice_no == day_invoice(raw.customer_id, raw.invoice_date)
+    row = (
+        raw.aggregate(
+            invoice_no=(~made).fill_null(False).any(),
+            amount=(raw.quantity == 1).fill_null(False).all(),
+            **{c: raw[c].notnull().any() for c in ("stock_code", "description", "country")},
+        )
+        .execute()
+        .iloc[0]
+    )
+    given = [c for c in CANONICAL_SCHEMA.names[1:] if bool(row.get(c, True))]
+    if bool(row["amount"]):
+        given = ["amount" if c == "unit_price" else c for c in given if c != "quantity"]
+    return given
 
 
 def _customer_id(column: ir.Value) -> ir.StringValue:

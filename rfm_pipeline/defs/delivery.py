@@ -19,7 +19,7 @@ IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
 @dg.asset(
     group_name="delivery",
     kinds={"html"},
-    code_version="3",
+    code_version="4",
     deps=[
         "raw_transactions",
         "clean_transactions",

@@ -4,12 +4,12 @@ import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
 
-from rfm_pipeline.core.eda import eda_figures, explore
+from rfm_pipeline.core.eda import PLOTS, eda_figures, explore
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
 
-@dg.asset(group_name="eda", kinds={"duckdb"}, code_version="1")
+@dg.asset(group_name="eda", kinds={"duckdb"}, code_version="2")
 def eda_report(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -18,21 +18,30 @@ def eda_report(
 ) -> dg.Output[pd.DataFrame]:
     """The study's first look and exploratory analysis as question and answer: size, period,
     missing values, cancellations, countries, months, weekdays, hours, order values, top
-    products; plus hypotheses drawn from the figures. Every answer is computed.
+    products; plus hypotheses drawn from the figures. Every answer is computed; a question
+    the input's columns do not allow is answered "cannot answer: " and why (no country
+    column, no invoice numbers, no stock codes, dates without a time of day).
     """
     rules = upstream_metadata(context, "clean_transactions")["rules"]
     found = explore(raw_transactions, clean_transactions, rules["cancellation_prefix"])
     t = found.tables
     plots = eda_figures(t)
+    for name in [p for p in PLOTS if p not in plots]:  # not drawn: no earlier input's stays
+        warehouse.withdraw(f"plots/eda_{name}", ".png")
+    gaps = "\n".join(f"- {topic}: {why}" for topic, why in found.unanswered.items())
     return dg.Output(
         found.answers,
         metadata=plain(
             {
                 "dagster/row_count": len(found.answers),
                 "answers": table_metadata(found.answers),
+                "not_answered": dg.MetadataValue.md(gaps or "none"),
                 "hypotheses": dg.MetadataValue.md("\n".join(f"- {h}" for h in found.hypotheses)),
-                "top_products": table_metadata(t["top_products"].round(2)),
-                "countries": table_metadata(t["countries"].round(2)),
+                **{
+                    n: table_metadata(t[n].round(2))
+                    for n in ("top_products", "countries")
+                    if n in t
+                },
                 **{
                     name: image_metadata(plot, warehouse, f"eda_{name}")
                     for name, plot in plots.items()

@@ -44,7 +44,7 @@ def source_metadata(path: str, table: str | None) -> dg.MetadataValue:
     return dg.MetadataValue.path(path)
 
 
-CODE_VERSION = "2"
+CODE_VERSION = "3"
 """raw_transactions' code version; a manifest written by another version is not added to."""
 
 

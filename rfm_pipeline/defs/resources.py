@@ -109,6 +109,14 @@ class Warehouse(dg.ConfigurableResource):
             copy_file(paths[0], path)
         return paths
 
+    def withdraw(self, name: str, suffix: str, week: str | None = None) -> None:
+        """Remove an output this run does not make (kept first, so a failed run puts it back),
+        so that no file of an earlier input passes for this one's."""
+        for path in self.targets(name, suffix, week):
+            if path.exists():
+                self.keep(path)
+                path.unlink()
+
 
 def project_resources() -> dg.Definitions:
     """The engine, the warehouse and the IO manager every asset uses; runs execute in process

@@ -118,6 +118,16 @@ def test_every_section_with_embedded_images_and_nothing_external():
     assert text.index("At a glance") < text.index("Cleaning")  # the first screen
 
 
+def test_a_classifier_too_few_customers_could_test_says_so_without_figures():
+    majority = {"model": "majority", "accuracy": float("nan"), "macro_f1": float("nan"),
+                "customers": 0}  # fmt: skip
+    html = render(ReportInputs(segments=profiles(), generated="week", classifier=majority))
+    text = " ".join(parse(html).text)
+    assert "Segments for new customers" in text
+    assert "Too few customers in the smallest segment to train and test a classifier" in text
+    assert "nan" not in text and "held-out" not in text
+
+
 def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change():
     last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
     this_week = last_week.copy()

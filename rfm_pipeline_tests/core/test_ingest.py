@@ -7,8 +7,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from rfm_pipeline.core.cleaning import clean_transactions
 from rfm_pipeline.core.errors import InputError
-from rfm_pipeline.core.ingest import CANONICAL_SCHEMA, read_transactions, summarise
+from rfm_pipeline.core.ingest import (
+    CANONICAL_SCHEMA,
+    given_columns,
+    read_transactions,
+    summarise,
+)
 from rfm_pipeline_tests.conftest import UCI_ROWS, split_by_month, uci_frame
 
 
@@ -74,10 +80,31 @@ def test_minimal_log_with_an_amount_and_no_invoice_numbers(con, tmp_path):
         _parquet(tmp_path, frame),
         column_map={"client": "customer_id", "when": "invoice_date"},
     )
-    assert result["invoice_no"].tolist() == ["A1-20110105", "A1-20110105", "B2-20110106"]
+    assert result["invoice_no"].tolist() == ["20110105-A1", "20110105-A1", "20110106-B2"]
     assert result["quantity"].tolist() == [1, 1, 1]
     assert result["unit_price"].tolist() == [10.0, 5.5, 7.0]
     assert result["stock_code"].isna().all()
+
+
+def test_made_invoice_numbers_never_look_like_cancellations(con, tmp_path):
+    frame = pd.DataFrame(
+        {"customer_id": ["C17", "C17", "CUST-2"], "invoice_date": ["20230102"] * 3,
+         "amount": ["10", "5", "7"]}
+    )  # fmt: skip
+    raw = read_transactions(con, _parquet(tmp_path, frame))
+    assert raw.execute()["invoice_no"].tolist() == ["20230102-C17", "20230102-C17",
+                                                    "20230102-CUST-2"]  # fmt: skip
+    assert clean_transactions(raw).table.count().execute() == 3  # no line a cancellation
+
+
+def test_given_columns_are_what_the_lines_hold(con, tmp_path, uci_parquet):
+    three = pd.DataFrame(
+        {"customer_id": ["1", "2"], "invoice_date": ["20230102", "20230103"], "amount": [1, 2]}
+    )
+    (tmp_path / "three").mkdir()
+    given = given_columns(read_transactions(con, _parquet(tmp_path / "three", three)))
+    assert given == ["invoice_date", "amount", "customer_id"]
+    assert given_columns(read_transactions(con, uci_parquet)) == list(CANONICAL_SCHEMA.names[1:])
 
 
 def test_customer_ids_lose_a_floats_trailing_zero(con, tmp_path):
