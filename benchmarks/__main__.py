@@ -6,11 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks import classifier, cleaning, customers, engines, incremental, scale, value, whole
+from benchmarks import (
+    choice,
+    classifier,
+    cleaning,
+    customers,
+    engines,
+    incremental,
+    scale,
+    value,
+    whole,
+)
 
 BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
               "customers": customers.run, "value": value.run, "whole": whole.run,
-              "engines": engines.run, "incremental": incremental.run}  # fmt: skip
+              "engines": engines.run, "incremental": incremental.run,
+              "choice": choice.run}  # fmt: skip
 
 
 def main() -> None:

@@ -1,30 +1,50 @@
 """What each segment looks like, what to call it and what to do about it.
 
-Names follow documented rules on the profile, never on cluster ids. Each segment's mean
-recency, frequency and monetary value is standardised against all customers (z).
+Names follow documented rules on the profile, never on cluster ids, and each name is true in
+absolute terms, not only against this shop's other customers:
+- The shop's usual gap between purchases is the median, over customers who bought on two days
+  or more, of the days from their first purchase to their last divided by their purchases
+  after the first; with fewer than 20 such customers, or a history shorter than the forecast's
+  horizon (whose gaps are cut short by its start), it is that horizon (90 days).
+- A segment is lapsed when most of its customers (its median) last bought longer ago than
+  that gap, and recent otherwise. Only a lapsed segment is named "Lost", "At risk", "Dormant"
+  or "Stalled".
+- A segment of repeat buyers is one where at least half the customers have bought more than
+  once. Only such a segment is named "Loyal", "Promising" or "Stalled"; a recent segment of
+  mostly first purchases is "Newcomers".
+- With the forecast (`customer_value`), a segment is named "Lost" only when its customers are
+  less likely to buy (mean `p_active`) than those of every segment named "Loyal" or
+  "Promising"; otherwise it takes the name the rules give the lapsed segments after it.
+Each segment's mean recency, frequency and monetary value is standardised against all
+customers (z); its value is z_frequency + z_monetary.
 
-Up to three segments (the study's RFM I vocabulary): engagement is
-(-z_recency + z_frequency + z_monetary) / 3; the most engaged segment is "Loyal", the least
-"Lost", the one between "Intermediate"; a lone segment is "All customers".
+Up to three segments (the study's RFM I vocabulary), by engagement,
+(-z_recency + z_frequency + z_monetary) / 3: the most engaged is "Loyal" if it is recent
+repeat buyers ("Newcomers" if recent first purchases), the least engaged "Lost" if it is
+lapsed; every other one "Intermediate". A lone segment is "All customers".
 
-Four or more (the study's RFM II vocabulary): a segment is recent when its mean recency is
-below the mean of all customers (z_recency < 0), lapsed otherwise; its value is
-z_frequency + z_monetary.
-- Recent segments, by value: the first is "Loyal", the second "Promising", the others
-  "Stalled"; the last is "Newcomers" instead when its members average under 1.5 invoices.
-- Lapsed segments: the most valuable is "At risk"; of the rest, the longest gone is "Lost"
-  and the others "Dormant" (a lone lapsed segment is "At risk" if its value is above average,
-  else "Lost").
+Four or more (the study's RFM II vocabulary):
+- Recent segments of repeat buyers, by value: the first is "Loyal", the others "Promising".
+  Recent segments of mostly first purchases are "Newcomers".
+- Lapsed segments: the most valuable is "At risk"; of the rest, the longest gone is "Lost", and
+  the others "Stalled" if repeat buyers, else "Dormant" (a lone lapsed segment is "At risk" if
+  its value is above average, else "Lost").
 Segments that share a name are told apart by the measure in which they differ most: each gets
-that measure's word for where it stands among them ("Stalled, frequent" and "Stalled,
+that measure's word for where it stands among them ("Promising, frequent" and "Promising,
 occasional"); if some still share a name, the next measure adds a word, and so on."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-NEWCOMER_INVOICES = 1.5
-"""Below this mean number of invoices a recent, low-value segment is mostly first-time buyers."""
+MIN_REPEAT_BUYERS = 20
+"""Fewer repeat buyers than this tell no usual gap between purchases: the horizon stands in."""
+
+LAPSED_NAMES = ("Lost", "At risk", "Dormant", "Stalled")
+REPEAT_NAMES = ("Loyal", "Promising", "Stalled")
+LIKELY_NAMES = ("Loyal", "Promising")
+"""Names that say a segment's customers are gone, that they buy again, that they will buy."""
 
 
 STRATEGIES = {
@@ -100,14 +120,58 @@ def apart(name: str, mine: pd.Series, holder: pd.Series, taken: set[str]) -> str
     return name
 
 
-def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
-    """Name and strategy per segment id, from its profile (rules in the module docstring)."""
+def usual_gap(rfm_table: pd.DataFrame, horizon_days: float) -> float:
+    """The shop's usual days between purchases (module docstring), from `rfm_table`'s
+    frequency, recency and tenure (days since the first purchase); `horizon_days` where too few
+    customers bought on two days, or where the history is shorter than the horizon."""
+    span = rfm_table["tenure_days"] - rfm_table["recency"]  # first purchase to last, in days
+    repeat = (rfm_table["frequency"] >= 2) & (span > 0)
+    if repeat.sum() < MIN_REPEAT_BUYERS or rfm_table["tenure_days"].max() < horizon_days:
+        return float(horizon_days)
+    return float((span[repeat] / (rfm_table.loc[repeat, "frequency"] - 1)).median())
+
+
+def segment_facts(segmented: pd.DataFrame, gap_days: float) -> pd.DataFrame:
+    """Per segment id: `lapsed` (median recency above `gap_days`), `repeat` (at least half
+    bought more than once) and mean `p_active` (NaN without the forecast's column)."""
+    if "p_active" not in segmented:
+        segmented = segmented.assign(p_active=np.nan)
+    grouped = segmented.groupby("segment_id")
+    facts = pd.DataFrame(
+        {
+            "lapsed": grouped["recency"].median() > gap_days,
+            "repeat": grouped["frequency"].agg(lambda f: (f >= 2).mean() >= 0.5),
+            "p_active": grouped["p_active"].mean(),
+        }
+    )
+    return facts.sort_index()
+
+
+def admissible(name: str, facts: pd.Series, likely_p_active: float = np.nan) -> bool:
+    """Whether a segment with these `segment_facts` may bear `name` (module docstring);
+    `likely_p_active` is the lowest mean `p_active` of the segments named Loyal or Promising."""
+    base = base_name(name)
+    if base in LAPSED_NAMES and not facts["lapsed"]:
+        return False
+    if base in REPEAT_NAMES and not facts["repeat"]:
+        return False
+    if base == "Lost" and facts["p_active"] >= likely_p_active:
+        return False
+    return not (base == "Newcomers" and (facts["lapsed"] or facts["repeat"]))
+
+
+def likely_p_active(names: dict[int, str], facts: pd.DataFrame) -> float:
+    """The lowest mean `p_active` of the segments `names` calls Loyal or Promising (NaN if
+    none, or without the forecast)."""
+    likely = [s for s, name in names.items() if base_name(name) in LIKELY_NAMES]
+    return float(facts.loc[likely, "p_active"].min()) if likely else np.nan
+
+
+def name_segments(z: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """Name and strategy per segment id, from its standardised means and `segment_facts`
+    (rules in the module docstring)."""
     engaged = engagement(z)
-    if len(z) <= 3:
-        names = _coarse_names(z, engaged)
-    else:
-        frequency = profile.set_index("segment_id")["frequency_mean"]
-        names = _fine_names(z, frequency)
+    names = _coarse_names(z, engaged, facts) if len(z) <= 3 else _fine_names(z, facts)
     names = told_apart(names, z)
     return pd.DataFrame(
         {
@@ -119,42 +183,37 @@ def name_segments(z: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
     ).sort_values("segment_id", ignore_index=True)
 
 
-def _coarse_names(z: pd.DataFrame, engagement: pd.Series) -> dict[int, str]:
-    """Up to three segments: Loyal, Intermediate (told apart if several), Lost."""
+def _coarse_names(z: pd.DataFrame, engagement: pd.Series, facts: pd.DataFrame) -> dict[int, str]:
+    """Up to three segments: Loyal (or Newcomers), Intermediate, Lost, where each is true."""
     order = engagement.sort_values(kind="stable").index.tolist()
-    names: dict[int, str] = {}
-    for position, segment in enumerate(order):
-        if len(order) == 1:
-            names[segment] = "All customers"
-        elif position == len(order) - 1:
-            names[segment] = "Loyal"
-        elif position == 0:
-            names[segment] = "Lost"
-        else:
-            names[segment] = "Intermediate"
+    names = dict.fromkeys(order, "Intermediate")
+    if len(order) == 1:
+        return {order[0]: "All customers"}
+    top, bottom = order[-1], order[0]
+    if not facts.loc[top, "lapsed"]:
+        names[top] = "Loyal" if facts.loc[top, "repeat"] else "Newcomers"
+    if admissible("Lost", facts.loc[bottom], likely_p_active(names, facts)):
+        names[bottom] = "Lost"
     return names
 
 
-def _fine_names(z: pd.DataFrame, frequency_mean: pd.Series) -> dict[int, str]:
+def _fine_names(z: pd.DataFrame, facts: pd.DataFrame) -> dict[int, str]:
     """Four or more segments: the study's seven names (repeated where the rules repeat them)."""
-    value = z["frequency"] + z["monetary"]
-    recent = value[z["recency"] < 0].sort_values(ascending=False, kind="stable").index.tolist()
-    lapsed = value[z["recency"] >= 0].sort_values(ascending=False, kind="stable").index.tolist()
-    names: dict[int, str] = {}
-    for position, segment in enumerate(recent):
-        if position == 0:
-            names[segment] = "Loyal"
-        elif position == len(recent) - 1 and frequency_mean[segment] < NEWCOMER_INVOICES:
-            names[segment] = "Newcomers"
-        else:
-            names[segment] = "Promising" if position == 1 else "Stalled"
+    value = (z["frequency"] + z["monetary"]).sort_values(ascending=False, kind="stable")
+    lapsed = [s for s in value.index if facts.loc[s, "lapsed"]]
+    recent_repeat = [s for s in value.index if s not in lapsed and facts.loc[s, "repeat"]]
+    names = {s: "Newcomers" for s in value.index if s not in lapsed}
+    names |= {s: "Loyal" if i == 0 else "Promising" for i, s in enumerate(recent_repeat)}
     if len(lapsed) == 1:
-        only = lapsed[0]
-        names[only] = "At risk" if value[only] > 0 else "Lost"
+        names[lapsed[0]] = "At risk" if value[lapsed[0]] > 0 else "Lost"
     elif lapsed:
         names[lapsed[0]] = "At risk"
         rest = lapsed[1:]
-        most_lapsed = z.loc[rest, "recency"].idxmax()
         for segment in rest:
-            names[segment] = "Lost" if segment == most_lapsed else "Dormant"
+            names[segment] = "Stalled" if facts.loc[segment, "repeat"] else "Dormant"
+        names[z.loc[rest, "recency"].idxmax()] = "Lost"
+    likely = likely_p_active(names, facts)
+    for segment in [s for s, name in names.items() if name == "Lost"]:
+        if not admissible("Lost", facts.loc[segment], likely):
+            names[segment] = "Stalled" if facts.loc[segment, "repeat"] else "Dormant"
     return names

@@ -2,27 +2,30 @@
 (by the documented rule, or config), every customer given its segment, name and strategy; and
 what each segment looks like (profiles, standardised means, min-max means for the radar).
 
-Every space's sweep keeps, per algorithm, the solution with the best silhouette among those
-whose smallest segment holds at least `min_share` of customers. Among all kept solutions of all
-spaces, the default is the preferred one with the highest silhouette (ties: the earlier space in
-pca, umap, tsne, then the earlier algorithm). Preferred: eligible (the minimum share) and at
-least as predictive of the next quarter as the 11-cell RFM grid in the value backtest, on both
-its figures (AUC for buying, explained spend; means over the cut-offs). Silhouettes of different
-embeddings are not strictly comparable; the rule is simple and stated, and config can pick any
-space and algorithm. Week after week, last week's choice (and each algorithm's k) stays while
-it is preferred and its silhouette is within a tolerance of the best, so segments do not change
-for a hair's difference."""
+Every space's sweep keeps, per algorithm, a solution whose smallest segment holds at least
+`min_share` of customers: of those within its `tie_within` of the best silhouette, the one with
+the fewest segments (t-SNE: the best silhouette, the study's rule). Among all kept solutions
+of all spaces, the default is chosen the same way: the preferred ones within `tie_within` of
+the best silhouette are tied, and the tie goes to the fewest segments, then the higher
+silhouette, then the earlier space in pca, umap, tsne. Preferred: eligible (the minimum share)
+and as predictive of the next quarter as the 11-cell RFM grid in the value backtest, on both its
+figures (AUC for buying, explained spend; means over the cut-offs), up to their noise
+(`AUC_NOISE`, `SPEND_NOISE`). No choice turns on a difference smaller than these. Silhouettes of
+different embeddings are not strictly comparable; the rule is simple and stated, and config can
+pick any space and algorithm. Week after week, last week's choice (and each algorithm's k) stays
+while it is preferred and its silhouette is within a tolerance of the best."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
-from rfm_pipeline.core.naming import name_segments
+from rfm_pipeline.core.naming import name_segments, segment_facts
 from rfm_pipeline.core.rfm import RFM_COLUMNS
-from rfm_pipeline.core.spaces import SPACES
-from rfm_pipeline.core.value import value_columns
+from rfm_pipeline.core.spaces import SPACES, stability
+from rfm_pipeline.core.value import ValueSettings, value_columns
 
 COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
                       "davies_bouldin", "min_share", "eligible", "auc", "explained_spend",
@@ -31,10 +34,16 @@ COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_har
 REFERENCE = "RFM grid (11 cells)"
 """The segmentation every chosen one must at least match in the value backtest."""
 
+AUC_NOISE = 0.005
+"""A mean AUC this near the RFM grid's counts as matching it: a difference below it is noise."""
+SPEND_NOISE = 0.005
+"""The same for the share of next quarter's spend that the segments explain."""
+
 RULE = (
-    "highest silhouette among the kept solutions of every embedding whose smallest segment holds"
-    " at least the minimum share of customers and that predict the next quarter at least as well"
-    " as the 11-cell RFM grid (AUC and explained spend in the value backtest)"
+    "the fewest segments among the kept solutions of every embedding within the tie tolerance of"
+    " the best silhouette, counting those whose smallest segment holds at least the minimum share"
+    " of customers and that predict the next quarter as well as the 11-cell RFM grid (AUC and"
+    " explained spend in the value backtest, within their noise)"
 )
 
 
@@ -58,8 +67,8 @@ def comparison(
     table["explained_spend"] = names.map(means["r2"]).astype("float64")
     if REFERENCE in means.index:
         reference = means.loc[REFERENCE]
-        table["predictive"] = (table["auc"] >= reference["auc"]) & (
-            table["explained_spend"] >= reference["r2"]
+        table["predictive"] = (table["auc"] >= reference["auc"] - AUC_NOISE) & (
+            table["explained_spend"] >= reference["r2"] - SPEND_NOISE
         )
     else:
         table["predictive"] = True
@@ -79,17 +88,43 @@ def _backtest_means(backtest: pd.DataFrame | None) -> pd.DataFrame:
     return backtest.groupby("model")[["auc", "r2"]].mean()
 
 
+def tied(kept: pd.DataFrame, tie_within: float) -> pd.DataFrame:
+    """The rows of `comparison` tied with its first: as preferred and eligible, and within
+    `tie_within` of its silhouette; the fewest segments first, then the higher silhouette."""
+    top = kept.iloc[0]
+    same = kept[
+        (kept["preferred"] == top["preferred"])
+        & (kept["eligible"] == top["eligible"])
+        & (kept["silhouette"] >= top["silhouette"] - tie_within)
+    ]
+    return same.sort_values(["k", "silhouette"], ascending=[True, False], kind="stable")
+
+
+def margin(kept: pd.DataFrame, tie_within: float) -> float:
+    """How far the best solution outside the tie is from entering it (silhouette; NaN if none
+    is as preferred): the change it would take for the choice to be another."""
+    ties = tied(kept, tie_within)
+    top = kept.iloc[0]
+    rest = kept.drop(index=ties.index)
+    rest = rest[(rest["preferred"] == top["preferred"]) & (rest["eligible"] == top["eligible"])]
+    if rest.empty:
+        return float("nan")
+    return float(top["silhouette"] - tie_within - rest["silhouette"].max())
+
+
 def choose(
     kept: pd.DataFrame,
     embedding: str | None = None,
     algorithm: str | None = None,
     previous: tuple[str, str] | None = None,
     tolerance: float = 0.0,
+    tie_within: float = 0.0,
 ) -> tuple[str, str]:
-    """(embedding, algorithm): the configured one, else the first row of `comparison`, or
-    last week's (`previous`) while it is preferred and within `tolerance` of that row's
-    silhouette, so the segments do not change for a hair's difference. Without any kept
-    solution (too few customers: every space made one segment) it is one segment."""
+    """(embedding, algorithm): the configured one, else the first of the solutions `tied`
+    with the first row of `comparison`, or last week's (`previous`) while it is preferred and
+    within `tolerance` of that row's silhouette, so the segments do not change for a hair's
+    difference. Without any kept solution (too few customers: every space made one segment)
+    it is one segment."""
     if kept.empty:
         return embedding or "pca", "single"
     candidates = kept
@@ -100,33 +135,71 @@ def choose(
     if candidates.empty:
         wanted = "/".join(x for x in (embedding, algorithm) if x)
         raise ValueError(f"no kept segmentation for {wanted or 'any embedding'}")
-    top = candidates.iloc[0]
+    best = candidates.iloc[0]
+    top = tied(candidates, tie_within).iloc[0]
     if previous is not None:
         same = candidates[
             (candidates["embedding"] == previous[0])
             & (candidates["algorithm"] == previous[1])
-            & (candidates["preferred"] | ~top["preferred"])
-            & (candidates["silhouette"] >= top["silhouette"] - tolerance)
+            & (candidates["preferred"] | ~best["preferred"])
+            & (candidates["silhouette"] >= best["silhouette"] - max(tolerance, tie_within))
         ]
         top = same.iloc[0] if len(same) else top
     return str(top["embedding"]), str(top["algorithm"])
 
 
+def chosen_stability(segmentation: pd.DataFrame, algorithm: str) -> float:
+    """`spaces.stability` of a space's solution for `algorithm`, on the customers it was
+    fitted on (NaN for one segment)."""
+    if algorithm == "single":
+        return float("nan")
+    fitted = segmentation[~segmentation["is_outlier"] & segmentation["x"].notna()]
+    labels = fitted[f"{algorithm}_segment"].to_numpy()
+    k = len(np.unique(labels))
+    return stability(fitted[["x", "y"]].to_numpy(), labels, algorithm, k)
+
+
 def customer_segments(
-    features: pd.DataFrame, segmentation: pd.DataFrame, embedding: str, algorithm: str
+    features: pd.DataFrame,
+    segmentation: pd.DataFrame,
+    embedding: str,
+    algorithm: str,
+    gap_days: float,
+    value: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per customer: the chosen segment, its name and strategy, the RFM values."""
+    """One row per customer: the chosen segment, its name and strategy, the RFM values. Names
+    weigh recency against the shop's usual gap between purchases (`gap_days`) and, with
+    `customer_value`'s table, the forecast (`core/naming.py`)."""
     column = "segment_id" if algorithm == "single" else f"{algorithm}_segment"
     labels = segmentation[["customer_id", column]].rename(columns={column: "segment_id"})
     segmented = labels.merge(features[["customer_id", "is_outlier", *RFM_COLUMNS]])
-    profile = profile_segments(segmented)
-    names = name_segments(standardised_means(segmented), profile)
+    facts = facts_of(segmented, gap_days, value)
+    names = name_segments(standardised_means(segmented), facts)
     table = segmented.merge(names[["segment_id", "segment_name", "strategy"]], on="segment_id")
     table = table.assign(embedding=embedding, algorithm=algorithm)
     table["k"] = table["segment_id"].nunique()
     columns = ["customer_id", "segment_id", "segment_name", "strategy", *RFM_COLUMNS,
                "is_outlier", "embedding", "algorithm", "k"]  # fmt: skip
     return table[columns].sort_values("customer_id", ignore_index=True)
+
+
+def facts_of(
+    segmented: pd.DataFrame, gap_days: float, value: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """`naming.segment_facts` of one row per customer with `segment_id`, recency and
+    frequency, and `p_active` from `customer_value`'s table where given."""
+    if value is not None and "p_active" in value:
+        segmented = segmented.merge(value[["customer_id", "p_active"]], how="left")
+    return segment_facts(segmented, gap_days)
+
+
+def horizon_days(value: pd.DataFrame | None) -> int:
+    """The forecast's horizon, from `customer_value`'s column names (the default without)."""
+    columns = [] if value is None else value.columns
+    spend = [c for c in columns if c.startswith("expected_spend_") and c.endswith("d")]
+    if not spend:
+        return ValueSettings.horizon_days
+    return int(spend[0].removeprefix("expected_spend_").removesuffix("d"))
 
 
 def profile_segments(segmented: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import (
+    adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
     pairwise_distances,
@@ -164,9 +165,11 @@ def sweep(
     min_share: float = 0.0,
     preferred: Mapping[str, int] | None = None,
     tolerance: float = 0.0,
+    tie_within: float = 0.0,
 ) -> Sweep:
-    """Fit each algorithm for each k; keep per algorithm the best eligible silhouette, or the
-    `preferred` k (last week's) while its silhouette is within `tolerance` of the best."""
+    """Fit each algorithm for each k; keep per algorithm, among the eligible solutions whose
+    silhouette is within `tie_within` of the best (a tie), the one with the fewest segments; or
+    the `preferred` k (last week's) while its silhouette is within `tolerance` of the best."""
     rows, fitted, silhouette = [], {}, Silhouette(points)
     for algorithm in algorithms:
         if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
@@ -188,10 +191,11 @@ def sweep(
     result = Sweep(scores=scores)
     for algorithm, group in scores.groupby("algorithm", sort=False):
         pool = group[group["eligible"]] if group["eligible"].any() else group
-        pool = pool.sort_values(["silhouette", "k"], ascending=[False, True])
-        top = pool.iloc[0]
+        best = pool["silhouette"].max()
+        tied = pool[pool["silhouette"] >= best - tie_within]
+        top = tied.sort_values(["k", "silhouette"], ascending=[True, False]).iloc[0]
         wanted = pool[pool["k"] == (preferred or {}).get(algorithm)]
-        if len(wanted) and wanted.iloc[0]["silhouette"] >= top["silhouette"] - tolerance:
+        if len(wanted) and wanted.iloc[0]["silhouette"] >= best - max(tolerance, tie_within):
             top = wanted.iloc[0]
         scores.loc[top.name, "kept"] = True
         model, labels = fitted[algorithm, int(top["k"])]
@@ -218,6 +222,31 @@ def kmeans_sweep(
     scores = pd.DataFrame(rows)
     k = int(scores.loc[scores["silhouette"] >= scores["silhouette"].max() - tolerance, "k"].min())
     return scores.assign(chosen=scores["k"] == k), models[k]
+
+
+STABILITY_POINTS = 4_000
+"""At most this many customers per resample in `stability` (Ward's cost grows with the square)."""
+
+
+@one_thread
+def stability(
+    points: np.ndarray, labels: np.ndarray, algorithm: str, k: int, resamples: int = 5,
+    share: float = 0.8, random_state: int = 0,
+) -> float:  # fmt: skip
+    """How much a solution holds when the customers change: the mean adjusted Rand index
+    between `labels` and the same algorithm's k segments refitted on random resamples of
+    `share` of the points (1: the same segments every time; 0: as good as chance). NaN for
+    HDBSCAN, which is not set by k."""
+    if algorithm == "hdbscan":
+        return float("nan")
+    rng = np.random.default_rng(random_state)
+    size = min(int(share * len(points)), STABILITY_POINTS)
+    agreement = []
+    for _ in range(resamples):
+        chosen = rng.choice(len(points), size, replace=False)
+        refitted = fit_labels(algorithm, k, points[chosen], random_state)[1]
+        agreement.append(adjusted_rand_score(labels[chosen], refitted))
+    return float(np.mean(agreement))
 
 
 def order_by_monetary(labels: np.ndarray, monetary: np.ndarray) -> dict[int, int]:
@@ -276,6 +305,7 @@ def segment(
     sample_size: int | None = None,
     preferred: Mapping[str, int] | None = None,
     tolerance: float = 0.0,
+    tie_within: float = 0.0,
     **embedding_options: float,
 ) -> Segmentation:
     """Embed the features in `space`, sweep the algorithms, assign every customer.
@@ -284,7 +314,7 @@ def segment(
     algorithm's kept solution, and segment_id / algorithm / k of the chosen one (`algorithm`,
     or the best eligible silhouette). Above `sample_size` non-outliers, the embedding, the
     clusterings and their scores are fitted on a random sample of that size, and everyone else
-    is placed as the outliers are. `preferred` and `tolerance` go to `sweep`.
+    is placed as the outliers are. `preferred`, `tolerance` and `tie_within` go to `sweep`.
     """
     features = features.sort_values("customer_id").reset_index(drop=True)
     fit_on = sample(~features["is_outlier"].to_numpy(), sample_size, random_state)
@@ -298,7 +328,7 @@ def segment(
         )
     embedding = embed(space, scaled, fit_on, random_state, **embedding_options)
     result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share, preferred,
-                   tolerance)  # fmt: skip
+                   tolerance, tie_within)  # fmt: skip
     table = features[["customer_id", "is_outlier"]].assign(
         x=embedding.points[:, 0], y=embedding.points[:, 1]
     )

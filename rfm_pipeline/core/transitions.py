@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from rfm_pipeline.core.naming import apart, engagement
+from rfm_pipeline.core.naming import admissible, apart, engagement, likely_p_active
 from rfm_pipeline.core.rfm import RFM_COLUMNS
 
 MAX_DISTANCE = 1.0
@@ -113,13 +113,16 @@ def carry_over(
     registry: pd.DataFrame | None,
     week: str,
     max_distance: float = MAX_DISTANCE,
+    facts: pd.DataFrame | None = None,
 ) -> CarriedOver:
     """Give this week's segments last week's ids, names and strategies where they match.
 
     `current` is `customer_segments` (`segment_id`, `segment_name`, `strategy`, `is_outlier`,
     the RFM columns, `embedding`, `algorithm` per customer); `registry` is last week's
     `segment_registry` (None before the first week). A new segment gets an id no earlier week
-    used and its rule name, told apart from a kept segment that already has it (`apart`).
+    used and its rule name, told apart from a kept segment that already has it (`apart`). With
+    this week's `naming.segment_facts`, a kept segment whose name is no longer true keeps its
+    id and takes its rule name, as a new one does.
     """
     registry = empty_registry() if registry is None else registry
     labels = _labels(current)
@@ -127,18 +130,24 @@ def carry_over(
     mean, std = standardiser(current)
     before, now = (previous[list(RFM_COLUMNS)] - mean) / std, centroids(current, mean, std)
     matching = match_segments(before, now, max_distance)
+    likely = np.nan if facts is None else likely_p_active(labels["segment_name"].to_dict(), facts)
     renamed = {
-        s: (p, *previous.loc[p, ["segment_name", "strategy"]]) for s, p in matching.pairs.items()
+        s: (p, *previous.loc[p, ["segment_name", "strategy"]])
+        for s, p in matching.pairs.items()
+        if facts is None or admissible(previous.loc[p, "segment_name"], facts.loc[s], likely)
     }
     holders = {name: now.loc[s] for s, (_, name, _) in renamed.items()}
     next_id = int(registry["segment_id"].max()) + 1 if len(registry) else 0
-    for segment in sorted(matching.new):
+    for segment in sorted(set(labels.index) - set(renamed)):
         name = str(labels.loc[segment, "segment_name"])
         if name in holders:
             name = apart(name, now.loc[segment], holders[name], set(holders))
         holders[name] = now.loc[segment]
-        renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
-        next_id += 1
+        if segment in matching.pairs:
+            renamed[segment] = (matching.pairs[segment], name, labels.loc[segment, "strategy"])
+        else:
+            renamed[segment] = (next_id, name, labels.loc[segment, "strategy"])
+            next_id += 1
     mapping = pd.DataFrame.from_dict(
         renamed, orient="index", columns=["segment_id", "segment_name", "strategy"]
     )

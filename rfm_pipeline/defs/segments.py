@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import segments, transitions
+from rfm_pipeline.core import naming, segments, transitions
 from rfm_pipeline.core.plots import embedding_scatter, radar_chart, snake_plot
 from rfm_pipeline.core.spaces import SPACE_NAMES
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
@@ -21,6 +21,8 @@ class CustomerSegmentsConfig(dg.Config):
     algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
     max_match_distance: float = transitions.MAX_DISTANCE  # a segment's largest move in a week
     stick_within: float = 0.02  # keep last week's choice while its silhouette is this near
+    # kept solutions this near the best silhouette are tied; the tie goes to fewer segments
+    tie_within: float = 0.02
 
 
 @dg.multi_asset(
@@ -39,7 +41,7 @@ class CustomerSegmentsConfig(dg.Config):
             " embedding and algorithm behind it. A segment that is last week's group in the"
             " same place keeps last week's id and name.",
             kinds={"pandas"},
-            code_version="4",
+            code_version="5",
         ),
     },
     ins={"previous_registry": previous_week("segment_registry")},
@@ -57,10 +59,14 @@ def customer_segments(
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
     value_backtest: pd.DataFrame,
+    rfm_table: pd.DataFrame,
+    customer_value: pd.DataFrame,
     previous_registry: dict[str, pd.DataFrame],
 ) -> Iterator[dg.Output]:
-    """Choose the segmentation (last week's while nearly the best), carry last week's segment
-    identities over, and update the registry of every segment ever used."""
+    """Choose the segmentation (last week's while nearly the best), name its segments by what
+    their customers did (against the shop's usual gap between purchases, and the forecast),
+    carry last week's segment identities over, and update the registry of every segment ever
+    used."""
     week = context.partition_key
     registry = next(iter(previous_registry.values()), None)
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
@@ -68,10 +74,14 @@ def customer_segments(
     kept = segments.comparison(sweeps, value_backtest)
     embedding, algorithm = segments.choose(
         kept, config.embedding, config.algorithm, transitions.last_choice(registry),
-        config.stick_within,
+        config.stick_within, config.tie_within,
     )  # fmt: skip
-    fitted = segments.customer_segments(rfm_features, tables[embedding], embedding, algorithm)
-    carried = transitions.carry_over(fitted, registry, week, config.max_match_distance)
+    gap = naming.usual_gap(rfm_table, segments.horizon_days(customer_value))
+    fitted = segments.customer_segments(
+        rfm_features, tables[embedding], embedding, algorithm, gap, customer_value
+    )
+    facts = segments.facts_of(fitted, gap, customer_value)
+    carried = transitions.carry_over(fitted, registry, week, config.max_match_distance, facts)
     yield dg.Output(
         carried.registry,
         output_name="segment_registry",
@@ -83,6 +93,8 @@ def customer_segments(
     metadata = {
         "compared_with_week": compared_with(previous_registry, week),
         "rule": _rule(config, kept, (embedding, algorithm)),
+        **_choice_metadata(config, kept, tables[embedding], algorithm),
+        "usual_gap_days": round(gap, 1),
         **_segments_metadata(carried, kept),
     }
     yield dg.Output(carried.table, output_name="customer_segments", metadata=plain(metadata))
@@ -108,15 +120,36 @@ def _segments_metadata(carried: transitions.CarriedOver, kept: pd.DataFrame) -> 
     }
 
 
+def _choice_metadata(
+    config: CustomerSegmentsConfig, kept: pd.DataFrame, table: pd.DataFrame, algorithm: str
+) -> dict:
+    """How firmly the choice holds: the solutions tied with the best silhouette, how far the
+    next one is from the tie, and how stable the chosen segments are across resamples."""
+    if kept.empty:
+        return {}
+    ties = segments.tied(kept, config.tie_within)
+    return {
+        "tie_within": config.tie_within,
+        "tied": [f"{e}/{a} k={k} ({s:.3f})" for e, a, k, s in
+                 ties[["embedding", "algorithm", "k", "silhouette"]].itertuples(index=False)],
+        "margin": round(segments.margin(kept, config.tie_within), 4),
+        "stability_ari": round(segments.chosen_stability(table, algorithm), 3),
+    }  # fmt: skip
+
+
 def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str, str]) -> str:
     """Why this segmentation: configured, the stated rule, or last week's kept as nearly best."""
     if config.embedding or config.algorithm:
         return "configured"
-    best = tuple(kept[["embedding", "algorithm"]].iloc[0]) if len(kept) else chosen
+    first = segments.tied(kept, config.tie_within) if len(kept) else kept
+    best = tuple(first[["embedding", "algorithm"]].iloc[0]) if len(kept) else chosen
     if chosen != best:
         return f"last week's, within {config.stick_within} of the best silhouette"
     if len(kept) and not kept["preferred"].iloc[0]:
-        return "highest silhouette: no kept solution is eligible and as predictive as the RFM grid"
+        return (
+            "fewest segments near the highest silhouette: no kept solution is eligible and as"
+            " predictive as the RFM grid"
+        )
     return segments.RULE
 
 

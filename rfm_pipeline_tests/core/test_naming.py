@@ -1,28 +1,49 @@
-"""Segments are named and given a strategy by documented rules on their profile."""
+"""Segments are named and given a strategy by documented rules on their profile, and every name
+is true in absolute terms."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from rfm_pipeline.core.naming import STRATEGIES, base_name, name_segments, told_apart
-from rfm_pipeline.core.segments import (
-    profile_segments,
-    standardised_means,
+from rfm_pipeline.core.naming import (
+    LAPSED_NAMES,
+    REPEAT_NAMES,
+    STRATEGIES,
+    base_name,
+    name_segments,
+    segment_facts,
+    told_apart,
+    usual_gap,
 )
+from rfm_pipeline.core.segments import standardised_means
+from rfm_pipeline.core.transitions import carry_over
 from rfm_pipeline_tests.core.test_segments import segmented
 
+STUDY_GAP = 55.0
+"""The bundled data's usual gap between purchases (days)."""
 
-def names_of(frame: pd.DataFrame) -> dict[int, str]:
-    profile = profile_segments(frame)
-    named = name_segments(standardised_means(frame), profile)
+
+def names_of(frame: pd.DataFrame, gap: float = STUDY_GAP) -> dict[int, str]:
+    named = name_segments(standardised_means(frame), segment_facts(frame, gap))
     return dict(zip(named["segment_id"], named["segment_name"], strict=True))
 
 
 def test_three_segments_are_loyal_intermediate_lost_by_profile():
     frame = segmented()
-    named = name_segments(standardised_means(frame), profile_segments(frame))
+    named = name_segments(standardised_means(frame), segment_facts(frame, STUDY_GAP))
     assert names_of(frame) == {3: "Lost", 5: "Intermediate", 7: "Loyal"}
     assert named.set_index("segment_id").loc[7, "strategy"] == STRATEGIES["Loyal"]
+
+
+def test_three_segments_that_bought_within_the_gap_are_neither_lost_nor_loyal_first_buyers():
+    # the same profiles in a shop whose customers come back every 400 days: nobody is lost
+    assert names_of(segmented(), gap=400) == {
+        3: "Intermediate, long gone", 5: "Intermediate, recent", 7: "Loyal"
+    }  # fmt: skip
+    only_once = segmented().assign(frequency=1)
+    assert names_of(only_once) == {3: "Lost", 5: "Intermediate", 7: "Newcomers"}
 
 
 def study_seven() -> pd.DataFrame:
@@ -43,25 +64,127 @@ def study_seven() -> pd.DataFrame:
     return frame.assign(customer_id=[str(i) for i in range(len(frame))], is_outlier=False)
 
 
-def test_the_studys_seven_profiles_get_the_studys_seven_names():
+def test_the_studys_seven_profiles_get_the_studys_names_where_they_are_true():
+    # the study's "stalled" (recency 40) bought within the shop's usual 55 days: not stalled
     assert names_of(study_seven()) == {
         40: "Loyal",
-        11: "Promising",
-        12: "Stalled",
+        11: "Promising, high-spend",
+        12: "Promising, low-spend",
         13: "Newcomers",
         20: "At risk",
         21: "Dormant",
         22: "Lost",
     }
+    # past the gap, repeat buyers who stopped are stalled
+    gone = study_seven()
+    gone.loc[gone["segment_id"] == 12, "recency"] = 120
+    assert names_of(gone)[12] == "Stalled"
 
 
 def test_segments_the_rules_name_alike_are_told_apart_by_how_they_differ():
     frame = study_seven()
     frame.loc[frame["segment_id"] == 13, "frequency"] = 2  # no longer first-time buyers
     names = names_of(frame)
-    assert (names[12], names[13]) == ("Stalled, high-spend", "Stalled, low-spend")
+    assert (names[11], names[12], names[13]) == (
+        "Promising, high-spend", "Promising, mid-spend", "Promising, low-spend"
+    )  # fmt: skip
     assert len(set(names.values())) == 7
     assert all(base_name(name) in STRATEGIES for name in names.values())
+
+
+def shop(recency: list[int], frequency: list[int], span: list[int]) -> pd.DataFrame:
+    """An RFM table: each customer's days since the last purchase, purchases, and days from
+    the first purchase to the last."""
+    table = pd.DataFrame({"recency": recency, "frequency": frequency})
+    table["tenure_days"] = table["recency"] + np.asarray(span)
+    table["monetary"] = 50.0 * table["frequency"] + table.index % 7
+    return table.assign(customer_id=[f"c{i}" for i in range(len(table))], is_outlier=False)
+
+
+def segments_by(table: pd.DataFrame, edges: list[int]) -> pd.DataFrame:
+    """Segments cut by recency at `edges` and by frequency above or below 2."""
+    by_recency = np.searchsorted(edges, table["recency"], side="right")
+    return table.assign(segment_id=by_recency * 2 + (table["frequency"] >= 2))
+
+
+def lapsed_and_repeat_hold(table: pd.DataFrame, names: dict[int, str], gap: float) -> None:
+    """Every lapsed name on a segment most of whose customers are past `gap`, every repeat-buyer
+    name on a segment mostly of repeat buyers, and the other way round for Newcomers."""
+    for segment, group in table.groupby("segment_id"):
+        base = base_name(names[segment])
+        past = group["recency"].median() > gap
+        repeat = (group["frequency"] >= 2).mean() >= 0.5
+        assert past or base not in LAPSED_NAMES, (segment, names[segment])
+        assert repeat or base not in REPEAT_NAMES, (segment, names[segment])
+        assert base != "Newcomers" or not (past or repeat), (segment, names[segment])
+
+
+def test_a_shop_whose_customers_all_bought_in_the_last_week_has_no_lapsed_segment():
+    # a log of one week: its gaps between purchases are cut short by its start
+    rng = np.random.default_rng(0)
+    recency = rng.integers(0, 4, 200).tolist()
+    frequency = rng.integers(1, 4, 200).tolist()
+    table = segments_by(shop(recency, frequency, [f - 1 for f in frequency]), [1, 2])
+    gap = usual_gap(table, 90)
+    assert gap == 90.0
+    names = names_of(table, gap)
+    assert not {base_name(n) for n in names.values()} & set(LAPSED_NAMES)
+    assert len(names) == 6 and "Loyal" in names.values()
+    lapsed_and_repeat_hold(table, names, gap)
+
+
+def test_a_two_year_shop_names_lapsed_only_past_its_usual_gap():
+    rng = np.random.default_rng(1)
+    recency = rng.integers(0, 730, 400).tolist()
+    frequency = rng.integers(1, 9, 400).tolist()
+    span = [int(rng.integers(20, 60)) * (f - 1) for f in frequency]
+    table = segments_by(shop(recency, frequency, span), [30, 120, 365])
+    gap = usual_gap(table, 90)
+    repeat = table[table["frequency"] >= 2]
+    expected = ((repeat["tenure_days"] - repeat["recency"]) / (repeat["frequency"] - 1)).median()
+    assert gap == pytest.approx(expected) and 20 <= gap <= 60
+    names = names_of(table, gap)
+    lapsed_and_repeat_hold(table, names, gap)
+    assert {"Loyal", "Lost", "Newcomers"} <= {base_name(n) for n in names.values()}
+
+
+def test_a_shop_where_everyone_bought_once_has_no_loyal_and_measures_by_the_horizon():
+    rng = np.random.default_rng(2)
+    recency = rng.integers(0, 300, 150).tolist()
+    table = segments_by(shop(recency, [1] * 150, [0] * 150), [30, 90, 200])
+    gap = usual_gap(table, 90)
+    assert gap == 90.0  # no repeat buyer: the forecast's horizon
+    names = names_of(table, gap)
+    assert not {base_name(n) for n in names.values()} & set(REPEAT_NAMES)
+    assert names[0].startswith("Newcomers") and names[2].startswith("Newcomers")
+    lapsed_and_repeat_hold(table, names, gap)
+
+
+def test_lost_is_less_likely_to_buy_than_loyal_and_promising_by_the_forecast():
+    frame = study_seven()
+    likely = {40: 0.9, 11: 0.7, 12: 0.5, 13: 0.4, 20: 0.35, 21: 0.3, 22: 0.2}
+    frame["p_active"] = frame["segment_id"].map(likely)
+    assert names_of(frame)[22] == "Lost"
+    frame.loc[frame["segment_id"] == 22, "p_active"] = 0.6  # the forecast disagrees
+    names = names_of(frame)
+    assert names[22] == "Dormant, long gone" and "Lost" not in names.values()
+
+
+def test_a_kept_segment_whose_name_no_longer_holds_keeps_its_id_and_takes_a_true_name():
+    frame = segmented().assign(embedding="pca", algorithm="kmeans")
+    last_week = carry_over(frame.assign(segment_name="x", strategy="y"), None, "2011-11-28")
+    registry = last_week.registry.assign(
+        segment_name=last_week.registry["segment_id"].map({0: "Lost", 1: "Intermediate",
+                                                           2: "Loyal"})
+    )  # fmt: skip
+    this_week = frame.assign(
+        segment_name=frame["segment_id"].map(names_of(frame, gap=400)), strategy="s"
+    )
+    carried = carry_over(this_week, registry, "2011-12-05", facts=segment_facts(frame, 400))
+    names = dict(zip(carried.table["recency"], carried.table["segment_name"], strict=True))
+    assert names[300] == "Intermediate, long gone"  # was Lost; bought within the 400-day gap
+    assert names[5] == "Loyal"
+    assert set(carried.segments["status"]) == {"kept"}
 
 
 def test_three_alike_take_the_low_middle_and_high_words_and_ties_a_second_measure():

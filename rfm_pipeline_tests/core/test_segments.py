@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,8 +12,11 @@ from rfm_pipeline.core.segments import (
     choose,
     comparison,
     customer_segments,
+    horizon_days,
+    margin,
     profile_means,
     profile_segments,
+    tied,
 )
 from rfm_pipeline.core.spaces import segment
 from rfm_pipeline_tests.core.test_spaces import blobs
@@ -71,11 +75,46 @@ def test_the_choice_weighs_the_backtest_against_the_rfm_grid():
     assert comparison(sweeps)["preferred"].all()  # no backtest: nothing to weigh
 
 
+def test_solutions_within_the_tie_go_to_the_fewest_segments_and_the_margin_is_recorded():
+    sweeps = {
+        "pca": sweep_rows([("kmeans", 3, 0.50, 1, 1, 0.2, True, True)]),
+        "umap": sweep_rows([("kmeans", 7, 0.554, 1, 1, 0.1, True, True),
+                            ("agglomerative", 5, 0.545, 1, 1, 0.1, True, True)]),
+        "tsne": sweep_rows([("kmeans", 7, 0.486, 1, 1, 0.1, True, True)]),
+    }  # fmt: skip
+    kept = comparison(sweeps)
+    assert choose(kept) == ("umap", "kmeans")  # no tolerance: the best silhouette, by 0.009
+    assert choose(kept, tie_within=0.02) == ("umap", "agglomerative")
+    assert tied(kept, 0.02)[["algorithm", "k"]].values.tolist() == [
+        ["agglomerative", 5], ["kmeans", 7]]  # fmt: skip
+    assert margin(kept, 0.02) == pytest.approx(0.554 - 0.02 - 0.50)
+    assert np.isnan(margin(kept.head(2), 0.02))  # nothing outside the tie
+    # last week's stays within the tie even when the tie would go elsewhere
+    assert choose(kept, previous=("umap", "kmeans"), tie_within=0.02) == ("umap", "kmeans")
+
+
+def test_a_difference_from_the_grid_within_its_noise_is_as_predictive():
+    sweeps = {"umap": sweep_rows([("kmeans", 5, 0.55, 1, 1, 0.1, True, True),
+                                  ("gmm", 5, 0.50, 1, 1, 0.1, True, True)])}  # fmt: skip
+    backtest = pd.DataFrame(
+        [("2011-09-01", "RFM grid (11 cells)", 0.737, 0.046),
+         ("2011-09-01", "umap/kmeans", 0.734, 0.081),  # 0.003 below: noise
+         ("2011-09-01", "umap/gmm", 0.730, 0.090)],  # 0.007 below: less predictive
+        columns=["cutoff", "model", "auc", "r2"],
+    )  # fmt: skip
+    assert comparison(sweeps, backtest)["predictive"].tolist() == [True, False]
+
+
+def test_the_horizon_is_read_from_the_forecasts_columns():
+    assert horizon_days(pd.DataFrame(columns=["customer_id", "expected_spend_30d"])) == 30
+    assert horizon_days(None) == 90
+
+
 def test_every_customer_gets_exactly_one_named_segment_and_it_is_repeatable():
     features = rfm_features(blobs()).table
     segmentation = segment(features, "pca", ks=range(2, 6)).table
-    first = customer_segments(features, segmentation, "pca", "kmeans")
-    second = customer_segments(features, segmentation, "pca", "kmeans")
+    first = customer_segments(features, segmentation, "pca", "kmeans", gap_days=30)
+    second = customer_segments(features, segmentation, "pca", "kmeans", gap_days=30)
     pd.testing.assert_frame_equal(first, second)
     assert len(first) == len(features) == first["customer_id"].nunique()
     assert first["segment_name"].notna().all() and first["strategy"].notna().all()

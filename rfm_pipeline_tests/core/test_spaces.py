@@ -87,6 +87,30 @@ def test_last_weeks_k_stays_while_it_is_nearly_as_good():
     assert (near.best["kmeans"]["k"], far.best["kmeans"]["k"]) == (4, 3)
 
 
+def test_silhouettes_within_the_tie_keep_the_fewest_segments():
+    # four groups, two of them close: k = 3 and k = 4 score nearly alike
+    centres = [(0, 0), (0, 0.8), (6, 0), (3, 6)]
+    points = np.vstack([np.random.default_rng(2).normal(c, 0.3, (40, 2)) for c in centres])
+    scores = sweep(points, ks=range(2, 7), algorithms=("kmeans",)).scores.set_index("k")
+    silhouette = scores["silhouette"]
+    best = int(silhouette.idxmax())
+    fewer = silhouette[silhouette.index < best]
+    tie = float(silhouette.max() - fewer.max()) + 1e-6  # the best of fewer k joins the tie
+    tied = sweep(points, range(2, 7), ("kmeans",), tie_within=tie)
+    assert tied.best["kmeans"]["k"] == int(fewer.idxmax()) < best
+    assert sweep(points, range(2, 7), ("kmeans",), tie_within=tie / 2).best["kmeans"]["k"] == best
+
+
+def test_stability_is_near_one_for_real_groups_and_lower_for_none():
+    groups = np.vstack([np.random.default_rng(3).normal(c, 0.2, (50, 2)) for c in (0, 4, 8)])
+    labels = spaces.fit_labels("kmeans", 3, groups, 0)[1]
+    noise = np.random.default_rng(4).uniform(0, 1, (150, 2))
+    noise_labels = spaces.fit_labels("kmeans", 6, noise, 0)[1]
+    assert spaces.stability(groups, labels, "kmeans", 3) == pytest.approx(1.0)
+    assert spaces.stability(noise, noise_labels, "kmeans", 6) < 0.9
+    assert np.isnan(spaces.stability(groups, labels, "hdbscan", 3))
+
+
 def test_above_the_sample_size_the_fit_uses_a_sample_and_everyone_is_assigned(features):
     result = segment(features, "pca", range(2, 5), sample_size=90, random_state=3)
     assert result.info["fitted_customers"] == 90
