@@ -209,11 +209,15 @@ def _fine_names(z: pd.DataFrame, facts: pd.DataFrame) -> dict[int, str]:
     elif lapsed:
         names[lapsed[0]] = "At risk"
         rest = lapsed[1:]
-        for segment in rest:
-            names[segment] = "Stalled" if facts.loc[segment, "repeat"] else "Dormant"
+        names |= {segment: _lapsed_name(facts.loc[segment]) for segment in rest}
         names[z.loc[rest, "recency"].idxmax()] = "Lost"
     likely = likely_p_active(names, facts)
     for segment in [s for s, name in names.items() if name == "Lost"]:
         if not admissible("Lost", facts.loc[segment], likely):
-            names[segment] = "Stalled" if facts.loc[segment, "repeat"] else "Dormant"
+            names[segment] = _lapsed_name(facts.loc[segment])
     return names
+
+
+def _lapsed_name(facts: pd.Series) -> str:
+    """A lapsed segment's name short of At risk and Lost: repeat buyers stalled, else dormant."""
+    return "Stalled" if facts["repeat"] else "Dormant"

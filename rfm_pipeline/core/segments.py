@@ -112,6 +112,17 @@ def margin(kept: pd.DataFrame, tie_within: float) -> float:
     return float(top["silhouette"] - tie_within - rest["silhouette"].max())
 
 
+def passed_over(kept: pd.DataFrame, silhouette: float) -> list[str]:
+    """The eligible kept solutions with a higher silhouette than `silhouette` (the chosen
+    one's) left out as less predictive than the RFM grid, with their backtest figures."""
+    rows = kept[kept["eligible"] & ~kept["predictive"] & (kept["silhouette"] > silhouette)]
+    return [
+        f"{r.embedding}/{r.algorithm} k={r.k} (silhouette {r.silhouette:.3f}): AUC {r.auc:.3f},"
+        f" explained spend {r.explained_spend:.3f}"
+        for r in rows.itertuples()
+    ]
+
+
 def choose(
     kept: pd.DataFrame,
     embedding: str | None = None,

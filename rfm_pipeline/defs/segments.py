@@ -93,7 +93,7 @@ def customer_segments(
     metadata = {
         "compared_with_week": compared_with(previous_registry, week),
         "rule": _rule(config, kept, (embedding, algorithm)),
-        **_choice_metadata(config, kept, tables[embedding], algorithm),
+        **_choice_metadata(config, kept, (embedding, algorithm), tables[embedding]),
         "usual_gap_days": round(gap, 1),
         **_segments_metadata(carried, kept),
     }
@@ -121,19 +121,25 @@ def _segments_metadata(carried: transitions.CarriedOver, kept: pd.DataFrame) -> 
 
 
 def _choice_metadata(
-    config: CustomerSegmentsConfig, kept: pd.DataFrame, table: pd.DataFrame, algorithm: str
+    config: CustomerSegmentsConfig,
+    kept: pd.DataFrame,
+    chosen: tuple[str, str],
+    segmentation: pd.DataFrame,
 ) -> dict:
     """How firmly the choice holds: the solutions tied with the best silhouette, how far the
-    next one is from the tie, and how stable the chosen segments are across resamples."""
-    if kept.empty:
+    next one is from the tie, how stable the chosen segments are across resamples, and which
+    solutions with a higher silhouette were passed over as less predictive than the grid."""
+    if kept.empty or chosen[1] == "single":
         return {}
     ties = segments.tied(kept, config.tie_within)
+    row = kept[(kept["embedding"] == chosen[0]) & (kept["algorithm"] == chosen[1])].iloc[0]
     return {
+        "passed_over": segments.passed_over(kept, float(row["silhouette"])),
         "tie_within": config.tie_within,
         "tied": [f"{e}/{a} k={k} ({s:.3f})" for e, a, k, s in
                  ties[["embedding", "algorithm", "k", "silhouette"]].itertuples(index=False)],
         "margin": round(segments.margin(kept, config.tie_within), 4),
-        "stability_ari": round(segments.chosen_stability(table, algorithm), 3),
+        "stability_ari": round(segments.chosen_stability(segmentation, chosen[1]), 3),
     }  # fmt: skip
 
 

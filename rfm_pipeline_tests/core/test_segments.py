@@ -14,6 +14,7 @@ from rfm_pipeline.core.segments import (
     customer_segments,
     horizon_days,
     margin,
+    passed_over,
     profile_means,
     profile_segments,
     tied,
@@ -70,6 +71,9 @@ def test_the_choice_weighs_the_backtest_against_the_rfm_grid():
     assert kept["predictive"].tolist() == [True, True, False]
     assert kept["auc"].tolist() == pytest.approx([0.72, 0.73, 0.74])
     assert choose(kept) == ("umap", "gmm")
+    assert passed_over(kept, 0.54) == [
+        "umap/kmeans k=7 (silhouette 0.550): AUC 0.740, explained spend 0.030"
+    ]
     # last week's choice is not kept once it is less predictive than the grid
     assert choose(kept, previous=("umap", "kmeans"), tolerance=0.5) == ("umap", "gmm")
     assert comparison(sweeps)["preferred"].all()  # no backtest: nothing to weigh

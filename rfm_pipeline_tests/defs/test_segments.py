@@ -1,5 +1,7 @@
 """customer_segments with segment_registry, and segment_profiles."""
 
+import math
+
 import pytest
 
 
@@ -54,7 +56,10 @@ def test_the_choice_is_the_fewest_segments_of_the_tie_among_those_as_predictive_
     )
     assert len(metadata["tied"]) == len(tie)
     assert metadata["tie_within"] == 0.02
-    assert 0.5 < metadata["stability_ari"] <= 1
+    if chosen["algorithm"] == "hdbscan":  # not set by k: no resampled refit to compare
+        assert math.isnan(metadata["stability_ari"])
+    else:
+        assert 0.5 < metadata["stability_ari"] <= 1
     if top["preferred"]:
         assert metadata["rule"].startswith("the fewest segments among")
     else:
