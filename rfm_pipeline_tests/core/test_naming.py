@@ -3,10 +3,14 @@ is true in absolute terms."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
 
+from rfm_pipeline.core import rfm
 from rfm_pipeline.core.naming import (
     LAPSED_NAMES,
     REPEAT_NAMES,
@@ -92,13 +96,24 @@ def test_segments_the_rules_name_alike_are_told_apart_by_how_they_differ():
     assert all(base_name(name) in STRATEGIES for name in names.values())
 
 
+AS_OF = dt.date(2024, 6, 1)
+
+
 def shop(recency: list[int], frequency: list[int], span: list[int]) -> pd.DataFrame:
-    """An RFM table: each customer's days since the last purchase, purchases, and days from
-    the first purchase to the last."""
-    table = pd.DataFrame({"recency": recency, "frequency": frequency})
-    table["tenure_days"] = table["recency"] + np.asarray(span)
-    table["monetary"] = 50.0 * table["frequency"] + table.index % 7
-    return table.assign(customer_id=[f"c{i}" for i in range(len(table))], is_outlier=False)
+    """The RFM table (`rfm.rfm_table`) of a log made here: each customer's purchases at 10:00,
+    the last `recency` days before the as-of date, the first `span` days before the last, the
+    others spread between them."""
+    rows = []
+    for customer, (r, f, s) in enumerate(zip(recency, frequency, span, strict=True)):
+        for purchase in range(f):
+            days_before = r + round(s * purchase / max(f - 1, 1))
+            moment = dt.datetime.combine(AS_OF, dt.time()) - dt.timedelta(
+                days=days_before, hours=14
+            )
+            rows.append((f"c{customer:03d}", f"{customer}-{purchase}", moment, 40.0 + customer % 7))
+    log = pd.DataFrame(rows, columns=["customer_id", "invoice_no", "invoice_date", "total_price"])
+    table = rfm.rfm_table(ibis.memtable(log), AS_OF).to_pandas()
+    return table.sort_values("customer_id", ignore_index=True).assign(is_outlier=False)
 
 
 def segments_by(table: pd.DataFrame, edges: list[int]) -> pd.DataFrame:
