@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -23,7 +19,7 @@ from rfm_pipeline.defs.weeks import (
     weekly_segmentation_schedule,
     weeks,
 )
-from rfm_pipeline.settings import BUNDLED_INPUT, PROJECT_ROOT
+from rfm_pipeline.settings import BUNDLED_INPUT
 
 BACKFILL = ["2011-11-14", "2011-11-21", "2011-11-28"]
 
@@ -269,12 +265,3 @@ def test_the_first_week_says_it_has_no_week_before(backfill):
     registry = weekly(backfill[0], "segment_registry", BACKFILL[-1])
     assert registry["segment_id"].is_unique
     assert set(registry["first_week"]) <= set(BACKFILL)
-
-
-def test_the_code_location_loads_as_the_ui_loads_it(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    command = [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
-               "-w", str(PROJECT_ROOT / "workspace.yaml")]  # fmt: skip
-    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Validation successful for code location rfm_pipeline" in done.stdout + done.stderr
