@@ -174,6 +174,24 @@ def reading_options_given(args: argparse.Namespace) -> list[str]:
 LOGGERS = {"console": {"config": {"log_level": "CRITICAL"}}, "progress": {}}
 
 
+def warehouse_of(args: argparse.Namespace) -> str:
+    """The command's warehouse: `--warehouse`, else `$RFM_PIPELINE_WAREHOUSE` or data/warehouse/
+    (passed to the runs as the warehouse resource's config, never through the environment)."""
+    from rfm_pipeline.settings import warehouse_path
+
+    return os.path.abspath(args.warehouse) if args.warehouse else warehouse_path()
+
+
+def project_instance():
+    """The project's Dagster instance (`$DAGSTER_HOME`, else .dagster_home/), opened for this
+    command without changing the process's environment."""
+    import dagster as dg
+
+    from rfm_pipeline.settings import dagster_home
+
+    return dg.DagsterInstance.from_config(str(dagster_home()))
+
+
 def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None = None) -> dict:
     """Run config for the selected assets from the command-line options."""
     ops: dict[str, dict] = {}
@@ -187,7 +205,10 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
     return {
         "ops": ops,
         "loggers": LOGGERS,
-        "resources": {"engine": {"config": engine_config(args)}},
+        "resources": {
+            "engine": {"config": engine_config(args)},
+            "warehouse": {"config": {"base_path": warehouse_of(args)}},
+        },
     }
 
 
@@ -241,12 +262,11 @@ def last_invoice_as_of(warehouse: str) -> dt.date:
     return default_as_of(connect().read_parquet(str(path)))
 
 
-def as_of_week(as_of: str | None, first_week: dt.date) -> list[dt.date]:
+def as_of_week(as_of: str | None, first_week: dt.date, warehouse: str) -> list[dt.date]:
     """The week the as-of date closes (default: the day after the last invoice)."""
     from rfm_pipeline.core.weeks import week_of_as_of
-    from rfm_pipeline.settings import warehouse_path
 
-    as_of = as_of or last_invoice_as_of(warehouse_path()).isoformat()
+    as_of = as_of or last_invoice_as_of(warehouse).isoformat()
     week = week_of_as_of(dt.date.fromisoformat(as_of))
     if week < first_week:
         raise UsageError(
@@ -267,12 +287,6 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     if args.week and as_of:
         raise UsageError("--week and --as-of exclude each other: a week is as of its end")
-    if args.warehouse:
-        os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
-    from rfm_pipeline.settings import dagster_home
-
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-
     import dagster as dg
 
     from rfm_pipeline.definitions import defs
@@ -313,10 +327,10 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         return result.success
 
-    with dg.DagsterInstance.get() as instance:
+    with project_instance() as instance:
         done = execute(selected - weekly) if selected - weekly else True
         if done and weekly and not chosen_weeks:
-            chosen_weeks = as_of_week(as_of, first_week)
+            chosen_weeks = as_of_week(as_of, first_week, warehouse_of(args))
         for week in chosen_weeks if weekly else []:
             done = done and execute(weekly, week, as_of)
     for result in results:
@@ -388,21 +402,20 @@ def predict(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     if not args.out.endswith((".csv", ".parquet")):
         raise UsageError(f"--out must end in .csv or .parquet, got '{args.out}'")
-    if args.warehouse:
-        os.environ["RFM_PIPELINE_WAREHOUSE"] = os.path.abspath(args.warehouse)
-    from rfm_pipeline.settings import dagster_home
-
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
-    import dagster as dg
     import pandas as pd
 
     from rfm_pipeline.definitions import defs
 
     out = os.path.abspath(args.out)
     config = {**reading_config(args, args.transactions), "out": out, "as_of": as_of}
-    with dg.DagsterInstance.get() as instance:
+    resources = {"warehouse": {"config": {"base_path": warehouse_of(args)}}}
+    with project_instance() as instance:
         result = defs.resolve_job_def("score_new_customers").execute_in_process(
-            run_config={"ops": {"score_transactions": {"config": config}}, "loggers": LOGGERS},
+            run_config={
+                "ops": {"score_transactions": {"config": config}},
+                "loggers": LOGGERS,
+                "resources": resources,
+            },
             instance=instance,
             raise_on_error=False,
         )

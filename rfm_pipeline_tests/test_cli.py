@@ -181,6 +181,18 @@ def test_select_speaks_dagsters_selection_language(home, capsys, uci_parquet):
     assert built == {"rfm_table", "rfm_scores", "rfm_features"}
 
 
+def test_the_command_leaves_the_process_environment_as_it_found_it(home, uci_parquet, monkeypatch):
+    """The warehouse and instance reach the runs as arguments: a later call (or test) in the
+    same process never inherits them."""
+    monkeypatch.delenv("RFM_PIPELINE_WAREHOUSE", raising=False)
+    names = ("RFM_PIPELINE_WAREHOUSE", "DAGSTER_HOME")
+    before = {name: os.environ.get(name) for name in names}
+    assert run(home, "--input", str(uci_parquet), "--select", "raw_transactions") == 0
+    assert (home / "warehouse" / "raw_transactions.parquet").exists()
+    assert (home / "dagster_home" / "history").is_dir()  # the runs went to the test's instance
+    assert {name: os.environ.get(name) for name in names} == before
+
+
 def test_reading_options_without_raw_transactions_are_an_error_naming_the_fix(
     home, capsys, uci_parquet
 ):
