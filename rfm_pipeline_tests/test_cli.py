@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from rfm_pipeline.cli import main
+from rfm_pipeline.cli import UsageError, main, resolve_selection
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 
@@ -242,3 +243,45 @@ def test_run_on_a_folder_of_exports(home, capsys):
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert sorted(raw["line_no"]) == list(range(len(UCI_ROWS)))
     assert len(pd.read_parquet(home / "warehouse" / "clean_transactions.parquet")) == 4
+
+
+@pytest.fixture(scope="module")
+def known_assets():
+    from rfm_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("everything")
+    known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    return defs.resolve_asset_graph(), known
+
+
+def test_select_reads_downstream_kinds_and_several_clauses(known_assets):
+    graph, known = known_assets
+    assert resolve_selection("rfm_features+", graph, known) >= {
+        "rfm_features", "pca_segmentation", "umap_segmentation", "tsne_segmentation",
+        "customer_segments", "segment_report",
+    }  # fmt: skip
+    assert "rfm_table" not in resolve_selection("rfm_features+", graph, known)
+    assert resolve_selection("kind:umap", graph, known) == {
+        "umap_segmentation", "umap_sweep", "new_customer_evaluation"
+    }  # fmt: skip
+    both = resolve_selection("raw_transactions, group:rfm", graph, known)
+    assert both == {"raw_transactions", "rfm_table", "rfm_scores", "rfm_features"}
+
+
+def test_a_selection_that_matches_nothing_is_refused_naming_it(home, capsys, known_assets):
+    graph, known = known_assets
+    with pytest.raises(UsageError, match="'kind:nothing' selects no asset"):
+        resolve_selection("kind:nothing", graph, known)
+    assert run(home, "--select", "no_such_asset") == 2
+    assert one_error_line(capsys).startswith("error: --select: unknown asset no_such_asset")
+
+
+def test_a_failure_that_is_not_bad_input_exits_1_with_one_line(home, capsys, uci_parquet):
+    from rfm_pipeline.core import rfm
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk went away")
+
+    with mock.patch.object(rfm, "rfm_table", broken):
+        assert run(home, "--input", str(uci_parquet), "--select", "+rfm_table") == 1
+    assert "the disk went away" in one_error_line(capsys)
