@@ -35,9 +35,24 @@ def test_new_and_rewritten_exports_each_start_one_run(tmp_path, monkeypatch):
 
     rewritten = frame.iloc[3:].assign(Quantity=frame.iloc[3:]["Quantity"] + 1)
     rewritten.to_csv(tmp_path / "2010-12-02.csv", index=False)  # same name, same size
-    changed, _ = evaluate(cursor)
+    changed, cursor = evaluate(cursor)
     assert isinstance(changed, dg.RunRequest)
     assert changed.tags["new_exports"] == "2010-12-02.csv"
+
+    (tmp_path / "2010-12-01.csv").unlink()  # a removed export starts nothing
+    removed, _ = evaluate(cursor)
+    assert isinstance(removed, dg.SkipReason)
+    assert removed.skip_message.startswith("no new or changed file among 1 in")
+
+
+def test_the_run_it_requests_is_one_the_weekly_job_accepts(tmp_path, monkeypatch):
+    monkeypatch.setenv(EXPORTS_ENV, str(tmp_path))
+    uci_frame(UCI_ROWS).to_csv(tmp_path / "2010-12-01.csv", index=False)
+    request, _ = evaluate(None)
+    job = defs.resolve_job_def("weekly_segmentation")
+    assert request.job_name in (None, job.name)
+    dg.validate_run_config(job, request.run_config)  # raises if the job would refuse it
+    assert job.partitions_def.has_partition_key(request.partition_key)
 
 
 def test_without_a_location_the_sensor_says_what_to_set(monkeypatch):
