@@ -120,6 +120,12 @@ def _for_people(glance: pd.DataFrame) -> pd.DataFrame:
 FORECAST_COLUMNS = ["cutoff", "model", "customers", "buyers", "auc", "r2", "mae", "total_error"]
 
 
+def _scored(backtest: pd.DataFrame) -> pd.DataFrame | None:
+    """The forecast's backtest as the report shows it; None where no cut-off had the history to
+    be scored (a log of a few months)."""
+    return backtest[FORECAST_COLUMNS] if set(FORECAST_COLUMNS) <= set(backtest.columns) else None
+
+
 def report_inputs(
     week: str,
     profiles: pd.DataFrame,
@@ -143,7 +149,7 @@ def report_inputs(
         segments=profiles,
         generated=f"for the week of {week}",
         summary=_for_people(at_a_glance(profiles, moves)),
-        forecast={"model": forecast["model"], "backtest": forecast["backtest"][FORECAST_COLUMNS]}
+        forecast={"model": forecast["model"], "backtest": _scored(forecast["backtest"])}
         if "model" in forecast
         else None,
         period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",

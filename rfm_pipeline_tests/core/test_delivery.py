@@ -8,7 +8,9 @@ import pandas as pd
 
 from rfm_pipeline.core.delivery import (
     EXPORT_COLUMNS,
+    FORECAST_COLUMNS,
     ReportInputs,
+    _scored,
     at_a_glance,
     overlap,
     render,
@@ -126,6 +128,14 @@ def test_a_classifier_too_few_customers_could_test_says_so_without_figures():
     assert "Segments for new customers" in text
     assert "Too few customers in the smallest segment to train and test a classifier" in text
     assert "nan" not in text and "held-out" not in text
+
+
+def test_a_forecast_no_cut_off_could_test_is_shown_as_untested():
+    untested = {"model": "BG/NBD + Gamma-Gamma", "backtest": _scored(pd.DataFrame())}
+    html = render(ReportInputs(segments=profiles(), generated="week", forecast=untested))
+    assert "the forecast is untested" in html and "<td>nan" not in html
+    scored = _scored(pd.DataFrame([dict.fromkeys(FORECAST_COLUMNS, 1)]).assign(extra=2))
+    assert list(scored.columns) == FORECAST_COLUMNS
 
 
 def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change():
