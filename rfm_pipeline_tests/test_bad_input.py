@@ -188,19 +188,52 @@ HANDLED = {
 }
 
 
+HANDLED_RFM = {
+    # as the plain log: 12583 24 clocks at 3.75 (its postage is no product); 17850 two
+    # invoices, two of its six hearts cancelled: 4 x 2.55 + 6 x 3.39 + 6 x 1.85
+    "another delimiter": {"12583": (0, 1, 90.0), "17850": (1, 2, 41.64)},
+    # "17850.0" is 17850 and "12583.0" 12583; "C17850" is a customer of its own (an id, not a
+    # cancellation: invoice numbers say that); the blank id is a line without a customer
+    "mixed customer ids": {
+        "12583": (0, 1, 90.0),
+        "17850": (1, 1, 4 * 2.55 + 6 * 3.39),
+        "C17850": (1, 1, 6 * 1.85),
+    },
+    # every quantity 10^12: the cancellation is no longer negative, so nothing is cancelled
+    # from the hearts (the C line is dropped as a cancellation all the same)
+    "extreme quantities": {"12583": (0, 1, 3.75e12), "17850": (1, 2, (2.55 + 3.39 + 1.85) * 1e12)},
+    # every line 17850's: four invoices, the last (2 clocks on 2010-12-03) one day later
+    "a single customer": {"17850": (0, 4, 4 * 2.55 + 6 * 3.39 + 6 * 1.85 + 90.0 + 7.5)},
+}
+"""Case -> each customer's (recency, frequency, monetary) as of the day after the last line."""
+
+
+def rfm_of(frame: pd.DataFrame) -> dict[str, tuple]:
+    return {row.customer_id: (row.recency, row.frequency, round(row.monetary, 2))
+            for row in frame.itertuples()}  # fmt: skip
+
+
+def expected_rfm(case: str) -> dict[str, tuple]:
+    return {c: (r, f, round(m, 2)) for c, (r, f, m) in HANDLED_RFM[case].items()}
+
+
 @pytest.mark.parametrize("case", sorted(HANDLED))
 def test_run_handles(home, capsys, case):
     path = write(home, "log.csv", **HANDLED[case])
     assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 0
-    segments = pd.read_parquet(home / "warehouse" / "customer_segments.parquet")
-    assert segments["segment_name"].notna().all()
     assert capsys.readouterr().err == ""
+    segments = pd.read_parquet(home / "warehouse" / "customer_segments.parquet")
+    assert rfm_of(segments) == expected_rfm(case)
+    # a handful of customers is too few to segment: one group, named
+    assert segments["segment_id"].nunique() == 1 and segments["segment_name"].notna().all()
 
 
 @pytest.mark.parametrize("case", sorted(HANDLED))
 def test_predict_handles(home, case):
     scored = predict(home, write(home, "new.csv", **HANDLED[case]))
-    assert (scored["segment_name"].notna() | scored["reason"].notna()).all()
+    assert rfm_of(scored) == expected_rfm(case)
+    # the saved model (recency_model) puts a customer who bought within a month in Active
+    assert scored["segment_name"].eq("Active").all() and scored["reason"].isna().all()
 
 
 def test_run_counts_only_lines_before_the_as_of_date(home):

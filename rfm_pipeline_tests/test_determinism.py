@@ -6,8 +6,11 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from upath import UPath
 
 from rfm_pipeline.core import cleaning, rfm
@@ -18,10 +21,34 @@ from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.settings import BUNDLED_INPUT
 
 
-def outputs(threads: int, folder) -> dict[str, str]:
+def in_row_groups(table: pa.Table, path, rows: int) -> int:
+    """Write `table` at `path` in row groups of `rows` lines, so that the engine can hand each
+    group to another thread (one row group is read by one thread, whatever the count);
+    returns the number of row groups written."""
+    pq.write_table(table, path, row_group_size=rows)
+    return pq.ParquetFile(path).metadata.num_row_groups
+
+
+def threads_reading(threads: int, path) -> int:
+    """How many threads a connection of `threads` uses to read `path`, as the log is read
+    (with each line's position): a function in the query notes the thread of each chunk."""
+    con = connect(threads=threads)
+    seen = set()
+
+    def note(values):
+        seen.add(threading.get_ident())
+        return values
+
+    con.con.create_function("note_thread", note, ["BIGINT"], "BIGINT", type="arrow")
+    scan = f"read_parquet('{path}', file_row_number = true)"
+    con.con.sql(f"SELECT sum(note_thread(file_row_number)) FROM {scan}").fetchall()
+    return len(seen)
+
+
+def outputs(threads: int, source, folder) -> dict[str, str]:
     """Clean transactions, RFM table and scores, and PCA segments; the sha256 of each file."""
     con = connect(threads=threads)
-    clean = cleaning.clean_transactions(read_transactions(con, BUNDLED_INPUT)).table
+    clean = cleaning.clean_transactions(read_transactions(con, source)).table
     files = {"clean": folder / f"clean_{threads}.parquet", "rfm": folder / f"rfm_{threads}.parquet"}
     write_table(clean, UPath(files["clean"]))
     written = con.read_parquet(files["clean"])
@@ -38,7 +65,14 @@ def outputs(threads: int, folder) -> dict[str, str]:
 
 
 def test_one_thread_and_two_give_identical_files(tmp_path):
-    assert outputs(1, tmp_path) == outputs(2, tmp_path)
+    """The bundled log in row groups of 50,000 lines, so that two threads share the work (the
+    bundled file is one row group, read by one thread whatever the count)."""
+    source = tmp_path / "online_retail.parquet"
+    assert in_row_groups(pq.read_table(BUNDLED_INPUT), source, 50_000) == 11  # 541,909 lines
+    assert threads_reading(2, BUNDLED_INPUT) == 1
+    assert threads_reading(1, source) == 1
+    assert threads_reading(2, source) == 2
+    assert outputs(1, source, tmp_path) == outputs(2, source, tmp_path)
 
 
 OTHER_CPU = """
@@ -63,7 +97,8 @@ def test_whole_runs_on_another_cpu_and_thread_count_give_identical_tables(tmp_pa
     once as installed on two threads, once on one thread as if on another CPU. Every table
     in the warehouse (each week's and the stable one) byte for byte."""
     source = tmp_path / "sample.parquet"
-    pd.read_parquet(BUNDLED_INPUT).head(60_000).to_parquet(source)
+    assert in_row_groups(pq.read_table(BUNDLED_INPUT).slice(0, 60_000), source, 10_000) == 6
+    assert threads_reading(2, source) == 2  # two threads can share the reading
     digests = []
     for threads, start, machine in (
         (2, ["-m", "rfm_pipeline.cli"], {}),

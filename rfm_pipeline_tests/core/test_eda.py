@@ -82,9 +82,22 @@ def test_hour_ranges_wrap_around_midnight():
     assert _hour_ranges([]) == ""
 
 
-def test_tables_are_small_frames(found):
-    assert isinstance(found.tables["countries"], pd.DataFrame)
-    assert len(found.tables["orders_by_hour"]) == 24
+def test_the_tables_behind_the_answers_and_plots(found):
+    tables = found.tables
+    # Germany: customer 1's order, 10 x 2 + 100; UK: customers 2 and 3, 2 x (5 - 2) + 2
+    assert tables["countries"].to_dict("records") == [
+        {"country": "Germany", "customers": 1, "orders": 1, "revenue": 120.0},
+        {"country": "UK", "customers": 2, "orders": 2, "revenue": 8.0},
+    ]
+    hours = tables["orders_by_hour"].set_index("hour")["orders"]
+    assert hours.index.tolist() == list(range(24))
+    assert hours[hours > 0].to_dict() == {10: 1, 11: 1, 14: 1}
+    months = tables["revenue_by_month"]
+    assert months["month"].dt.strftime("%Y-%m").tolist() == ["2011-10", "2011-11"]
+    assert months["revenue"].tolist() == [2.0, 126.0]
+    assert tables["order_values"].values.tolist() == [["1", 120.0], ["2", 6.0], ["3", 2.0]]
+    top = tables["top_products"]
+    assert top[["stock_code", "revenue"]].values.tolist() == [["222", 100.0], ["111", 28.0]]
 
 
 # A subscription or CRM export: customer, compact date, amount; nothing else.

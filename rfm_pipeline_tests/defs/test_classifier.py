@@ -1,21 +1,42 @@
 """segment_classifier, and the job that scores a new transactions file with it."""
 
-import json
-
-import dagster as dg
 import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+from upath import UPath
 
+from rfm_pipeline.core.model_files import load_model
 from rfm_pipeline_tests.defs.conftest import WEEK, resources
 
+FEATURES = ["recency", "frequency", "monetary"]
 
-def test_the_classifier_is_saved_with_its_card(graph):
-    card = json.loads((graph.warehouse / "segment_classifier" / f"{WEEK}.json").read_text())
-    assert card["features"] == ["recency", "frequency", "monetary"]
+
+def test_the_saved_classifier_and_its_card_match_the_segments_it_learned(graph):
+    path = graph.warehouse / "segment_classifier" / f"{WEEK}.skops"
+    saved = load_model(UPath(path))
+    card = saved.card
+    assert card["features"] == FEATURES and saved.model.n_features_in_ == 3
     assert card["cleaning_rules"]["cancellation_prefix"] == "C"
     assert card["as_of"] == "2011-12-05"
-    meta = graph.metadata("segment_classifier")
-    assert meta["settings"]["features"] == card["features"]
-    assert meta["test_customers"] == card["customers"]["tested"]
+    # the classes: the model's, and the names customer_segments gives them
+    segments = graph.table("customer_segments")
+    names = segments[["segment_id", "segment_name", "strategy"]].drop_duplicates()
+    assert saved.model.classes_.tolist() == sorted(segments["segment_id"].unique())
+    assert card["classes"] == names.sort_values("segment_id").to_dict("records")
+    chosen = segments.iloc[0]
+    assert card["segmentation"] == {"embedding": chosen["embedding"],
+                                    "algorithm": chosen["algorithm"]}  # fmt: skip
+    # the held-out accuracy, again: the saved model on the 20% split off by random_state 42
+    data = graph.table("rfm_table").merge(segments[["customer_id", "segment_id"]])
+    data = data.sort_values("customer_id")
+    x, y = data[FEATURES].to_numpy(dtype="float64"), data["segment_id"].to_numpy()
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, stratify=y, random_state=42
+    )
+    assert card["customers"] == {"trained": len(y_train), "tested": len(y_test)}
+    accuracy = float((saved.model.predict(x_test) == y_test).mean())
+    assert card["metrics"]["test"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+    assert graph.metadata("segment_classifier")["test_accuracy"] == round(accuracy, 4)
 
 
 def test_the_score_job_segments_a_file_with_the_saved_classifier(graph, tmp_path, uci_parquet):
@@ -31,6 +52,16 @@ def test_the_score_job_segments_a_file_with_the_saved_classifier(graph, tmp_path
     assert result.success
     scored = pd.read_csv(out, dtype={"customer_id": str})
     assert scored["customer_id"].tolist() == ["12583", "17850"]
-    assert scored["segment_id"].notna().all()
+    # as of 2011-01-01: 12583 bought 24 clocks at 3.75 on 2010-12-02 (its postage is no
+    # product); 17850 two invoices on 2010-12-01, two of its six hearts cancelled:
+    # 4 x 2.55 + 6 x 3.39 + 6 x 1.85
+    assert scored[FEATURES].values.tolist() == [[29, 1, 90.0], [30, 2, 41.64]]
+    saved = load_model(UPath(graph.warehouse / "segment_classifier.skops"))
+    x = scored[FEATURES].to_numpy(dtype="float64")
+    assert scored["segment_id"].tolist() == saved.model.predict(x).tolist()
+    assert (
+        scored["probability"].tolist() == saved.model.predict_proba(x).max(axis=1).round(4).tolist()
+    )
+    named = {c["segment_id"]: c["segment_name"] for c in saved.card["classes"]}
+    assert scored["segment_name"].tolist() == [named[s] for s in scored["segment_id"]]
     assert scored["p_active"].between(0, 1).all() and (scored["expected_spend_90d"] > 0).all()
-    assert isinstance(result.dagster_run, dg.DagsterRun)

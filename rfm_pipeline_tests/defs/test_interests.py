@@ -1,13 +1,33 @@
 """customer_interests: spend shares per category and an interest group per customer."""
 
+import numpy as np
 
-def test_every_customer_has_shares_that_add_up(graph):
-    interests = graph.table("customer_interests", week=None)
+
+def test_every_customer_has_its_spend_shares_and_a_named_group(graph):
+    interests = graph.table("customer_interests", week=None).set_index("customer_id")
     meta = graph.metadata("customer_interests")
-    if "skipped" in meta:
-        assert interests.empty
-        return
-    shares = interests[[c for c in interests.columns if c.startswith("share_")]]
-    assert (shares.sum(axis=1).round(6) == 1).mean() > 0.95  # a customer who spent 0 has none
-    assert interests["group_name"].notna().all()
+    assert "skipped" not in meta  # the graph's shop has descriptions: categories and groups
     assert meta["settings"] == {"ks": list(range(4, 13)), "random_state": 42}
+    # shares, invoices and baskets worked out from the clean lines and each product's category
+    clean = graph.table("clean_transactions", week=None)
+    products = graph.table("product_categories", week=None)
+    lines = clean.merge(products[["stock_code", "category_id"]], on="stock_code")
+    assert sorted(interests.index) == sorted(lines["customer_id"].unique())
+    spend = lines.pivot_table(index="customer_id", columns="category_id", values="total_price",
+                              aggfunc="sum", fill_value=0.0)  # fmt: skip
+    total = spend.sum(axis=1)
+    shares = spend.div(total.where(total != 0), axis=0).fillna(0.0)
+    shares.columns = [f"share_{c}" for c in shares.columns]
+    got = interests.loc[shares.index, shares.columns]
+    np.testing.assert_allclose(got.to_numpy(), shares.to_numpy(), rtol=0, atol=1e-9)
+    baskets = lines.groupby(["customer_id", "invoice_no"])["total_price"].sum()
+    per_customer = baskets.groupby("customer_id").agg(["size", "mean"])
+    assert interests.loc[per_customer.index, "invoices"].tolist() == per_customer["size"].tolist()
+    np.testing.assert_allclose(
+        interests.loc[per_customer.index, "basket_mean"], per_customer["mean"], rtol=1e-9
+    )
+    # one group per customer, k of them, each with one name
+    assert sorted(interests["group_id"].unique()) == list(range(meta["k"]))
+    names = interests.groupby("group_id")["group_name"].nunique()
+    assert names.eq(1).all() and interests["group_name"].nunique() == meta["k"]
+    assert interests["group_name"].str.contains(" buyers, ").all()

@@ -1,9 +1,12 @@
 """The warehouse resource: where outputs go, and a failed or killed run put back."""
 
+import os
+
+import dagster as dg
 from upath import UPath
 
 from rfm_pipeline.core.storage import Journal, write_bytes
-from rfm_pipeline.defs.resources import Warehouse, defs
+from rfm_pipeline.defs.resources import Warehouse
 
 
 def test_a_weekly_output_reaches_the_stable_path_only_while_it_is_the_newest(tmp_path):
@@ -34,7 +37,38 @@ def test_a_withdrawn_output_is_gone_and_a_failed_run_puts_it_back(tmp_path):
     assert plot.read_bytes() == b"an earlier input's plot"
 
 
-def test_the_project_resources_run_in_process():
-    assert set(defs.resources) == {"engine", "warehouse", "io_manager"}
-    assert defs.executor is not None and defs.executor.name == "in_process"
-    assert set(defs.loggers) == {"console", "progress"}
+@dg.asset
+def first_step() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"pid": os.getpid()})
+
+
+@dg.asset(deps=[first_step])
+def second_step() -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"pid": os.getpid()})
+
+
+def two_steps() -> dg.JobDefinition:
+    """Two steps that note the process they ran in, under the project's executor."""
+    from rfm_pipeline.definitions import defs as project
+
+    definitions = dg.Definitions(
+        assets=[first_step, second_step],
+        jobs=[dg.define_asset_job("two_steps", selection=[first_step, second_step])],
+        executor=project.executor,
+    )
+    return definitions.resolve_job_def("two_steps")
+
+
+def test_a_run_executes_every_step_in_its_own_process(tmp_path):
+    """The project's executor runs every step in the run's process, no fresh interpreter per
+    step (one DuckDB connection, models compiled once). `execute_job` honours the executor;
+    `execute_in_process` would run in process whatever it is."""
+    job = dg.reconstructable(two_steps)
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        dg.execute_job(job, instance) as result,
+    ):
+        assert result.success
+        steps = ("first_step", "second_step")
+        pids = [result.asset_materializations_for_node(s)[0].metadata["pid"].value for s in steps]
+    assert pids == [os.getpid(), os.getpid()]
