@@ -22,8 +22,10 @@ CHEAP = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "r
          "customer_segments", "segment_profiles"]  # fmt: skip
 """The segmentation path: enough to show a shop of that size is segmented."""
 
-WHOLE_GRAPH = {1, 3, 30}
-"""Sizes run through every asset, the report included."""
+WHOLE_GRAPH = {1, 3}
+"""Sizes run through every asset, the report included. Larger shops through every asset: the
+60-customer three-column log below, the 150-customer graph of the Dagster wiring's tests
+(defs/conftest.py), the tenth of the bundled customers of the weekly tests."""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def metadata(asset: str) -> dict:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
-@pytest.mark.parametrize("customers", [1, 2, 3, 5, 10, 30, 300])
+@pytest.mark.parametrize("customers", [1, 2, 3, 5, 10])
 def test_a_shop_of_the_first_n_customers_is_segmented(home, bundled, customers):  # noqa: F811
     first = bundled["CustomerID"].dropna().drop_duplicates().head(customers)
     path = write(home, "shop.csv", bundled[bundled["CustomerID"].isin(first)])
