@@ -14,6 +14,7 @@ from benchmarks import (
     engines,
     incremental,
     scale,
+    targets,
     value,
     whole,
 )
@@ -21,7 +22,7 @@ from benchmarks import (
 BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
               "customers": customers.run, "value": value.run, "whole": whole.run,
               "engines": engines.run, "incremental": incremental.run,
-              "choice": choice.run}  # fmt: skip
+              "choice": choice.run, "targets": targets.run}  # fmt: skip
 
 
 def main() -> None:
