@@ -28,7 +28,7 @@ NUMERIC_TARGETS = {
     # differed; its AVX2 and baseline loops gave the same figures
     "NPY_DISABLE_CPU_FEATURES": AVX512,
     # OpenBLAS's Haswell kernels (AVX2 and FMA) on every CPU that has them: its SkylakeX
-    # kernels, chosen on Intel's AVX-512 CPUs, gave other PCA coordinates
+    # kernels, its own choice on AVX-512 CPUs, gave other PCA coordinates
     "OPENBLAS_CORETYPE": "Haswell",
 }
 """Read by numba, numpy and OpenBLAS when they load, so set before any of them is imported."""
