@@ -19,10 +19,18 @@ from benchmarks import (
     whole,
 )
 
-BENCHMARKS = {"cleaning": cleaning.run, "classifier": classifier.run, "scale": scale.run,
-              "customers": customers.run, "value": value.run, "whole": whole.run,
-              "engines": engines.run, "incremental": incremental.run,
-              "choice": choice.run, "targets": targets.run}  # fmt: skip
+BENCHMARKS = {
+    "cleaning": cleaning.run,
+    "classifier": classifier.run,
+    "scale": scale.run,
+    "customers": customers.run,
+    "value": value.run,
+    "whole": whole.run,
+    "engines": engines.run,
+    "incremental": incremental.run,
+    "choice": choice.run,
+    "targets": targets.run,
+}
 
 
 def main() -> None:

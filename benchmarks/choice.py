@@ -14,8 +14,15 @@ from pathlib import Path
 
 SEEDS = (0, 1, 2, 3, 4)
 SPACES = ("pca_segmentation", "umap_segmentation", "tsne_segmentation")
-AGAIN = [*SPACES, "pca_sweep", "umap_sweep", "tsne_sweep", "value_backtest",
-         "customer_segments", "segment_registry"]  # fmt: skip
+AGAIN = [
+    *SPACES,
+    "pca_sweep",
+    "umap_sweep",
+    "tsne_sweep",
+    "value_backtest",
+    "customer_segments",
+    "segment_registry",
+]
 
 
 def run(repeats: int = 1, reference_repeats: int = 0, seeds: tuple[int, ...] = SEEDS) -> dict:
@@ -48,15 +55,17 @@ def run(repeats: int = 1, reference_repeats: int = 0, seeds: tuple[int, ...] = S
                 if event.asset_key.to_user_string() == "customer_segments"
                 for key, value in event.event_specific_data.materialization.metadata.items()
             }
-            choices.append({
-                "seed": seed,
-                "chosen": f"{meta['embedding']}/{meta['algorithm']} k={meta['k']}",
-                "tied": meta.get("tied"),
-                "margin": meta.get("margin"),
-                "stability_ari": meta.get("stability_ari"),
-                "rule": meta["rule"],
-                "seconds": round(time.perf_counter() - started, 1),
-            })  # fmt: skip
+            choices.append(
+                {
+                    "seed": seed,
+                    "chosen": f"{meta['embedding']}/{meta['algorithm']} k={meta['k']}",
+                    "tied": meta.get("tied"),
+                    "margin": meta.get("margin"),
+                    "stability_ari": meta.get("stability_ari"),
+                    "rule": meta["rule"],
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
             print(choices[-1], flush=True)
     return {
         "benchmark": "choice",

@@ -32,11 +32,19 @@ VARIANTS = {
 
 SPACES = {
     "pca": {"ks": range(2, 11), "algorithms": ("kmeans", "gmm"), "random_state": 42},
-    "umap": {"ks": range(3, 9), "algorithms": ("kmeans", "gmm", "agglomerative", "hdbscan"),
-             "random_state": 42, "tie_within": 0.02},
-    "tsne": {"ks": range(3, 9), "algorithms": ("kmeans", "gmm", "agglomerative"),
-             "random_state": 100, "perplexity": 50.0},
-}  # fmt: skip
+    "umap": {
+        "ks": range(3, 9),
+        "algorithms": ("kmeans", "gmm", "agglomerative", "hdbscan"),
+        "random_state": 42,
+        "tie_within": 0.02,
+    },
+    "tsne": {
+        "ks": range(3, 9),
+        "algorithms": ("kmeans", "gmm", "agglomerative"),
+        "random_state": 100,
+        "perplexity": 50.0,
+    },
+}
 
 CHILD = """
 import hashlib, importlib.util, json, sys, time
@@ -77,16 +85,19 @@ def run(repeats: int = 1, reference_repeats: int = 0) -> dict:
             continue  # its kernels need AVX-512
         switch = "on" if name.startswith("fixed") else "off"
         command = [sys.executable, "-c", CHILD, switch, settings.__file__, source]
-        done = subprocess.run(command, capture_output=True, text=True, check=True,
-                              env={**inherited, **env})  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=True, env={**inherited, **env}
+        )
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
         print(name, results[name], flush=True)
     own = results["this CPU's own targets"]
     return {
         "benchmark": "targets",
         "variants": {
-            name: {space: {**figures, "differs": figures["hash"] != own[space]["hash"]}
-                   for space, figures in spaces.items()}
+            name: {
+                space: {**figures, "differs": figures["hash"] != own[space]["hash"]}
+                for space, figures in spaces.items()
+            }
             for name, spaces in results.items()
         },
-    }  # fmt: skip
+    }

@@ -69,13 +69,24 @@ def three_column_log(customers: int = 60) -> pd.DataFrame:
         first = int(rng.integers(0, 450))  # some buy from the start, some join later
         days = np.sort(rng.integers(first, 546, size=int(rng.integers(1, 16))))
         scale = (20.0, 80.0, 300.0)[customer % 3]
-        rows += [(f"C{customer:03d}", (start + dt.timedelta(days=int(day))).strftime("%Y%m%d"),
-                  f"{rng.gamma(2.0, scale):.2f}") for day in days]  # fmt: skip
+        rows += [
+            (
+                f"C{customer:03d}",
+                (start + dt.timedelta(days=int(day))).strftime("%Y%m%d"),
+                f"{rng.gamma(2.0, scale):.2f}",
+            )
+            for day in days
+        ]
     return pd.DataFrame(rows, columns=["customer_id", "invoice_date", "amount"])
 
 
-THREE_COLUMN_ASSETS = ("eda_report", "product_categories", "customer_interests",
-                       "interest_classifier", "segment_export")  # fmt: skip
+THREE_COLUMN_ASSETS = (
+    "eda_report",
+    "product_categories",
+    "customer_interests",
+    "interest_classifier",
+    "segment_export",
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +112,10 @@ def test_a_log_of_customer_date_and_amount_runs_to_the_end(three_columns):
     assert three_columns["code"] == 0
     customers = sorted(three_columns["log"]["customer_id"].unique())
     warehouse = three_columns["warehouse"]
-    for exported in (pd.read_csv(warehouse / "segment_export.csv", dtype={"customer_id": str}),
-                     pd.read_parquet(warehouse / "segment_export.parquet")):  # fmt: skip
+    for exported in (
+        pd.read_csv(warehouse / "segment_export.csv", dtype={"customer_id": str}),
+        pd.read_parquet(warehouse / "segment_export.parquet"),
+    ):
         assert exported["customer_id"].tolist() == customers  # one row each
         assert exported["segment_name"].notna().all()
         assert exported["interest_group"].isna().all()
@@ -128,11 +141,13 @@ def test_a_log_of_customer_date_and_amount_answers_what_its_columns_allow(three_
     assert answer["How many values are missing?"] == "0 (none)"
     mean = log["amount"].astype(float).mean()
     assert answer["Mean line value (total_price)?"] == f"{mean:,.2f}"
-    cannot = {"How many countries?": "no country column in the input",
-              "Top three countries by revenue": "no country column in the input",
-              "What share of orders are cancellations?": "no invoice numbers in the input",
-              "Which product is sold most often?": "no stock codes in the input",
-              "When are most orders placed?": "the dates have no time of day"}  # fmt: skip
+    cannot = {
+        "How many countries?": "no country column in the input",
+        "Top three countries by revenue": "no country column in the input",
+        "What share of orders are cancellations?": "no invoice numbers in the input",
+        "Which product is sold most often?": "no stock codes in the input",
+        "When are most orders placed?": "the dates have no time of day",
+    }
     for question, why in cannot.items():
         assert answer[question] == f"cannot answer: {why}"
     assert three_columns["metadata"]["eda_report"]["not_answered"] == (

@@ -209,8 +209,10 @@ HANDLED_RFM = {
 
 
 def rfm_of(frame: pd.DataFrame) -> dict[str, tuple]:
-    return {row.customer_id: (row.recency, row.frequency, round(row.monetary, 2))
-            for row in frame.itertuples()}  # fmt: skip
+    return {
+        row.customer_id: (row.recency, row.frequency, round(row.monetary, 2))
+        for row in frame.itertuples()
+    }
 
 
 def expected_rfm(case: str) -> dict[str, tuple]:

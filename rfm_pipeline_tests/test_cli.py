@@ -257,13 +257,19 @@ def known_assets():
 def test_select_reads_downstream_kinds_and_several_clauses(known_assets):
     graph, known = known_assets
     assert resolve_selection("rfm_features+", graph, known) >= {
-        "rfm_features", "pca_segmentation", "umap_segmentation", "tsne_segmentation",
-        "customer_segments", "segment_report",
-    }  # fmt: skip
+        "rfm_features",
+        "pca_segmentation",
+        "umap_segmentation",
+        "tsne_segmentation",
+        "customer_segments",
+        "segment_report",
+    }
     assert "rfm_table" not in resolve_selection("rfm_features+", graph, known)
     assert resolve_selection("kind:umap", graph, known) == {
-        "umap_segmentation", "umap_sweep", "new_customer_evaluation"
-    }  # fmt: skip
+        "umap_segmentation",
+        "umap_sweep",
+        "new_customer_evaluation",
+    }
     both = resolve_selection("raw_transactions, group:rfm", graph, known)
     assert both == {"raw_transactions", "rfm_table", "rfm_scores", "rfm_features"}
 

@@ -111,10 +111,24 @@ def test_whole_runs_on_another_cpu_and_thread_count_give_identical_outputs(tmp_p
         (1, ["-c", OTHER_CPU], OTHER_CPU_ENV),
     ):
         warehouse = tmp_path / f"warehouse_{threads}"
-        command = [sys.executable, *start, "run", "--input", str(source),
-                   "--warehouse", str(warehouse), "--threads", str(threads)]  # fmt: skip
-        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home_{threads}"), **machine,
-               "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}  # fmt: skip
+        command = [
+            sys.executable,
+            *start,
+            "run",
+            "--input",
+            str(source),
+            "--warehouse",
+            str(warehouse),
+            "--threads",
+            str(threads),
+        ]
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(tmp_path / f"home_{threads}"),
+            **machine,
+            "OMP_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads),
+        }
         subprocess.run(command, check=True, capture_output=True, env=env)
         warehouses.append(warehouse)
     files = [sorted(p.relative_to(w) for p in w.rglob("*") if p.is_file()) for w in warehouses]
@@ -122,8 +136,12 @@ def test_whole_runs_on_another_cpu_and_thread_count_give_identical_outputs(tmp_p
     kinds = {p.suffix for p in files[0]}
     assert {".parquet", ".csv", ".json", ".png", ".html", ".skops", ".nc"} <= kinds
     models = {".skops", ".nc"}
-    differ = [str(p) for p in files[0] if p.suffix not in models
-              and (warehouses[0] / p).read_bytes() != (warehouses[1] / p).read_bytes()]  # fmt: skip
+    differ = [
+        str(p)
+        for p in files[0]
+        if p.suffix not in models
+        and (warehouses[0] / p).read_bytes() != (warehouses[1] / p).read_bytes()
+    ]
     assert differ == []
     for path in (p for p in files[0] if p.suffix in models):
         customers = warehouses[0] / "customer_segments.parquet"

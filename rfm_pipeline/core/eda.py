@@ -77,9 +77,12 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
     lacking |= {"quantity"} if "amount" in given else set()
     lacking |= set() if has_time_of_day(raw) else {"time"}
     overview = data_overview(raw, given)
-    tables = {"missing_values": overview["missing"], "revenue_by_month": revenue_by_month(clean),
-              "orders_by_weekday": orders_by_weekday(clean),
-              "order_values": order_values(clean)}  # fmt: skip
+    tables = {
+        "missing_values": overview["missing"],
+        "revenue_by_month": revenue_by_month(clean),
+        "orders_by_weekday": orders_by_weekday(clean),
+        "order_values": order_values(clean),
+    }
     missing = tables["missing_values"]
     gaps = ", ".join(f"{r.column} {r.missing:,}" for r in missing.itertuples() if r.missing)
     months, weekdays = tables["revenue_by_month"], tables["orders_by_weekday"]
@@ -92,13 +95,14 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
         "What period?": f"{overview['first']:%Y-%m-%d} to {overview['last']:%Y-%m-%d}",
         "How many values are missing?": f"{int(missing['missing'].sum()):,} ({gaps or 'none'})",
         "How many customers?": f"{overview['customers']:,} distinct customer ids",
-        "Which month has the most revenue?":
-            f"{best_month['month']:%B %Y} ({best_month['revenue']:,.0f})",
+        "Which month has the most revenue?": (
+            f"{best_month['month']:%B %Y} ({best_month['revenue']:,.0f})"
+        ),
         "On which weekdays are there no orders?": ", ".join(closed) or "none",
         "Mean line value (total_price)?": f"{exact_mean(clean.total_price).execute():,.2f}",
         "Order values?": f"median {baskets.median():,.2f}, mean {baskets.mean():,.2f}, "
-                         f"largest {baskets.max():,.2f}",
-    }  # fmt: skip
+        f"largest {baskets.max():,.2f}",
+    }
     if "invoice_no" not in lacking:
         cancelled = cancellations(raw, cancellation_prefix)
         said["What share of orders are cancellations?"] = (
@@ -109,9 +113,11 @@ def explore(raw: ir.Table, clean: ir.Table, cancellation_prefix: str = "C") -> E
     if "country" not in lacking:
         tables["countries"] = by_country = countries(clean)
         said["How many countries?"] = f"{countries_given(raw):,} besides unspecified"
-        for question, by, n in (("Where are most customers?", "customers", 1),
-                                ("Top three countries by orders", "orders", 3),
-                                ("Top three countries by revenue", "revenue", 3)):  # fmt: skip
+        for question, by, n in (
+            ("Where are most customers?", "customers", 1),
+            ("Top three countries by orders", "orders", 3),
+            ("Top three countries by revenue", "revenue", 3),
+        ):
             top = by_country.sort_values(by, ascending=False)["country"].head(n)
             said[question] = ", ".join(top)
     if "time" not in lacking:
@@ -269,8 +275,10 @@ def hypotheses(tables: dict[str, pd.DataFrame]) -> list[str]:
         office = hours.loc[hours["hour"].between(9, 16), "orders"].sum() / max(
             hours["orders"].sum(), 1
         )
-        found.append(f"{office:.0%} of orders fall between 9:00 and 17:00: buyers order in"
-                     " office hours, as wholesalers would.")  # fmt: skip
+        found.append(
+            f"{office:.0%} of orders fall between 9:00 and 17:00: buyers order in"
+            " office hours, as wholesalers would."
+        )
     values = tables["order_values"]["value"]
     if len(values):
         mean, median = values.mean(), values.median()
@@ -305,8 +313,13 @@ def _hour_ranges(hours: list[int]) -> str:
     return ", ".join(f"{a}:00-{(b + 1) % 24}:00" for a, b in ranges)
 
 
-PLOTS = ("revenue_by_month", "orders_by_weekday", "orders_by_hour", "revenue_by_country",
-         "order_values")  # fmt: skip
+PLOTS = (
+    "revenue_by_month",
+    "orders_by_weekday",
+    "orders_by_hour",
+    "revenue_by_country",
+    "order_values",
+)
 """Every plot the exploration can draw; `eda_figures` leaves out those the input does not allow."""
 
 
@@ -316,26 +329,34 @@ def eda_figures(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
     months, weekdays = tables["revenue_by_month"], tables["orders_by_weekday"]
     figures = {
         "revenue_by_month": column_chart(
-            [f"{m:%Y-%m}" for m in months["month"]], months["revenue"].tolist(),
-            "Revenue by month", "revenue",
+            [f"{m:%Y-%m}" for m in months["month"]],
+            months["revenue"].tolist(),
+            "Revenue by month",
+            "revenue",
         ),
         "orders_by_weekday": column_chart(
-            weekdays["weekday"].str[:3].tolist(), weekdays["orders"].tolist(),
-            "Orders by weekday", "orders",
+            weekdays["weekday"].str[:3].tolist(),
+            weekdays["orders"].tolist(),
+            "Orders by weekday",
+            "orders",
         ),
-    }  # fmt: skip
+    }
     if "orders_by_hour" in tables:
         hours = tables["orders_by_hour"]
         figures["orders_by_hour"] = column_chart(
-            [str(h) for h in hours["hour"]], hours["orders"].tolist(), "Orders by hour of day",
+            [str(h) for h in hours["hour"]],
+            hours["orders"].tolist(),
+            "Orders by hour of day",
             "orders",
-        )  # fmt: skip
+        )
     if "countries" in tables:
         countries = tables["countries"].head(10)
         figures["revenue_by_country"] = bar_chart(
-            countries["country"].tolist(), countries["revenue"].tolist(),
-            "Revenue by country (top 10)", "revenue",
-        )  # fmt: skip
+            countries["country"].tolist(),
+            countries["revenue"].tolist(),
+            "Revenue by country (top 10)",
+            "revenue",
+        )
     figures["order_values"] = histogram(
         tables["order_values"]["value"], "Order values", "order value"
     )

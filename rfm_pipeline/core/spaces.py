@@ -230,9 +230,14 @@ STABILITY_POINTS = 4_000
 
 @one_thread
 def stability(
-    points: np.ndarray, labels: np.ndarray, algorithm: str, k: int, resamples: int = 5,
-    share: float = 0.8, random_state: int = 0,
-) -> float:  # fmt: skip
+    points: np.ndarray,
+    labels: np.ndarray,
+    algorithm: str,
+    k: int,
+    resamples: int = 5,
+    share: float = 0.8,
+    random_state: int = 0,
+) -> float:
     """How much a solution holds when the customers change: the mean adjusted Rand index
     between `labels` and the same algorithm's k segments refitted on random resamples of
     `share` of the points (1: the same segments every time; 0: as good as chance). NaN for
@@ -327,8 +332,16 @@ def segment(
             f"{distinct} distinct customer profiles: too few for {min(ks)} segments",
         )
     embedding = embed(space, scaled, fit_on, random_state, **embedding_options)
-    result = sweep(embedding.points[fit_on], ks, algorithms, random_state, min_share, preferred,
-                   tolerance, tie_within)  # fmt: skip
+    result = sweep(
+        embedding.points[fit_on],
+        ks,
+        algorithms,
+        random_state,
+        min_share,
+        preferred,
+        tolerance,
+        tie_within,
+    )
     table = features[["customer_id", "is_outlier"]].assign(
         x=embedding.points[:, 0], y=embedding.points[:, 1]
     )

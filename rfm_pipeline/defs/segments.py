@@ -136,11 +136,15 @@ def _choice_metadata(
     return {
         "passed_over": segments.passed_over(kept, float(row["silhouette"])),
         "tie_within": config.tie_within,
-        "tied": [f"{e}/{a} k={k} ({s:.3f})" for e, a, k, s in
-                 ties[["embedding", "algorithm", "k", "silhouette"]].itertuples(index=False)],
+        "tied": [
+            f"{e}/{a} k={k} ({s:.3f})"
+            for e, a, k, s in ties[["embedding", "algorithm", "k", "silhouette"]].itertuples(
+                index=False
+            )
+        ],
         "margin": round(segments.margin(kept, config.tie_within), 4),
         "stability_ari": round(segments.chosen_stability(segmentation, chosen[1]), 3),
-    }  # fmt: skip
+    }
 
 
 def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str, str]) -> str:

@@ -121,8 +121,12 @@ def test_every_section_with_embedded_images_and_nothing_external():
 
 
 def test_a_classifier_too_few_customers_could_test_says_so_without_figures():
-    majority = {"model": "majority", "accuracy": float("nan"), "macro_f1": float("nan"),
-                "customers": 0}  # fmt: skip
+    majority = {
+        "model": "majority",
+        "accuracy": float("nan"),
+        "macro_f1": float("nan"),
+        "customers": 0,
+    }
     html = render(ReportInputs(segments=profiles(), generated="week", classifier=majority))
     text = " ".join(parse(html).text)
     assert "Segments for new customers" in text

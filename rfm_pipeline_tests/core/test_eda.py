@@ -173,15 +173,47 @@ def test_the_full_log_answers_every_question(found):
 
 def test_stock_codes_without_descriptions_or_countries(con):
     lines = [
-        line(invoice="1", stock="111", quantity=2, price=3.0, date="2011-11-07 10:05",
-             customer="1", country=None, description=None),
-        line(invoice="1", stock="222", quantity=1, price=9.0, date="2011-11-07 10:05",
-             customer="1", country=None, description=None),
-        line(invoice="2", stock="111", quantity=1, price=3.0, date="2011-11-08 15:30",
-             customer="2", country=None, description=None),
-        line(invoice="C3", stock="111", quantity=-1, price=3.0, date="2011-11-09 12:00",
-             customer="2", country=None, description=None),
-    ]  # fmt: skip
+        line(
+            invoice="1",
+            stock="111",
+            quantity=2,
+            price=3.0,
+            date="2011-11-07 10:05",
+            customer="1",
+            country=None,
+            description=None,
+        ),
+        line(
+            invoice="1",
+            stock="222",
+            quantity=1,
+            price=9.0,
+            date="2011-11-07 10:05",
+            customer="1",
+            country=None,
+            description=None,
+        ),
+        line(
+            invoice="2",
+            stock="111",
+            quantity=1,
+            price=3.0,
+            date="2011-11-08 15:30",
+            customer="2",
+            country=None,
+            description=None,
+        ),
+        line(
+            invoice="C3",
+            stock="111",
+            quantity=-1,
+            price=3.0,
+            date="2011-11-09 12:00",
+            customer="2",
+            country=None,
+            description=None,
+        ),
+    ]
     raw = raw_table(con, lines)
     found = explore(raw, clean_transactions(raw).table)
     answers = found.answers.set_index("question")["answer"]

@@ -88,12 +88,18 @@ def test_minimal_log_with_an_amount_and_no_invoice_numbers(con, tmp_path):
 
 def test_made_invoice_numbers_never_look_like_cancellations(con, tmp_path):
     frame = pd.DataFrame(
-        {"customer_id": ["C17", "C17", "CUST-2"], "invoice_date": ["20230102"] * 3,
-         "amount": ["10", "5", "7"]}
-    )  # fmt: skip
+        {
+            "customer_id": ["C17", "C17", "CUST-2"],
+            "invoice_date": ["20230102"] * 3,
+            "amount": ["10", "5", "7"],
+        }
+    )
     raw = read_transactions(con, _parquet(tmp_path, frame))
-    assert raw.execute()["invoice_no"].tolist() == ["20230102-C17", "20230102-C17",
-                                                    "20230102-CUST-2"]  # fmt: skip
+    assert raw.execute()["invoice_no"].tolist() == [
+        "20230102-C17",
+        "20230102-C17",
+        "20230102-CUST-2",
+    ]
     assert clean_transactions(raw).table.count().execute() == 3  # no line a cancellation
 
 

@@ -44,8 +44,10 @@ def test_three_segments_are_loyal_intermediate_lost_by_profile():
 def test_three_segments_that_bought_within_the_gap_are_neither_lost_nor_loyal_first_buyers():
     # the same profiles in a shop whose customers come back every 400 days: nobody is lost
     assert names_of(segmented(), gap=400) == {
-        3: "Intermediate, long gone", 5: "Intermediate, recent", 7: "Loyal"
-    }  # fmt: skip
+        3: "Intermediate, long gone",
+        5: "Intermediate, recent",
+        7: "Loyal",
+    }
     only_once = segmented().assign(frequency=1)
     assert names_of(only_once) == {3: "Lost", 5: "Intermediate", 7: "Newcomers"}
 
@@ -90,8 +92,10 @@ def test_segments_the_rules_name_alike_are_told_apart_by_how_they_differ():
     frame.loc[frame["segment_id"] == 13, "frequency"] = 2  # no longer first-time buyers
     names = names_of(frame)
     assert (names[11], names[12], names[13]) == (
-        "Promising, high-spend", "Promising, mid-spend", "Promising, low-spend"
-    )  # fmt: skip
+        "Promising, high-spend",
+        "Promising, mid-spend",
+        "Promising, low-spend",
+    )
     assert len(set(names.values())) == 7
     assert all(base_name(name) in STRATEGIES for name in names.values())
 
@@ -189,9 +193,10 @@ def test_a_kept_segment_whose_name_no_longer_holds_keeps_its_id_and_takes_a_true
     frame = segmented().assign(embedding="pca", algorithm="kmeans")
     last_week = carry_over(frame.assign(segment_name="x", strategy="y"), None, "2011-11-28")
     registry = last_week.registry.assign(
-        segment_name=last_week.registry["segment_id"].map({0: "Lost", 1: "Intermediate",
-                                                           2: "Loyal"})
-    )  # fmt: skip
+        segment_name=last_week.registry["segment_id"].map(
+            {0: "Lost", 1: "Intermediate", 2: "Loyal"}
+        )
+    )
     this_week = frame.assign(
         segment_name=frame["segment_id"].map(names_of(frame, gap=400)), strategy="s"
     )

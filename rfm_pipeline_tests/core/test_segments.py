@@ -82,15 +82,21 @@ def test_the_choice_weighs_the_backtest_against_the_rfm_grid():
 def test_solutions_within_the_tie_go_to_the_fewest_segments_and_the_margin_is_recorded():
     sweeps = {
         "pca": sweep_rows([("kmeans", 3, 0.50, 1, 1, 0.2, True, True)]),
-        "umap": sweep_rows([("kmeans", 7, 0.554, 1, 1, 0.1, True, True),
-                            ("agglomerative", 5, 0.545, 1, 1, 0.1, True, True)]),
+        "umap": sweep_rows(
+            [
+                ("kmeans", 7, 0.554, 1, 1, 0.1, True, True),
+                ("agglomerative", 5, 0.545, 1, 1, 0.1, True, True),
+            ]
+        ),
         "tsne": sweep_rows([("kmeans", 7, 0.486, 1, 1, 0.1, True, True)]),
-    }  # fmt: skip
+    }
     kept = comparison(sweeps)
     assert choose(kept) == ("umap", "kmeans")  # no tolerance: the best silhouette, by 0.009
     assert choose(kept, tie_within=0.02) == ("umap", "agglomerative")
     assert tied(kept, 0.02)[["algorithm", "k"]].values.tolist() == [
-        ["agglomerative", 5], ["kmeans", 7]]  # fmt: skip
+        ["agglomerative", 5],
+        ["kmeans", 7],
+    ]
     assert margin(kept, 0.02) == pytest.approx(0.554 - 0.02 - 0.50)
     assert np.isnan(margin(kept.head(2), 0.02))  # nothing outside the tie
     # last week's stays within the tie even when the tie would go elsewhere
@@ -98,14 +104,19 @@ def test_solutions_within_the_tie_go_to_the_fewest_segments_and_the_margin_is_re
 
 
 def test_a_difference_from_the_grid_within_its_noise_is_as_predictive():
-    sweeps = {"umap": sweep_rows([("kmeans", 5, 0.55, 1, 1, 0.1, True, True),
-                                  ("gmm", 5, 0.50, 1, 1, 0.1, True, True)])}  # fmt: skip
+    sweeps = {
+        "umap": sweep_rows(
+            [("kmeans", 5, 0.55, 1, 1, 0.1, True, True), ("gmm", 5, 0.50, 1, 1, 0.1, True, True)]
+        )
+    }
     backtest = pd.DataFrame(
-        [("2011-09-01", "RFM grid (11 cells)", 0.737, 0.046),
-         ("2011-09-01", "umap/kmeans", 0.734, 0.081),  # 0.003 below: noise
-         ("2011-09-01", "umap/gmm", 0.730, 0.090)],  # 0.007 below: less predictive
+        [
+            ("2011-09-01", "RFM grid (11 cells)", 0.737, 0.046),
+            ("2011-09-01", "umap/kmeans", 0.734, 0.081),  # 0.003 below: noise
+            ("2011-09-01", "umap/gmm", 0.730, 0.090),
+        ],  # 0.007 below: less predictive
         columns=["cutoff", "model", "auc", "r2"],
-    )  # fmt: skip
+    )
     assert comparison(sweeps, backtest)["predictive"].tolist() == [True, False]
 
 

@@ -8,8 +8,12 @@ def test_every_product_has_a_category_and_the_settings_are_recorded(graph):
     clean = graph.table("clean_transactions", week=None)
     meta = graph.metadata("product_categories")
     assert "skipped" not in meta  # the graph's shop has descriptions
-    assert meta["settings"] == {"ks": list(range(3, 11)), "min_count": 13, "tolerance": 0.005,
-                                "random_state": 42}  # fmt: skip
+    assert meta["settings"] == {
+        "ks": list(range(3, 11)),
+        "min_count": 13,
+        "tolerance": 0.005,
+        "random_state": 42,
+    }
     # each stock code once, with its mean unit price and most common description
     assert sorted(products.index) == sorted(clean["stock_code"].unique())
     prices = clean.groupby("stock_code")["unit_price"].mean()

@@ -24,8 +24,10 @@ def test_the_saved_classifier_and_its_card_match_the_segments_it_learned(graph):
     assert saved.model.classes_.tolist() == sorted(segments["segment_id"].unique())
     assert card["classes"] == names.sort_values("segment_id").to_dict("records")
     chosen = segments.iloc[0]
-    assert card["segmentation"] == {"embedding": chosen["embedding"],
-                                    "algorithm": chosen["algorithm"]}  # fmt: skip
+    assert card["segmentation"] == {
+        "embedding": chosen["embedding"],
+        "algorithm": chosen["algorithm"],
+    }
     # the held-out accuracy, again: the saved model on the 20% split off by random_state 42
     data = graph.table("rfm_table").merge(segments[["customer_id", "segment_id"]])
     data = data.sort_values("customer_id")

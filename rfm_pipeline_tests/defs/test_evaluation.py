@@ -30,8 +30,10 @@ def test_the_interest_classifier_says_why_it_skipped_and_saves_nothing(graph):
     }
     assert not list(graph.warehouse.glob("interest_classifier*"))
     # the refit the asset made, with the settings the main path recorded: one group of one
-    recorded = {name: graph.metadata(name) for name in (
-        "clean_transactions", "product_categories", "customer_interests")}  # fmt: skip
+    recorded = {
+        name: graph.metadata(name)
+        for name in ("clean_transactions", "product_categories", "customer_interests")
+    }
     con = connect(threads=1)
     before, _ = cleaned_before(
         con.read_parquet(graph.warehouse / "raw_transactions.parquet"),

@@ -13,8 +13,13 @@ def test_every_customer_has_its_spend_shares_and_a_named_group(graph):
     products = graph.table("product_categories", week=None)
     lines = clean.merge(products[["stock_code", "category_id"]], on="stock_code")
     assert sorted(interests.index) == sorted(lines["customer_id"].unique())
-    spend = lines.pivot_table(index="customer_id", columns="category_id", values="total_price",
-                              aggfunc="sum", fill_value=0.0)  # fmt: skip
+    spend = lines.pivot_table(
+        index="customer_id",
+        columns="category_id",
+        values="total_price",
+        aggfunc="sum",
+        fill_value=0.0,
+    )
     total = spend.sum(axis=1)
     shares = spend.div(total.where(total != 0), axis=0).fillna(0.0)
     shares.columns = [f"share_{c}" for c in shares.columns]

@@ -16,11 +16,13 @@ def rfm_from_the_clean_lines(graph) -> pd.DataFrame:
         frequency=("invoice_no", "nunique"),
         monetary=("total_price", "sum"),
     )
-    return pd.DataFrame({
-        "recency": (pd.Timestamp("2011-12-05") - per_customer["last"]).dt.days,
-        "frequency": per_customer["frequency"],
-        "monetary": per_customer["monetary"].round(2),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "recency": (pd.Timestamp("2011-12-05") - per_customer["last"]).dt.days,
+            "frequency": per_customer["frequency"],
+            "monetary": per_customer["monetary"].round(2),
+        }
+    )
 
 
 def test_rfm_table_is_as_of_the_weeks_end_and_counts_every_customer(graph):

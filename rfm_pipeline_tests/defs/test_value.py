@@ -75,7 +75,9 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     np.testing.assert_allclose(table["expected_purchases_90d"], purchases(90), rtol=1e-9)
     per_day = table["expected_spend_90d"] / table["expected_purchases_90d"]
     monthly = 1.10 ** (1 / 12) - 1
-    clv = sum((purchases(30 * m) - purchases(30 * (m - 1))) * per_day / (1 + monthly) ** m
-              for m in range(1, 13))  # fmt: skip
+    clv = sum(
+        (purchases(30 * m) - purchases(30 * (m - 1))) * per_day / (1 + monthly) ** m
+        for m in range(1, 13)
+    )
     np.testing.assert_allclose(table["clv_12m"], clv, rtol=1e-9)
     assert table["p_active"].between(0, 1).all() and (table["expected_spend_90d"] >= 0).all()
