@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from benchmarks import (
+    backtests,
     choice,
     classifier,
     cleaning,
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "incremental": incremental.run,
     "choice": choice.run,
     "targets": targets.run,
+    "backtests": backtests.run,
 }
 
 

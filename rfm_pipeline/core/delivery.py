@@ -11,7 +11,7 @@ import jinja2
 import pandas as pd
 
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SEGMENTS
-from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE
+from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE, RULED_NAMES
 from rfm_pipeline.core.spaces import SPACE_NAMES
 from rfm_pipeline.core.value import value_columns
 
@@ -126,6 +126,26 @@ def _scored(backtest: pd.DataFrame) -> pd.DataFrame | None:
     return backtest[FORECAST_COLUMNS] if set(FORECAST_COLUMNS) <= set(backtest.columns) else None
 
 
+def _forecast(meta: dict) -> dict:
+    """The forecast's part of the report: the model, its backtest, the weights the backtest
+    chose for the learned layer, and whether BG/NBD's probability alive is exported."""
+    choice = meta.get("choice") or {}
+    return {
+        "model": meta["model"],
+        "backtest": _scored(meta["backtest"]),
+        "weights": (choice.get("buyer_weight"), choice.get("spend_weight")),
+        "p_alive": meta.get("p_alive_bgnbd", ""),
+    }
+
+
+def _chosen(chosen: pd.Series) -> str:
+    """The segmentation behind the segments, in words."""
+    if chosen["embedding"] in RULED_NAMES:
+        return f"{RULED_NAMES[chosen['embedding']]}, k = {chosen['k']}"
+    space = SPACE_NAMES[chosen["embedding"]]
+    return f"the {space} embedding, {chosen['algorithm']}, k = {chosen['k']}"
+
+
 def report_inputs(
     week: str,
     profiles: pd.DataFrame,
@@ -149,13 +169,10 @@ def report_inputs(
         segments=profiles,
         generated=f"for the week of {week}",
         summary=_for_people(at_a_glance(profiles, moves)),
-        forecast={"model": forecast["model"], "backtest": _scored(forecast["backtest"])}
-        if "model" in forecast
-        else None,
+        forecast=_forecast(forecast) if "model" in forecast else None,
         period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
         as_of=str(meta["rfm_table"].get("as_of", "")) or None,
-        chosen=f"the {SPACE_NAMES.get(chosen['embedding'], chosen['embedding'])} embedding,"
-        f" {chosen['algorithm']}, k = {chosen['k']}",
+        chosen=_chosen(chosen),
         funnel=None if funnel is None else funnel[["step", "rows_removed", "rows_after"]],
         answers=answers[["question", "answer"]] if len(answers) else None,
         hypotheses=[h.removeprefix("- ") for h in hypotheses if h],

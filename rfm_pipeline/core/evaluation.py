@@ -32,7 +32,7 @@ from rfm_pipeline.core.classifier import (
 )
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.interests import assign, customer_features, interest_groups, share_columns
-from rfm_pipeline.core.spaces import segment
+from rfm_pipeline.core.spaces import ALGORITHMS, segment
 
 PLACEABLE = ("pca", "umap")
 
@@ -111,6 +111,11 @@ def evaluate_new_customers(
                                      len(new), float("nan"), float("nan"), pd.DataFrame(),
                                      None, note)  # fmt: skip
 
+    if algorithm not in ALGORITHMS and algorithm != "single":
+        return skipped(
+            f"the segments are made by a rule ({algorithm}), not learned by a clustering: there"
+            " is no clustering to refit before the cut-off"
+        )
     if algorithm == "single" or len(fit_rfm) <= max(k, 2):
         return skipped("too few customers before the cut-off to segment")
     if new.empty:

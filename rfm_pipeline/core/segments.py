@@ -10,7 +10,10 @@ the best silhouette are tied, and the tie goes to the fewest segments, then the 
 silhouette, then the earlier space in pca, umap, tsne. Preferred: eligible (the minimum share)
 and as predictive of the next quarter as the 11-cell RFM grid in the value backtest, on both its
 figures (AUC for buying, explained spend; means over the cut-offs), up to their noise
-(`AUC_NOISE`, `SPEND_NOISE`). No choice turns on a difference smaller than these. Silhouettes of
+(`AUC_NOISE`, `SPEND_NOISE`). No choice turns on a difference smaller than these. Where no
+solution of the spaces is preferred, the forecast's value tiers are (`value.value_tiers`:
+engagement bands crossed with value tiers, scored in the same backtest) if they match the grid,
+else the grid itself: the segmentation chosen always predicts as well as the grid. Silhouettes of
 different embeddings are not strictly comparable; the rule is simple and stated, and config can
 pick any space and algorithm. Week after week, last week's choice (and each algorithm's k) stays
 while it is preferred and its silhouette is within a tolerance of the best."""
@@ -23,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from rfm_pipeline.core.naming import name_segments, segment_facts
-from rfm_pipeline.core.rfm import RFM_COLUMNS
+from rfm_pipeline.core.rfm import RFM_COLUMNS, rfm_scores
 from rfm_pipeline.core.spaces import SPACES, stability
-from rfm_pipeline.core.value import ValueSettings, value_columns
+from rfm_pipeline.core.value import TIERS, ValueSettings, value_columns, value_tiers
 
 COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
                       "davies_bouldin", "min_share", "eligible", "auc", "explained_spend",
@@ -33,6 +36,13 @@ COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_har
 
 REFERENCE = "RFM grid (11 cells)"
 """The segmentation every chosen one must at least match in the value backtest."""
+BY_RULE = {TIERS: ("value", "tiers"), REFERENCE: ("rfm", "grid")}
+"""The segmentations made by a rule, not found by clustering, as (embedding, algorithm): the
+forecast's value tiers and the grid, the fallbacks when no clustering predicts well enough."""
+RULED_NAMES = {
+    "value": "the forecast's value tiers (engagement bands crossed with value tiers)",
+    "rfm": "the 11-cell RFM grid",
+}
 
 AUC_NOISE = 0.005
 """A mean AUC this near the RFM grid's counts as matching it: a difference below it is noise."""
@@ -43,7 +53,9 @@ RULE = (
     "the fewest segments among the kept solutions of every embedding within the tie tolerance of"
     " the best silhouette, counting those whose smallest segment holds at least the minimum share"
     " of customers and that predict the next quarter as well as the 11-cell RFM grid (AUC and"
-    " explained spend in the value backtest, within their noise)"
+    " explained spend in the value backtest, within their noise); where none does, the"
+    " forecast's value tiers (engagement bands crossed with value tiers) if they do, else the"
+    " grid itself"
 )
 
 
@@ -52,7 +64,9 @@ def comparison(
 ) -> pd.DataFrame:
     """Every space's kept solutions, one row per (embedding, algorithm), preferred first, with
     their backtest figures (means over the cut-offs of `value_backtest`'s rows named
-    "<embedding>/<algorithm>"); without a backtest every eligible solution is preferred."""
+    "<embedding>/<algorithm>"); then the segmentations `BY_RULE` that the backtest scored with
+    their number of segments (no silhouette; the grid always preferred); without a backtest
+    every eligible solution is preferred."""
     rows = [
         sweep[sweep["kept"]].assign(embedding=space)
         for space, sweep in sweeps.items()
@@ -60,9 +74,23 @@ def comparison(
     ]
     if not rows:
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    table = pd.concat(rows, ignore_index=True)
     means = _backtest_means(backtest)
-    names = table["embedding"] + "/" + table["algorithm"]
+    ruled = pd.DataFrame(
+        [
+            {
+                "name": name,
+                "embedding": embedding,
+                "algorithm": algorithm,
+                "eligible": True,
+                "k": int(round(means.loc[name, "k"])),
+            }
+            for name, (embedding, algorithm) in BY_RULE.items()
+            if name in means.index and "k" in means
+        ],
+        columns=["name", "embedding", "algorithm", "eligible", "k"],
+    )
+    table = pd.concat([*rows, ruled], ignore_index=True)
+    names = table["name"].fillna(table["embedding"] + "/" + table["algorithm"])
     table["auc"] = names.map(means["auc"]).astype("float64")
     table["explained_spend"] = names.map(means["r2"]).astype("float64")
     if REFERENCE in means.index:
@@ -72,8 +100,11 @@ def comparison(
         )
     else:
         table["predictive"] = True
+    table["predictive"] |= table["embedding"] == "rfm"
+    table["eligible"] = table["eligible"].astype(bool)
     table["preferred"] = table["eligible"] & table["predictive"]
-    table["space_order"] = table["embedding"].map(SPACES.index)
+    order = [*SPACES, "value", "rfm"]
+    table["space_order"] = table["embedding"].map(order.index)
     table = table.sort_values(
         ["preferred", "eligible", "silhouette", "space_order"],
         ascending=[False, False, False, True], kind="stable",
@@ -84,14 +115,19 @@ def comparison(
 def _backtest_means(backtest: pd.DataFrame | None) -> pd.DataFrame:
     """Mean AUC and R² per row name of a value backtest (empty without one)."""
     if backtest is None or backtest.empty:
-        return pd.DataFrame(columns=["auc", "r2"], dtype="float64")
-    return backtest.groupby("model")[["auc", "r2"]].mean()
+        return pd.DataFrame(columns=["auc", "r2", "k"], dtype="float64")
+    means = backtest.groupby("model")[["auc", "r2"]].mean()
+    if "segments" in backtest:
+        means["k"] = backtest.groupby("model")["segments"].mean()
+    return means
 
 
 def tied(kept: pd.DataFrame, tie_within: float) -> pd.DataFrame:
     """The rows of `comparison` tied with its first: as preferred and eligible, and within
     `tie_within` of its silhouette; the fewest segments first, then the higher silhouette."""
     top = kept.iloc[0]
+    if pd.isna(top["silhouette"]):  # a segmentation by rule: tied with none
+        return kept.iloc[:1]
     same = kept[
         (kept["preferred"] == top["preferred"])
         & (kept["eligible"] == top["eligible"])
@@ -114,8 +150,11 @@ def margin(kept: pd.DataFrame, tie_within: float) -> float:
 
 def passed_over(kept: pd.DataFrame, silhouette: float) -> list[str]:
     """The eligible kept solutions with a higher silhouette than `silhouette` (the chosen
-    one's) left out as less predictive than the RFM grid, with their backtest figures."""
-    rows = kept[kept["eligible"] & ~kept["predictive"] & (kept["silhouette"] > silhouette)]
+    one's; NaN for a segmentation by rule: every one) left out as less predictive than the RFM
+    grid, with their backtest figures."""
+    rows = kept[kept["eligible"] & ~kept["predictive"] & kept["silhouette"].notna()]
+    if not np.isnan(silhouette):
+        rows = rows[rows["silhouette"] > silhouette]
     return [
         f"{r.embedding}/{r.algorithm} k={r.k} (silhouette {r.silhouette:.3f}): AUC {r.auc:.3f},"
         f" explained spend {r.explained_spend:.3f}"
@@ -161,13 +200,40 @@ def choose(
 
 def chosen_stability(segmentation: pd.DataFrame, algorithm: str) -> float:
     """`spaces.stability` of a space's solution for `algorithm`, on the customers it was
-    fitted on (NaN for one segment)."""
-    if algorithm == "single":
+    fitted on (NaN for one segment and a segmentation by rule)."""
+    if algorithm == "single" or "x" not in segmentation:
         return float("nan")
     fitted = segmentation[~segmentation["is_outlier"] & segmentation["x"].notna()]
     labels = fitted[f"{algorithm}_segment"].to_numpy()
     k = len(np.unique(labels))
     return stability(fitted[["x", "y"]].to_numpy(), labels, algorithm, k)
+
+
+def by_rule(rfm_table: pd.DataFrame, value: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The segmentations `BY_RULE` as each space's segmentation table (customer_id,
+    `<algorithm>_segment`, is_outlier): the value tiers of `customer_value`'s table, and the
+    RFM grid's segments numbered in order of their names."""
+    grid = rfm_scores(rfm_table)[0]
+    tables = {
+        "rfm": pd.DataFrame(
+            {
+                "customer_id": grid["customer_id"],
+                "grid_segment": pd.Categorical(grid["segment"]).codes.astype("int64"),
+                "is_outlier": False,
+            }
+        )
+    }
+    if value is not None and "p_active" in value:
+        p_active, spend, _ = value_columns(value)
+        tiers = value_tiers(value[p_active].to_numpy(), value[spend].to_numpy())
+        tables["value"] = pd.DataFrame(
+            {
+                "customer_id": value["customer_id"].to_numpy(),
+                "tiers_segment": tiers,
+                "is_outlier": False,
+            }
+        )
+    return tables
 
 
 def customer_segments(

@@ -1,16 +1,23 @@
 """Customer value: who buys in the next quarter, and for how much.
 
-Two layers: together they beat BG/NBD + Gamma-Gamma at every cut-off of the backtest
-(`backtest`), while gradient boosting without the probabilistic figures did not (at 2011-06-01
-it explained less of the spend than BG/NBD):
+Two layers, the second used only as far as the backtest shows it at least as good as the first:
 1. pymc-marketing's BG/NBD (purchase days and the probability a customer is still active) and
    Gamma-Gamma (spend per purchase day), fitted by MAP on every customer's purchase days before
    the as-of date.
 2. Gradient boosting trained on earlier windows of the same history (each customer's history at
    a date, and what the customer did in the horizon after it), with the probabilistic figures
-   among its inputs: a classifier for "buys within the horizon" (`p_active`), and a Poisson
-   regressor of the spend as a multiplicative correction of BG/NBD x Gamma-Gamma, so that the
-   biggest customers keep the probabilistic model's extrapolation (trees cannot extrapolate).
+   among its inputs: a classifier for "buys within the horizon", and a Poisson regressor of the
+   spend as a multiplicative correction of BG/NBD x Gamma-Gamma, so that the biggest customers
+   keep the probabilistic model's extrapolation (trees cannot extrapolate).
+
+The forecast blends them: `p_active` is w x the classifier's probability + (1 - w) x BG/NBD's
+probability of a purchase in the horizon, and the spend is BG/NBD x Gamma-Gamma times
+(1 + w x (correction - 1)). Each w is chosen by the backtest (`choose_weights`): of the weights
+0, 0.25, ..., 1 that are at least as good as BG/NBD + Gamma-Gamma at every cut-off (AUC at most
+`AUC_NOISE` below, R² at most `R2_NOISE` below, the predicted total within `TOTAL_TOLERANCE`
+wherever BG/NBD + Gamma-Gamma's is, else no further off), the smallest whose mean figure is
+within its noise of the best. Where the learned layer cannot help, w is 0 and the forecast is
+BG/NBD + Gamma-Gamma.
 
 Per-customer histories are aggregates on the engine; only one row per customer reaches pandas.
 """
@@ -232,8 +239,9 @@ class ValueSettings:
 
 @dataclass
 class ValueModel:
-    """The fitted forecast: the probabilistic layer, and the learned one when there was enough
-    history to train it (else BG/NBD and Gamma-Gamma alone)."""
+    """The fitted forecast: the probabilistic layer, the learned one when there was enough
+    history to train it, and the weights the backtest gives the learned one (0: BG/NBD and
+    Gamma-Gamma alone)."""
 
     probabilistic: Probabilistic
     buyer: HistGradientBoostingClassifier | None
@@ -243,24 +251,26 @@ class ValueModel:
     windows: list[dt.date] = field(default_factory=list)
     customers: int = 0  # the probabilistic layer was fitted on
     training_rows: int = 0  # customer-windows the learned layer was trained on
+    buyer_weight: float = 0.0
+    spend_weight: float = 0.0
 
     @property
     def name(self) -> str:
-        if self.buyer is None:
-            return "BG/NBD + Gamma-Gamma (pymc-marketing, MAP)"
-        return "BG/NBD + Gamma-Gamma (pymc-marketing, MAP), corrected by gradient boosting"
+        name = "BG/NBD + Gamma-Gamma (pymc-marketing, MAP)"
+        if self.buyer is None or not (self.buyer_weight or self.spend_weight):
+            return name
+        return (
+            f"{name}, with gradient boosting's probability of buying at weight"
+            f" {self.buyer_weight:g} and its spend correction at weight {self.spend_weight:g}"
+        )
 
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
         """Per customer of a history at `as_of`: `VALUE_COLUMNS`."""
         horizon = self.settings.horizon_days
-        scored = probabilistic_figures(self.probabilistic, table, horizon)
-        purchases, spend = scored["bg_purchases"].to_numpy(), scored["bg_value"].to_numpy()
-        if self.buyer is None:
-            p_active = 1 - _no_purchase(self.probabilistic, table, horizon)
-        else:
-            inputs = features(scored)
-            p_active = self.buyer.predict_proba(inputs)[:, 1]
-            spend = self.correction.predict(inputs) * spend
+        parts = self.parts(table)
+        p_active = blend(parts["p_bgnbd"], parts["p_learned"], self.buyer_weight)
+        spend = parts["spend_bgnbd"] * blend(1.0, parts["correction"], self.spend_weight)
+        purchases = parts["purchases"]
         per_day = np.divide(spend, purchases, out=np.zeros_like(spend), where=purchases > 0)
         return pd.DataFrame({
             "customer_id": table["customer_id"].to_numpy(),
@@ -268,8 +278,30 @@ class ValueModel:
             "expected_purchases_90d": purchases,
             "expected_spend_90d": spend,
             "clv_12m": self._clv(table, per_day),
-            "p_alive_bgnbd": scored["bg_alive"].to_numpy(),
+            "p_alive_bgnbd": parts["alive"],
         }).rename(columns=_horizon_names(horizon, self.settings.clv_months))  # fmt: skip
+
+    def parts(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each layer's figures for the customers of a history: BG/NBD's probability of a
+        purchase in the horizon, expected purchase days and probability alive, BG/NBD x
+        Gamma-Gamma's spend; the classifier's probability and the spend correction (BG/NBD's
+        probability and 1 without a learned layer)."""
+        horizon = self.settings.horizon_days
+        scored = probabilistic_figures(self.probabilistic, table, horizon)
+        p_bgnbd = 1 - _no_purchase(self.probabilistic, table, horizon)
+        parts = {
+            "p_bgnbd": p_bgnbd,
+            "purchases": scored["bg_purchases"].to_numpy(),
+            "alive": scored["bg_alive"].to_numpy(),
+            "spend_bgnbd": scored["bg_value"].to_numpy(),
+            "p_learned": p_bgnbd,
+            "correction": np.ones(len(table)),
+        }
+        if self.buyer is not None:
+            inputs = features(scored)
+            parts["p_learned"] = self.buyer.predict_proba(inputs)[:, 1]
+            parts["correction"] = self.correction.predict(inputs)
+        return parts
 
     def forecast(self, clean: ir.Table, as_of: dt.date) -> pd.DataFrame:
         """`predict` for the customers of clean transactions, from their lines before `as_of`."""
@@ -287,6 +319,11 @@ class ValueModel:
             discount_rate=monthly, time_unit="D",
         )  # fmt: skip
         return value.mean(dim=("chain", "draw")).to_numpy()
+
+
+def blend(base: np.ndarray | float, learned: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) x base + weight x learned."""
+    return (1 - weight) * np.asarray(base) + weight * np.asarray(learned)
 
 
 def value_columns(table: pd.DataFrame) -> list[str]:
@@ -317,9 +354,13 @@ def fit_value(
     as_of: dt.date,
     settings: ValueSettings | None = None,
     now: pd.DataFrame | None = None,
+    weights: tuple[float, float] | None = None,
 ) -> ValueModel:
     """Fit the forecast on the purchase days before `as_of` (see the module docstring); `now`
-    is their `history` at `as_of` when the caller already has it."""
+    is their `history` at `as_of` when the caller already has it. `weights` are the learned
+    layer's (probability of buying, spend correction), as `choose_weights` gives them: the
+    layer is trained only where one is above 0; without them it is trained and weighs 0 (for
+    `ValueModel.parts`)."""
     settings = settings or ValueSettings()
     days = days.cache()  # read once for the fit and every training window
     now = history(days, as_of) if now is None else now
@@ -329,7 +370,7 @@ def fit_value(
         as_of, first, settings.horizon_days, settings.step_days, settings.min_history_days
     )
     model = ValueModel(probabilistic, None, None, settings, as_of, dates, len(now))
-    if not dates:
+    if not dates or (weights is not None and not any(weights)):
         return model
     per_window = -(-settings.max_training_rows // len(dates))
     sampled = []
@@ -355,6 +396,7 @@ def fit_value(
         min_samples_leaf=200, l2_regularization=1.0, random_state=settings.random_state,
     ).fit(inputs, train["future_spend"].clip(lower=0) / base, sample_weight=base)  # fmt: skip
     model.training_rows = len(train)
+    model.buyer_weight, model.spend_weight = weights or (0.0, 0.0)
     return model
 
 
@@ -396,18 +438,60 @@ def calibration(actual: np.ndarray, spend: np.ndarray, bins: int = 10) -> pd.Dat
     return frame.groupby("decile", as_index=False).mean()
 
 
+MODEL = "customer_value"
+BASELINE = "BG/NBD + Gamma-Gamma"
+LEARNED = "gradient boosting on BG/NBD + Gamma-Gamma"
+"""The backtest's forecasts: the chosen blend, and the two layers alone (weights 0 and 1)."""
+
+TIERS = "value tiers"
+"""The business segmentation the forecast gives: bands of `p_active` (`ENGAGEMENT`) crossed with
+tiers of the expected spend (`VALUE_SHARES`), as marketers cross engagement with value."""
+ENGAGEMENT = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""Where the bands of the probability of buying in the horizon part: six bands, from "almost
+surely not" (under 10%) to "almost surely" (90% or more)."""
+VALUE_SHARES = (0.2, 0.5)
+"""The top 20% of customers by expected spend, the next 30% and the rest."""
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""The learned layer's weights tried, for the probability of buying and for the spend."""
+AUC_NOISE = 0.005
+"""An AUC this near BG/NBD's is as good: a difference below it is noise."""
+R2_NOISE = 0.02
+"""The same for the R² of the spend."""
+TOTAL_TOLERANCE = 0.15
+"""A predicted total within this of the actual is right; the forecast must be wherever
+BG/NBD + Gamma-Gamma is, and no further off where it is not."""
+
+
 @dataclass
 class Backtest:
-    """Per cut-off and model: `scores` rows; per cut-off, model and decile: `calibration`;
-    the cut-offs skipped for too little history, with the reason."""
+    """Per cut-off and forecast or grouping: `scores` rows (the forecasts' with their learned
+    layer's weights); per cut-off, forecast and decile: `calibration`; per part of the learned
+    layer and weight: `weights` (`choose_weights`); the cut-offs skipped, with the reason."""
 
     scores: pd.DataFrame
     calibration: pd.DataFrame
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[str] = field(default_factory=list)
 
 
-MODEL = "customer_value"
-BASELINE = "BG/NBD + Gamma-Gamma"
+@dataclass
+class Cutoff:
+    """One cut-off's customers: their spend in the horizon after it, each layer's figures
+    (`ValueModel.parts`) and the groupings' `grouped_scores` rows."""
+
+    cutoff: dt.date
+    actual: np.ndarray
+    parts: dict[str, np.ndarray]
+    groupings: list[dict]
+
+    def scores(self, buyer_weight: float, spend_weight: float) -> dict:
+        """`scores` of the forecast with the learned layer at these weights."""
+        p_active = blend(self.parts["p_bgnbd"], self.parts["p_learned"], buyer_weight)
+        return scores(self.actual, p_active, self.spend(spend_weight))
+
+    def spend(self, weight: float) -> np.ndarray:
+        return self.parts["spend_bgnbd"] * blend(1.0, self.parts["correction"], weight)
 
 
 def backtest_cutoff(
@@ -416,7 +500,7 @@ def backtest_cutoff(
     cutoff: dt.date,
     settings: ValueSettings,
     groupings: dict[str, pd.Series] | None = None,
-) -> Backtest:
+) -> Cutoff:
     """Fit on `before` (the lines before the cut-off, cleaned on their own), score the horizon
     after it from `after` (the lines the week knows, cleaned together); `groupings` name each
     customer's group at the cut-off (index: customer id) and are scored with `grouped_scores`."""
@@ -426,23 +510,102 @@ def backtest_cutoff(
     ahead = history(purchase_days(after), cutoff, settings.horizon_days)
     actual = known[["customer_id"]].merge(ahead[["customer_id", "future_spend"]], how="left")
     actual = actual["future_spend"].fillna(0.0).to_numpy()
-    predicted = model.predict(known)
-    spend = predicted[f"expected_spend_{settings.horizon_days}d"].to_numpy()
-    baseline = probabilistic_figures(model.probabilistic, known, settings.horizon_days)
-    rows = [
-        {"model": MODEL, **scores(actual, predicted["p_active"].to_numpy(), spend)},
-        {"model": BASELINE, **scores(actual, baseline["bg_purchases"].to_numpy(),
-                                     baseline["bg_value"].to_numpy())},
-    ]  # fmt: skip
+    rows = []
     for name, groups in (groupings or {}).items():
         labels = groups.reindex(known["customer_id"]).fillna(-1).reset_index(drop=True)
         rows.append({"model": name, **grouped_scores(actual, labels)})
-    curves = [
-        calibration(actual, values).assign(model=name)
-        for name, values in ((MODEL, spend), (BASELINE, baseline["bg_value"].to_numpy()))
+    return Cutoff(cutoff, actual, model.parts(known), rows)
+
+
+def shortfall(part: str, scored: dict, base: dict) -> str | None:
+    """Why a forecast's `scores` at a cut-off are worse than BG/NBD + Gamma-Gamma's (`base`)
+    by more than the noise, for one part of it ("buyer": the AUC; "spend": the R² and the
+    predicted total); None if they are not."""
+    if part == "buyer":
+        if scored["auc"] < base["auc"] - AUC_NOISE:
+            return f"AUC {scored['auc']:.3f} against {base['auc']:.3f}"
+        return None
+    if scored["r2"] < base["r2"] - R2_NOISE:
+        return f"R² {scored['r2']:.3f} against {base['r2']:.3f}"
+    if abs(scored["total_error"]) > max(TOTAL_TOLERANCE, abs(base["total_error"])):
+        return f"total {scored['total_error']:+.1%} against {base['total_error']:+.1%}"
+    return None
+
+
+def choose_weights(cutoffs: list[Cutoff]) -> pd.DataFrame:
+    """Per part of the learned layer ("buyer": `p_active`, judged by AUC; "spend": judged by R²
+    and the predicted total) and weight in `WEIGHTS`: the mean figure over the cut-offs, where
+    it falls short of BG/NBD + Gamma-Gamma (`shortfall`; admissible where nowhere), and the
+    chosen weight: of the admissible ones, the smallest whose mean is within the noise of the
+    best (weight 0, BG/NBD + Gamma-Gamma itself, is always admissible)."""
+    judged = (("buyer", "auc", AUC_NOISE), ("spend", "r2", R2_NOISE))
+    rows = []
+    for part, figure, _ in judged:
+        for weight in WEIGHTS:
+            short, means = [], []
+            for cut in cutoffs:
+                base = cut.scores(0.0, 0.0)
+                scored = cut.scores(*((weight, 0.0) if part == "buyer" else (0.0, weight)))
+                means.append(scored[figure])
+                reason = shortfall(part, scored, base)
+                if reason:
+                    short.append(f"{cut.cutoff}: {reason}")
+            rows.append(
+                {
+                    "part": part,
+                    "weight": weight,
+                    figure: float(np.nanmean(means)),
+                    "short_of_baseline": "; ".join(short),
+                    "admissible": not short,
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["chosen"] = False
+    for part, figure, noise in judged:
+        ok = table[(table["part"] == part) & table["admissible"]]  # weight 0 always is
+        near = ok[~(ok[figure] < ok[figure].max() - noise)]  # a NaN mean (no buyers) is near
+        table.loc[near.index[0], "chosen"] = True
+    return table
+
+
+def chosen_weights(table: pd.DataFrame) -> tuple[float, float]:
+    """(probability of buying, spend correction): the learned layer's weights the backtest chose,
+    from its `customer_value` rows (`scores`, stored) or `choose_weights`'s table; 0 and 0
+    without a backtest."""
+    if "part" in table:
+        chosen = table[table["chosen"]].set_index("part")["weight"]
+        return float(chosen["buyer"]), float(chosen["spend"])
+    rows = table[table["model"] == MODEL] if "model" in table else table.iloc[:0]
+    if rows.empty:
+        return 0.0, 0.0
+    return float(rows["buyer_weight"].iloc[0]), float(rows["spend_weight"].iloc[0])
+
+
+def _forecast_rows(cut: Cutoff, weights: tuple[float, float]) -> list[dict]:
+    """A cut-off's rows for the chosen forecast, BG/NBD + Gamma-Gamma (with the AUC of its
+    probability alive for buying) and the learned layer alone."""
+    bought = cut.actual > 0
+    alive_auc = float("nan")
+    if bought.any() and not bought.all():
+        from sklearn.metrics import roc_auc_score
+
+        alive_auc = float(roc_auc_score(bought, cut.parts["alive"]))
+    return [
+        {
+            "model": MODEL,
+            **cut.scores(*weights),
+            "buyer_weight": weights[0],
+            "spend_weight": weights[1],
+        },
+        {
+            "model": BASELINE,
+            **cut.scores(0.0, 0.0),
+            "buyer_weight": 0.0,
+            "spend_weight": 0.0,
+            "alive_auc": alive_auc,
+        },
+        {"model": LEARNED, **cut.scores(1.0, 1.0), "buyer_weight": 1.0, "spend_weight": 1.0},
     ]
-    table = pd.DataFrame(rows).assign(cutoff=cutoff.isoformat())
-    return Backtest(table, pd.concat(curves, ignore_index=True).assign(cutoff=cutoff.isoformat()))
 
 
 def default_cutoffs(as_of: dt.date, horizon_days: int, count: int) -> list[dt.date]:
@@ -497,6 +660,32 @@ def groupings_at(
     return groups
 
 
+def value_tiers(p_active: np.ndarray, spend: np.ndarray, min_share: float = 0.02) -> np.ndarray:
+    """Each customer's cell of `TIERS`: 3 x engagement band (0: least likely to buy) + value
+    tier (0: the top `VALUE_SHARES[0]` by expected spend, 1: the next, 2: the rest); a customer
+    without a forecast is in the lowest band and tier. A cell with fewer than `min_share` of
+    the customers joins the next band of its tier towards the middle one (the middle one, the
+    nearest band left, the bigger of two), as the study's solutions keep their smallest segment
+    above that share."""
+    band = np.searchsorted(ENGAGEMENT, np.nan_to_num(p_active, nan=0.0), side="right")
+    spend = pd.Series(spend).fillna(-1.0)
+    rank = spend.rank(method="first", ascending=False).to_numpy() / max(len(spend), 1)
+    tier = np.searchsorted(VALUE_SHARES, rank, side="left")
+    middle, least = len(ENGAGEMENT) // 2, min_share * len(band)
+    for level in np.unique(tier):
+        within = tier == level
+        for b in [*range(middle), *range(len(ENGAGEMENT), middle, -1)]:  # outside in
+            cell = within & (band == b)
+            if 0 < cell.sum() < least:
+                band[cell] = b + 1 if b < middle else b - 1
+        cell = within & (band == middle)
+        bands, counts = np.unique(band[within], return_counts=True)
+        others = {b: n for b, n in zip(bands, counts, strict=True) if b != middle}
+        if 0 < cell.sum() < least and others:  # the middle band joins the nearest, bigger one
+            band[cell] = min(others, key=lambda b: (abs(b - middle), -others[b]))
+    return (len(VALUE_SHARES) + 1) * band + tier
+
+
 def backtest(
     raw: ir.Table,
     after: ir.Table,
@@ -505,9 +694,10 @@ def backtest(
     settings: ValueSettings,
     groupings: Callable[[pd.DataFrame], dict[str, pd.Series]] | None = None,
 ) -> Backtest:
-    """`backtest_cutoff` at every cut-off, the lines before each cleaned on their own;
-    `groupings` turn the RFM table at a cut-off into named groups (see `groupings_at`). A
-    cut-off with too little history is skipped (and said so); with none left it raises."""
+    """`backtest_cutoff` at every cut-off, the lines before each cleaned on their own, then the
+    learned layer's weights chosen over them all (`choose_weights`); `groupings` turn the RFM
+    table at a cut-off into named groups (see `groupings_at`). A cut-off with too little
+    history is skipped (and said so); with none left it raises."""
     parts, skipped = [], []
     for cutoff in cutoffs:
         before, _ = cleaned_before(raw, cutoff, rules)
@@ -521,11 +711,21 @@ def backtest(
             skipped.append(f"{cutoff}: {reason}")
     if not parts:
         raise NotEnoughData("; ".join(skipped) or "no cut-off")
-    return Backtest(
-        pd.concat([p.scores for p in parts], ignore_index=True),
-        pd.concat([p.calibration for p in parts], ignore_index=True),
-        skipped,
-    )
+    weights = choose_weights(parts)
+    chosen = chosen_weights(weights)
+    rows, curves = [], []
+    for cut in parts:
+        tiers = value_tiers(
+            blend(cut.parts["p_bgnbd"], cut.parts["p_learned"], chosen[0]), cut.spend(chosen[1])
+        )
+        tiered = {"model": TIERS, **grouped_scores(cut.actual, pd.Series(tiers))}
+        for row in [*_forecast_rows(cut, chosen), *cut.groupings, tiered]:
+            rows.append({**row, "cutoff": cut.cutoff.isoformat()})
+        for name, spend in ((MODEL, cut.spend(chosen[1])), (BASELINE, cut.spend(0.0))):
+            curves.append(
+                calibration(cut.actual, spend).assign(model=name, cutoff=cut.cutoff.isoformat())
+            )
+    return Backtest(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), weights, skipped)
 
 
 def summary(result: Backtest) -> pd.DataFrame:
@@ -558,9 +758,57 @@ FILES = {"transactions": "customer_value_bgnbd", "spend": "customer_value_gamma_
 """The saved forecast: pymc-marketing's own files (NetCDF) and the learned layer (skops)."""
 
 
-def model_card(model: ValueModel, backtest_scores: pd.DataFrame) -> dict:
-    """What was fitted, on what, and how it did in the backtest."""
-    scored = backtest_scores[backtest_scores["model"].isin([MODEL, BASELINE])]
+DEGENERATE_DROPOUT = 0.001
+"""A BG/NBD whose mean probability of leaving after a purchase, a / (a + b), is below this has
+its dropout parameter at a bound: everyone is alive, and its probability alive says nothing."""
+
+
+def alive_verdict(parameters: dict[str, float], backtest_scores: pd.DataFrame) -> str | None:
+    """Why BG/NBD's probability alive is not a probability to act on (None when it is): its
+    dropout parameter at a bound (`DEGENERATE_DROPOUT`), or a mean backtest AUC for buying in
+    the horizon below 0.5 (worse than a coin)."""
+    a, b = parameters.get("a"), parameters.get("b")
+    if a is not None and b is not None and a < DEGENERATE_DROPOUT * (a + b):
+        return (
+            f"BG/NBD's dropout parameter is at its bound (a = {a:.3g}, b = {b:.3g}: a mean"
+            f" {a / max(a + b, 1e-12):.2g} chance of leaving after a purchase), so it calls"
+            " everyone alive"
+        )
+    base = backtest_scores[backtest_scores["model"] == BASELINE]
+    auc = base["alive_auc"].mean() if "alive_auc" in base else float("nan")
+    if auc < 0.5:
+        return f"its mean AUC for buying in the backtest is {auc:.3f}, below chance (0.5)"
+    return None
+
+
+def choice_notes(backtest_scores: pd.DataFrame) -> dict:
+    """Which weights the backtest gave the learned layer and why: where the learned layer at
+    full weight fell short of BG/NBD + Gamma-Gamma (`shortfall`), per part."""
+    weights = chosen_weights(backtest_scores)
+    rows = backtest_scores.set_index("model")
+    notes = {"buyer_weight": weights[0], "spend_weight": weights[1]}
+    if MODEL not in rows.index:
+        notes["why"] = "no backtest: BG/NBD + Gamma-Gamma alone, the learned layer untested"
+        return notes
+    for part in ("buyer", "spend"):
+        short = [
+            f"{cutoff}: {reason}"
+            for cutoff, learned, base in zip(
+                rows.loc[[LEARNED], "cutoff"],
+                rows.loc[[LEARNED]].to_dict(orient="records"),
+                rows.loc[[BASELINE]].to_dict(orient="records"),
+                strict=True,
+            )
+            if (reason := shortfall(part, learned, base))
+        ]
+        notes[f"{part}_at_full_weight"] = "; ".join(short) or "never short of BG/NBD"
+    return notes
+
+
+def model_card(model: ValueModel, backtest_scores: pd.DataFrame, alive: str | None) -> dict:
+    """What was fitted, on what, the weights the backtest chose and why, whether BG/NBD's
+    probability alive is exported (`alive`: why not), and how each forecast did."""
+    forecasts = backtest_scores[backtest_scores["model"].isin([MODEL, BASELINE, LEARNED])]
     return {
         "model": model.name,
         "as_of": model.as_of.isoformat(),
@@ -570,7 +818,9 @@ def model_card(model: ValueModel, backtest_scores: pd.DataFrame) -> dict:
         "training_windows": [d.isoformat() for d in model.windows],
         "training_rows": model.training_rows,
         "features": FEATURES,
-        "backtest": scored.round(4).to_dict(orient="records"),
+        "choice": choice_notes(backtest_scores),
+        "p_alive_bgnbd": f"withheld: {alive}; use p_active" if alive else "exported",
+        "backtest": forecasts.round(4).to_dict(orient="records"),
     }
 
 
@@ -619,4 +869,5 @@ def load_value_model(folder: UPath) -> ValueModel:
     return ValueModel(
         probabilistic, saved.model["buyer"], saved.model["correction"],
         ValueSettings(**card["settings"]), dt.date.fromisoformat(card["as_of"]),
+        buyer_weight=card["choice"]["buyer_weight"], spend_weight=card["choice"]["spend_weight"],
     )  # fmt: skip

@@ -41,7 +41,7 @@ class CustomerSegmentsConfig(dg.Config):
             " embedding and algorithm behind it. A segment that is last week's group in the"
             " same place keeps last week's id and name.",
             kinds={"pandas"},
-            code_version="5",
+            code_version="6",
         ),
     },
     ins={"previous_registry": previous_week("segment_registry")},
@@ -69,7 +69,12 @@ def customer_segments(
     used."""
     week = context.partition_key
     registry = next(iter(previous_registry.values()), None)
-    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+    tables = {
+        "pca": pca_segmentation,
+        "umap": umap_segmentation,
+        "tsne": tsne_segmentation,
+        **segments.by_rule(rfm_table, customer_value),
+    }
     sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
     kept = segments.comparison(sweeps, value_backtest)
     embedding, algorithm = segments.choose(
@@ -155,6 +160,13 @@ def _rule(config: CustomerSegmentsConfig, kept: pd.DataFrame, chosen: tuple[str,
     best = tuple(first[["embedding", "algorithm"]].iloc[0]) if len(kept) else chosen
     if chosen != best:
         return f"last week's, within {config.stick_within} of the best silhouette"
+    if chosen[0] in segments.RULED_NAMES:
+        return (
+            "fallback: no kept solution of the spaces predicts the next quarter as well as the"
+            " RFM grid:"
+            f" {segments.RULED_NAMES[chosen[0]]}, "
+            + ("which do" if chosen[0] == "value" else "as neither do the forecast's value tiers")
+        )
     if len(kept) and not kept["preferred"].iloc[0]:
         return (
             "fewest segments near the highest silhouette: no kept solution is eligible and as"

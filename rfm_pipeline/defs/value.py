@@ -40,7 +40,7 @@ def _as_of(rfm_table: pd.DataFrame) -> dt.date:
     return dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
 
 
-@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="1", partitions_def=weeks)
+@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="2", partitions_def=weeks)
 def value_backtest(
     context: dg.AssetExecutionContext,
     config: ValueConfig,
@@ -98,6 +98,7 @@ def _backtest_metadata(
         "cutoffs": sorted(result.scores["cutoff"].unique()),
         "skipped_cutoffs": result.skipped,
         "summary": table_metadata(value.summary(result).round(4)),
+        "learned_layer_weights": table_metadata(result.weights.round(4)),
         "scores": table_metadata(result.scores.round(4)),
         "calibration_plot": image_metadata(
             calibration_plot(last, title), warehouse, "value_calibration", week
@@ -106,7 +107,7 @@ def _backtest_metadata(
     }
 
 
-@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="1", partitions_def=weeks)
+@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="2", partitions_def=weeks)
 def customer_value(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
@@ -116,26 +117,33 @@ def customer_value(
 ) -> dg.Output[pd.DataFrame]:
     """Per customer at the week's as-of date: the probability of buying within the horizon
     (`p_active`), expected purchase days and spend in it, the discounted value over the next
-    months (`clv_12m` by default) and BG/NBD's probability of being alive. The model is the
-    one `value_backtest` scored; it is saved for `rfm-pipeline predict` with its card.
+    months (`clv_12m` by default) and BG/NBD's probability of being alive (empty where that
+    is degenerate: `value.alive_verdict`). The learned layer weighs what `value_backtest`
+    chose; the model is saved for `rfm-pipeline predict` with its card.
     """
     started, as_of = time.perf_counter(), _as_of(rfm_table)
     settings = value.ValueSettings(**upstream_metadata(context, "value_backtest")["settings"])
     days = value.purchase_days(clean_transactions)
     known = value.history(days, as_of)
+    weights = value.chosen_weights(value_backtest)
     try:
-        model = value.fit_value(days, as_of, settings, known)
+        model = value.fit_value(days, as_of, settings, known, weights)
     except NotEnoughData as reason:
         empty = value.unforecast(known, settings)
         note = {"note": f"no forecast: {reason}", "dagster/row_count": len(empty)}
         return dg.Output(empty, metadata=plain(note))
     table = model.predict(known).assign(as_of=as_of)
-    card = value.model_card(model, value_backtest)
+    alive = value.alive_verdict(model.probabilistic.parameters, value_backtest)
+    if alive:
+        table["p_alive_bgnbd"] = float("nan")
+    card = value.model_card(model, value_backtest, alive)
     value.save_value_model(model, card, lambda name, suffix, write: warehouse.publish(
         name, suffix, context.partition_key, write))  # fmt: skip
     spend = f"expected_spend_{settings.horizon_days}d"
     metadata = {
         "model": model.name,
+        "choice": dg.MetadataValue.json(card["choice"]),
+        "p_alive_bgnbd": card["p_alive_bgnbd"],
         "parameters": dg.MetadataValue.json(card["parameters"]),
         "fitted_customers": model.customers,
         "training_windows": len(model.windows),

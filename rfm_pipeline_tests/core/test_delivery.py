@@ -90,6 +90,8 @@ def test_every_section_with_embedded_images_and_nothing_external():
             forecast={
                 "model": "BG/NBD",
                 "backtest": pd.DataFrame({"cutoff": ["2011-09-01"], "auc": [0.742]}),
+                "weights": (0.5, 0.75),
+                "p_alive": "withheld: its dropout parameter is at its bound",
             },
             classifier={
                 "model": "random forest",
@@ -115,7 +117,9 @@ def test_every_section_with_embedded_images_and_nothing_external():
     assert "http://" not in html and "https://" not in html
     for expected in ("Cleaning", "drop x", "Sales peak in November.", "Champions",
                      "Chosen by silhouette.", "99.7% of the 721", "0.550", "yes",
-                     "Big spenders", "1,234.50", "BG/NBD", "0.742"):  # fmt: skip
+                     "Big spenders", "1,234.50", "BG/NBD", "0.742",
+                     "weighs 0.5 in the probability of buying", "0.75 in the correction",
+                     "alive: withheld: its dropout parameter is at its bound"):  # fmt: skip
         assert expected in text, expected
     assert text.index("At a glance") < text.index("Cleaning")  # the first screen
 

@@ -9,6 +9,7 @@ import pytest
 from rfm_pipeline.core.plots import minmax
 from rfm_pipeline.core.rfm import rfm_features
 from rfm_pipeline.core.segments import (
+    by_rule,
     choose,
     comparison,
     customer_segments,
@@ -118,6 +119,60 @@ def test_a_difference_from_the_grid_within_its_noise_is_as_predictive():
         columns=["cutoff", "model", "auc", "r2"],
     )
     assert comparison(sweeps, backtest)["predictive"].tolist() == [True, False]
+
+
+def test_where_no_clustering_predicts_as_well_as_the_grid_the_tiers_or_the_grid_are_chosen():
+    sweeps = {"umap": sweep_rows([("kmeans", 5, 0.55, 1, 1, 0.1, True, True)])}
+    rows = [
+        ("RFM grid (11 cells)", 0.717, 0.048, 11),
+        ("value tiers", 0.722, 0.122, 12),
+        ("umap/kmeans", 0.702, 0.056, 5),
+        ("frequency deciles", 0.71, 0.08, 10),
+    ]
+    backtest = pd.DataFrame(
+        [("2011-09-01", *row) for row in rows], columns=["cutoff", "model", "auc", "r2", "segments"]
+    )
+    kept = comparison(sweeps, backtest)
+    assert kept[["embedding", "algorithm", "k"]].values.tolist() == [
+        ["value", "tiers", 12],
+        ["rfm", "grid", 11],
+        ["umap", "kmeans", 5],
+    ]
+    assert kept["preferred"].tolist() == [True, True, False]
+    assert choose(kept, tie_within=0.02) == ("value", "tiers")
+    assert tied(kept, 0.02)["algorithm"].tolist() == ["tiers"]
+    assert passed_over(kept, float("nan")) == [
+        "umap/kmeans k=5 (silhouette 0.550): AUC 0.702, explained spend 0.056"
+    ]
+    # tiers that do not match the grid either: the grid itself
+    worse = backtest.assign(auc=backtest["auc"].where(backtest["model"] != "value tiers", 0.70))
+    assert choose(comparison(sweeps, worse)) == ("rfm", "grid")
+    # a clustering that matches the grid comes first, whatever the tiers
+    better = backtest.assign(auc=backtest["auc"].where(backtest["model"] != "umap/kmeans", 0.72))
+    assert choose(comparison(sweeps, better)) == ("umap", "kmeans")
+
+
+def test_a_segmentation_by_rule_names_every_customer():
+    features = rfm_features(blobs()).table
+    rfm_table = blobs()
+    p_active = np.where(rfm_table["recency"] < 100, 0.8, 0.05)
+    value = pd.DataFrame(
+        {
+            "customer_id": rfm_table["customer_id"],
+            "p_active": p_active,
+            "expected_spend_90d": rfm_table["monetary"] * p_active,
+            "clv_12m": rfm_table["monetary"],
+        }
+    )
+    tables = by_rule(rfm_table, value)
+    for embedding, algorithm in (("value", "tiers"), ("rfm", "grid")):
+        table = customer_segments(features, tables[embedding], embedding, algorithm, 30, value)
+        assert len(table) == len(features) == table["customer_id"].nunique()
+        assert table["segment_name"].notna().all() and table["strategy"].notna().all()
+        assert (table["embedding"] == embedding).all() and table["k"].iloc[0] > 1
+    tiers = tables["value"].set_index("customer_id")["tiers_segment"]
+    lapsed = rfm_table.set_index("customer_id")["recency"] >= 100
+    assert (tiers[lapsed] // 3 == 0).all() and (tiers[~lapsed] // 3 == 4).all()
 
 
 def test_the_horizon_is_read_from_the_forecasts_columns():

@@ -13,6 +13,7 @@ from rfm_pipeline.core import cleaning, value
 from rfm_pipeline.core.engine import connect
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.ingest import read_transactions
+from rfm_pipeline.core.simulation import BgNbdShop, simulate
 from rfm_pipeline.settings import BUNDLED_INPUT
 from rfm_pipeline_tests.conftest import line, raw_table
 
@@ -101,7 +102,7 @@ def test_backtest_at_september_reproduces_bgnbd_and_beats_it(at_september):
     scores = at_september.scores.set_index("model")
     baseline, ours = scores.loc[value.BASELINE], scores.loc[value.MODEL]
     assert (baseline["customers"], baseline["buyers"]) == (3314, 1856)
-    assert baseline["auc"] == pytest.approx(0.731, abs=0.005)
+    assert baseline["auc"] == pytest.approx(0.736, abs=0.002)
     assert baseline["r2"] == pytest.approx(0.494, abs=0.02)
     assert baseline["actual_total"] == pytest.approx(2_445_467.49, abs=1)
     assert ours["auc"] > baseline["auc"] + 0.005 and ours["r2"] >= 0.55
@@ -130,12 +131,14 @@ def test_a_saved_forecast_loads_and_predicts_the_same(tmp_path, bundled):
         write(path)
         written.append(path.name)
 
-    card = value.model_card(model, pd.DataFrame(columns=["model"]))
+    card = value.model_card(model, pd.DataFrame(columns=["model"]), None)
     value.save_value_model(model, card, publish)
     assert sorted(written) == [
-        "customer_value_bgnbd.nc", "customer_value_gamma_gamma.nc",
-        "customer_value_model.json", "customer_value_model.skops",
-    ]  # fmt: skip
+        "customer_value_bgnbd.nc",
+        "customer_value_gamma_gamma.nc",
+        "customer_value_model.json",
+        "customer_value_model.skops",
+    ]
     known = value.history(days, D("2011-12-10")).head(200)
     loaded = value.load_value_model(UPath(tmp_path))
     pd.testing.assert_frame_equal(loaded.predict(known), model.predict(known))
@@ -166,3 +169,111 @@ def test_without_a_whole_earlier_window_the_forecast_is_bgnbd_alone(bundled):
     assert table["p_active"].between(0, 1).all()
     rank = table["p_active"].corr(table["expected_purchases_90d"], method="spearman")
     assert rank > 0.9  # BG/NBD's chance of a purchase in the horizon follows its expectation
+
+
+def cut(cutoff: str, actual, p_bgnbd, p_learned, spend, correction) -> value.Cutoff:
+    parts = {
+        "p_bgnbd": np.array(p_bgnbd),
+        "p_learned": np.array(p_learned),
+        "spend_bgnbd": np.array(spend, dtype="float64"),
+        "correction": np.array(correction),
+    }
+    return value.Cutoff(D(cutoff), np.array(actual, dtype="float64"), parts, [])
+
+
+def test_the_learned_layer_weighs_only_as_much_as_it_holds_at_every_cutoff():
+    actual = [0, 0, 10, 20, 30, 0, 40, 0]
+    spend = [1, 2, 10, 18, 33, 2, 35, 1]  # BG/NBD + Gamma-Gamma: ranks and totals well
+    ranked = [0.1, 0.2, 0.6, 0.7, 0.8, 0.3, 0.9, 0.1]
+    muddled = [0.5, 0.6, 0.4, 0.7, 0.5, 0.3, 0.6, 0.2]
+    good = cut("2011-06-01", actual, muddled, ranked, spend, [1.0] * 8)
+    # the correction doubles every spend at the second cut-off: a total 95% over
+    bad = cut("2011-07-01", actual, muddled, ranked, spend, [1.0] * 4 + [2.0] * 4)
+    table = value.choose_weights([good, bad])
+    buyer = table[table["part"] == "buyer"].set_index("weight")["auc"]
+    assert buyer[1.0] == 1.0 and buyer[0.25] < buyer[0.5] == buyer[1.0]
+    assert value.chosen_weights(table) == (0.5, 0.0)  # the smallest that ranks as well as 1
+    spend_rows = table[table["part"] == "spend"].set_index("weight")
+    assert spend_rows.loc[0.0, "admissible"] and not spend_rows.loc[1.0, "admissible"]
+    assert spend_rows.loc[1.0, "short_of_baseline"].startswith("2011-07-01: R²")
+    # learned probabilities worse than BG/NBD's: weight 0
+    worse = cut("2011-08-01", actual, ranked, muddled, spend, [1.0] * 8)
+    assert value.chosen_weights(value.choose_weights([worse])) == (0.0, 0.0)
+
+
+def test_a_choice_never_turns_on_a_difference_within_the_noise():
+    actual = [0, 0, 10, 20, 30, 0, 40, 0]
+    spend = [1, 2, 10, 18, 33, 2, 35, 1]
+    ranked = [0.1, 0.2, 0.6, 0.7, 0.8, 0.3, 0.9, 0.1]
+    # the learned probabilities rank the same (equal AUC): no reason to weigh them
+    same = cut("2011-06-01", actual, ranked, np.array(ranked) / 2, spend, [1.01] * 8)
+    assert value.chosen_weights(value.choose_weights([same])) == (0.0, 0.0)
+
+
+def test_the_business_tiers_band_the_probability_and_rank_the_spend():
+    p_active = np.array([0.05, 0.3, 0.6, 0.9, 0.8, 0.2, 0.5, 0.75, np.nan, 0.95])
+    spend = np.arange(10, 0, -1, dtype="float64")  # the first customer spends most
+    spend[8] = np.nan
+    tiers = value.value_tiers(p_active, spend)
+    assert (tiers // 3).tolist() == [0, 2, 3, 5, 4, 1, 3, 4, 0, 5]
+    assert (tiers % 3).tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2]
+
+
+def test_bgnbds_probability_alive_is_withheld_where_it_says_nothing():
+    fine = {"r": 0.8, "alpha": 50.0, "a": 0.7, "b": 3.0}
+    scores = pd.DataFrame({"model": [value.BASELINE] * 2, "alive_auc": [0.61, 0.58]})
+    assert value.alive_verdict(fine, scores) is None
+    at_bound = {**fine, "a": 1e-4, "b": 5.0}
+    assert "dropout parameter is at its bound" in value.alive_verdict(at_bound, scores)
+    coin = scores.assign(alive_auc=[0.42, 0.38])
+    assert "0.400, below chance" in value.alive_verdict(fine, coin)
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A shop whose 3,000 customers follow BG/NBD and Gamma-Gamma exactly, backtested."""
+    path = tmp_path_factory.mktemp("simulated") / "shop.parquet"
+    simulate(BgNbdShop()).to_parquet(path)
+    con = connect(threads=2)
+    raw = read_transactions(con, path)
+    clean = cleaning.clean_transactions(raw).table
+    cutoffs = value.default_cutoffs(D("2012-01-01"), 90, 4)
+    result = value.backtest(raw, clean, cutoffs, cleaning.CleaningRules(), value.ValueSettings())
+    return clean, result
+
+
+def test_a_fit_on_a_simulated_shop_recovers_the_parameters_it_was_simulated_from(simulated):
+    clean, _ = simulated
+    shop = BgNbdShop()
+    fitted = value.fit_probabilistic(value.history(value.purchase_days(clean), D("2012-01-01")))
+    found = fitted.parameters
+    assert found["r"] / found["alpha"] == pytest.approx(shop.r / shop.alpha, rel=0.1)
+    dropout = found["a"] / (found["a"] + found["b"])
+    assert dropout == pytest.approx(shop.a / (shop.a + shop.b), rel=0.2)
+    mean_spend = found["p"] * found["v"] / (found["q"] - 1)
+    assert mean_spend == pytest.approx(shop.p_spend * shop.v / (shop.q - 1), rel=0.1)
+
+
+def test_where_the_learned_layer_cannot_help_the_forecast_is_as_good_as_bgnbd(simulated):
+    _, result = simulated
+    rows = result.scores.set_index(["cutoff", "model"])
+    cutoffs = ["2011-07-01", "2011-08-01", "2011-09-01", "2011-10-01"]
+    assert sorted(rows.index.unique("cutoff")) == cutoffs
+    for cutoff in rows.index.unique("cutoff"):
+        ours, base = rows.loc[(cutoff, value.MODEL)], rows.loc[(cutoff, value.BASELINE)]
+        assert ours["auc"] >= base["auc"] - value.AUC_NOISE
+        assert ours["r2"] >= base["r2"] - value.R2_NOISE
+        assert abs(ours["total_error"]) <= max(0.15, abs(base["total_error"]))
+    weights = value.chosen_weights(result.scores)
+    learned = result.weights.set_index(["part", "weight"])
+    for part, weight in zip(("buyer", "spend"), weights, strict=True):
+        assert learned.loc[(part, weight), "admissible"]
+
+
+def test_a_shop_where_nobody_leaves_gets_no_probability_alive(tmp_path):
+    path = tmp_path / "shop.parquet"
+    simulate(BgNbdShop(a=0.01, b=100.0, customers=500)).to_parquet(path)
+    clean = cleaning.clean_transactions(read_transactions(connect(threads=2), path)).table
+    fitted = value.fit_probabilistic(value.history(value.purchase_days(clean), D("2012-01-01")))
+    verdict = value.alive_verdict(fitted.parameters, pd.DataFrame(columns=["model"]))
+    assert "dropout parameter is at its bound" in verdict

@@ -28,25 +28,34 @@ def test_profiles_add_up_to_every_customer(graph):
 
 
 def test_the_choice_is_the_fewest_segments_of_the_tie_among_those_as_predictive_as_the_grid(graph):
-    """Preferred: eligible and as predictive as the RFM grid up to its noise (or, where none
-    is, every eligible one); the kept solutions within 0.02 of the best silhouette are tied and
-    the tie goes to the fewest segments."""
+    """Preferred: eligible and as predictive as the RFM grid up to its noise; the kept
+    solutions within 0.02 of the best silhouette are tied and the tie goes to the fewest
+    segments; where no clustering is preferred, the value tiers if they match the grid, else
+    the grid."""
     chosen = graph.table("customer_segments").iloc[0]
     backtest = graph.table("value_backtest").groupby("model")[["auc", "r2"]].mean()
     grid = backtest.loc["RFM grid (11 cells)"]
     metadata = graph.metadata("customer_segments")
     kept = [r.data for r in metadata["comparison"].records]
+    ruled = {"value": "value tiers", "rfm": "RFM grid (11 cells)"}
     for row in kept:
-        name = f"{row['embedding']}/{row['algorithm']}"
+        name = ruled.get(row["embedding"], f"{row['embedding']}/{row['algorithm']}")
         as_good = (
             backtest.loc[name, "auc"] >= grid["auc"] - 0.005
             and backtest.loc[name, "r2"] >= grid["r2"] - 0.005
         )
-        assert row["preferred"] == (row["eligible"] and bool(as_good))
+        assert row["preferred"] == (row["eligible"] and (as_good or row["embedding"] == "rfm"))
+    assert {r["embedding"] for r in kept} >= {"value", "rfm"}
+    names = graph.table("customer_segments")["segment_name"]
+    assert not names.str.contains(r"\d").any()  # told apart in words, never numbered
+    pool = [r for r in kept if r["preferred"] and r["embedding"] not in ruled]
+    if not pool:
+        fallback = (
+            "value" if any(r["preferred"] for r in kept if r["embedding"] == "value") else "rfm"
+        )
+        assert chosen["embedding"] == fallback and metadata["rule"].startswith("fallback: no kept")
+        return
     top = kept[0]
-    pool = [
-        r for r in kept if (r["preferred"], r["eligible"]) == (top["preferred"], top["eligible"])
-    ]
     assert top["silhouette"] == max(r["silhouette"] for r in pool)
     tie = [r for r in pool if r["silhouette"] >= top["silhouette"] - 0.02]
     expected = min(tie, key=lambda r: (r["k"], -r["silhouette"]))
@@ -60,12 +69,7 @@ def test_the_choice_is_the_fewest_segments_of_the_tie_among_those_as_predictive_
         assert math.isnan(metadata["stability_ari"])
     else:
         assert 0.5 < metadata["stability_ari"] <= 1
-    if top["preferred"]:
-        assert metadata["rule"].startswith("the fewest segments among")
-    else:
-        assert metadata["rule"].startswith("fewest segments near the highest silhouette: no kept")
-    names = graph.table("customer_segments")["segment_name"]
-    assert not names.str.contains(r"\d").any()  # told apart in words, never numbered
+    assert metadata["rule"].startswith("the fewest segments among")
 
 
 def test_no_segment_is_called_lapsed_that_bought_within_the_shops_usual_gap(graph):

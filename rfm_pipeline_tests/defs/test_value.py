@@ -7,7 +7,15 @@ import pandas as pd
 import xarray as xr
 from scipy.special import hyp2f1
 
-from rfm_pipeline.core.value import BASELINE, MODEL, VALUE_COLUMNS
+from rfm_pipeline.core.value import (
+    BASELINE,
+    LEARNED,
+    MODEL,
+    TIERS,
+    VALUE_COLUMNS,
+    alive_verdict,
+    chosen_weights,
+)
 from rfm_pipeline_tests.defs.conftest import WEEK
 
 
@@ -18,12 +26,20 @@ def test_the_backtest_scores_every_forecast_and_segmentation_at_each_cutoff(grap
     assert sorted(table["cutoff"].unique()) == meta["cutoffs"]
     kept = {f"{s}/{a}" for s in ("pca", "umap", "tsne")
             for a in graph.table(f"{s}_sweep").query("kept")["algorithm"]}  # fmt: skip
-    names = {MODEL, BASELINE, "RFM grid (11 cells)", "frequency deciles", *kept}
+    names = {MODEL, BASELINE, LEARNED, "RFM grid (11 cells)", "frequency deciles", TIERS, *kept}
     assert set(table["model"]) == names
     assert table.groupby("cutoff").size().eq(len(names)).all()
     assert table["auc"].between(0, 1).all()
-    forecasts = table[table["model"].isin([MODEL, BASELINE])]
+    forecasts = table[table["model"].isin([MODEL, BASELINE, LEARNED])]
     assert forecasts["predicted_total"].notna().all()
+    # the weights chosen, the same at every cut-off, and the two layers alone at 0 and 1
+    weights = forecasts.groupby("model")[["buyer_weight", "spend_weight"]].agg(["min", "max"])
+    assert weights.loc[BASELINE].tolist() == [0, 0, 0, 0]
+    assert weights.loc[LEARNED].tolist() == [1, 1, 1, 1]
+    chosen = weights.loc[MODEL]
+    assert chosen.iloc[0] == chosen.iloc[1] and chosen.iloc[2] == chosen.iloc[3]
+    choice = meta["learned_layer_weights"]
+    assert {r.data["part"] for r in choice.records if r.data["chosen"]} == {"buyer", "spend"}
     assert (graph.warehouse / "plots" / "value_calibration" / f"{WEEK}.png").exists()
     assert meta["settings"]["horizon_days"] == 90
 
@@ -50,7 +66,11 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     assert set(table["as_of"].astype(str)) == {"2011-12-05"}
     card = json.loads((graph.warehouse / "customer_value_model" / f"{WEEK}.json").read_text())
     assert card["as_of"] == "2011-12-05" and card["settings"]["clv_months"] == 12
-    assert {row["model"] for row in card["backtest"]} == {MODEL, BASELINE}
+    assert {row["model"] for row in card["backtest"]} == {MODEL, BASELINE, LEARNED}
+    backtest = graph.table("value_backtest")
+    weights = chosen_weights(backtest)
+    assert (card["choice"]["buyer_weight"], card["choice"]["spend_weight"]) == weights
+    withheld = alive_verdict(card["parameters"], backtest)
     # the parameters in the saved model files, and on the card
     saved = {}
     for name in ("customer_value_bgnbd.nc", "customer_value_gamma_gamma.nc"):
@@ -71,7 +91,10 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     # days, each purchase day worth the table's spend per purchase day, at 10% a year
     alive, purchases = bgnbd(saved, x, t_x, T)
     assert (alive[x == 0] == 1).all() and (x == 0).sum() > 0  # no repeat, no drop-out yet
-    np.testing.assert_allclose(table["p_alive_bgnbd"], alive, rtol=1e-9)
+    if withheld:
+        assert table["p_alive_bgnbd"].isna().all() and withheld in card["p_alive_bgnbd"]
+    else:
+        np.testing.assert_allclose(table["p_alive_bgnbd"], alive, rtol=1e-9)
     np.testing.assert_allclose(table["expected_purchases_90d"], purchases(90), rtol=1e-9)
     per_day = table["expected_spend_90d"] / table["expected_purchases_90d"]
     monthly = 1.10 ** (1 / 12) - 1
