@@ -484,13 +484,17 @@ def _check_parsed(
     path: str | Path,
     layout: str,
 ) -> None:
-    """Raise `InputError` for the first column with values that did not parse."""
+    """Raise `InputError` for the first column with values that did not parse, naming its first
+    three such values in file order."""
     failed = {name: named[name].notnull() & parser.isnull() for name, parser in parsers.items()}
     counts = named.aggregate(**{name: bad.sum() for name, bad in failed.items()}).execute()
     for name, bad in failed.items():
         if int(counts[name].iloc[0] or 0):
-            examples = named.filter(bad).select(value=named[name].cast("string")).distinct()
-            values = examples.limit(3).execute()["value"].tolist()
+            wrong = named.filter(bad)
+            examples = wrong.group_by(value=wrong[name].cast("string")).aggregate(
+                first=wrong.line_no.min()
+            )  # the first three in file order, the same on every run
+            values = examples.order_by("first").limit(3).execute()["value"].tolist()
             if name == "invoice_date":
                 what = f"values that are not a date (read as {layout}; give --date-format)"
             else:

@@ -570,11 +570,7 @@ def choose_weights(cutoffs: list[Cutoff]) -> pd.DataFrame:
 
 def chosen_weights(table: pd.DataFrame) -> tuple[float, float]:
     """(probability of buying, spend correction): the learned layer's weights the backtest chose,
-    from its `customer_value` rows (`scores`, stored) or `choose_weights`'s table; 0 and 0
-    without a backtest."""
-    if "part" in table:
-        chosen = table[table["chosen"]].set_index("part")["weight"]
-        return float(chosen["buyer"]), float(chosen["spend"])
+    from the `customer_value` rows of its stored `scores`; 0 and 0 without a backtest."""
     rows = table[table["model"] == MODEL] if "model" in table else table.iloc[:0]
     if rows.empty:
         return 0.0, 0.0
@@ -712,7 +708,7 @@ def backtest(
     if not parts:
         raise NotEnoughData("; ".join(skipped) or "no cut-off")
     weights = choose_weights(parts)
-    chosen = chosen_weights(weights)
+    chosen = tuple(weights[weights["chosen"]].set_index("part")["weight"][["buyer", "spend"]])
     rows, curves = [], []
     for cut in parts:
         tiers = value_tiers(
@@ -852,6 +848,13 @@ def _loaded(kind: type, path: UPath) -> object:
     return model
 
 
+def _weights(card: dict) -> dict[str, float]:
+    """The learned layer's weights on a model card (1 and 1 on a card written before they
+    were chosen: the layer was then used in full)."""
+    choice = card.get("choice", {"buyer_weight": 1.0, "spend_weight": 1.0})
+    return {"buyer_weight": choice["buyer_weight"], "spend_weight": choice["spend_weight"]}
+
+
 def load_value_model(folder: UPath) -> ValueModel:
     """The forecast saved by `save_value_model` in `folder` (the stable, newest week's files)."""
     from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
@@ -869,5 +872,5 @@ def load_value_model(folder: UPath) -> ValueModel:
     return ValueModel(
         probabilistic, saved.model["buyer"], saved.model["correction"],
         ValueSettings(**card["settings"]), dt.date.fromisoformat(card["as_of"]),
-        buyer_weight=card["choice"]["buyer_weight"], spend_weight=card["choice"]["spend_weight"],
+        **_weights(card),
     )  # fmt: skip

@@ -181,6 +181,11 @@ def cut(cutoff: str, actual, p_bgnbd, p_learned, spend, correction) -> value.Cut
     return value.Cutoff(D(cutoff), np.array(actual, dtype="float64"), parts, [])
 
 
+def chosen(table: pd.DataFrame) -> tuple[float, float]:
+    weights = table[table["chosen"]].set_index("part")["weight"]
+    return weights["buyer"], weights["spend"]
+
+
 def test_the_learned_layer_weighs_only_as_much_as_it_holds_at_every_cutoff():
     actual = [0, 0, 10, 20, 30, 0, 40, 0]
     spend = [1, 2, 10, 18, 33, 2, 35, 1]  # BG/NBD + Gamma-Gamma: ranks and totals well
@@ -192,13 +197,13 @@ def test_the_learned_layer_weighs_only_as_much_as_it_holds_at_every_cutoff():
     table = value.choose_weights([good, bad])
     buyer = table[table["part"] == "buyer"].set_index("weight")["auc"]
     assert buyer[1.0] == 1.0 and buyer[0.25] < buyer[0.5] == buyer[1.0]
-    assert value.chosen_weights(table) == (0.5, 0.0)  # the smallest that ranks as well as 1
+    assert chosen(table) == (0.5, 0.0)  # the smallest that ranks as well as 1
     spend_rows = table[table["part"] == "spend"].set_index("weight")
     assert spend_rows.loc[0.0, "admissible"] and not spend_rows.loc[1.0, "admissible"]
     assert spend_rows.loc[1.0, "short_of_baseline"].startswith("2011-07-01: R²")
     # learned probabilities worse than BG/NBD's: weight 0
     worse = cut("2011-08-01", actual, ranked, muddled, spend, [1.0] * 8)
-    assert value.chosen_weights(value.choose_weights([worse])) == (0.0, 0.0)
+    assert chosen(value.choose_weights([worse])) == (0.0, 0.0)
 
 
 def test_a_choice_never_turns_on_a_difference_within_the_noise():
@@ -207,7 +212,7 @@ def test_a_choice_never_turns_on_a_difference_within_the_noise():
     ranked = [0.1, 0.2, 0.6, 0.7, 0.8, 0.3, 0.9, 0.1]
     # the learned probabilities rank the same (equal AUC): no reason to weigh them
     same = cut("2011-06-01", actual, ranked, np.array(ranked) / 2, spend, [1.01] * 8)
-    assert value.chosen_weights(value.choose_weights([same])) == (0.0, 0.0)
+    assert chosen(value.choose_weights([same])) == (0.0, 0.0)
 
 
 def test_the_business_tiers_band_the_probability_and_rank_the_spend():
