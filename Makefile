@@ -1,4 +1,5 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
+# Python 3.12 or newer (pymc-marketing 1.x); pyenv takes it from .python-version
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,6 +8,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 .PHONY: home run test ui demo demo-ui lint bench clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+	  { echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1); the project needs Python 3.12+ (make PYTHON=python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 

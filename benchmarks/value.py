@@ -7,7 +7,9 @@ the 90 days after each cut-off, R² and mean absolute error of the spend, predic
 actual total. Warm time: what the asset computes (purchase days, the fit, the forecast of every
 customer with its 12-month value) in a fresh process after one untimed fit, so pytensor's
 compiled code is on disk. Scale: the bundled clean transactions written N times with their own
-customer ids (4,334 customers a copy), then the same work on all of them.
+customer ids (4,334 customers a copy), then the same work on all of them. Probabilistic fit:
+BG/NBD and Gamma-Gamma alone on the bundled histories, twice in a fresh process (the first
+compiles pytensor's graphs where its cache has none).
 Run: `python -m benchmarks value [--customers N] [--repeats N]`.
 """
 
@@ -69,6 +71,20 @@ def forecast(source: Path) -> dict:
     }
 
 
+def probabilistic_fit() -> dict:
+    """Seconds of `fit_probabilistic` on the bundled histories at AS_OF: first and second fit."""
+    from rfm_pipeline.core import value
+    from rfm_pipeline.core.engine import connect
+
+    table = value.history(value.purchase_days(connect().read_parquet(clean_path())), AS_OF)
+    seconds = []
+    for _ in range(2):
+        started = time.perf_counter()
+        value.fit_probabilistic(table)
+        seconds.append(round(time.perf_counter() - started, 2))
+    return {"first_seconds": seconds[0], "second_seconds": seconds[1]}
+
+
 def backtest() -> dict:
     from rfm_pipeline.core import value
     from rfm_pipeline.core.cleaning import CleaningRules
@@ -96,6 +112,7 @@ def in_process(*arguments: str) -> dict:
 def run(repeats: int = 1, reference_repeats: int = 0, customers: int = 1_000_000) -> dict:
     """The backtest once; the bundled and the scaled forecast `repeats` times each."""
     report: dict = {"benchmark": "customer_value", "backtest": in_process("backtest")}
+    report["probabilistic_fit"] = in_process("probabilistic_fit")
     print(json.dumps(report["backtest"]), flush=True)
     bundled = [in_process("forecast", str(clean_path())) for _ in range(max(repeats, 1))]
     report["bundled"] = sorted(bundled, key=lambda r: r["seconds"])[len(bundled) // 2]
@@ -111,4 +128,5 @@ def run(repeats: int = 1, reference_repeats: int = 0, customers: int = 1_000_000
 
 if __name__ == "__main__":
     task = sys.argv[1]
-    print(json.dumps(forecast(Path(sys.argv[2])) if task == "forecast" else backtest()))
+    tasks = {"backtest": backtest, "probabilistic_fit": probabilistic_fit}
+    print(json.dumps(forecast(Path(sys.argv[2])) if task == "forecast" else tasks[task]()))

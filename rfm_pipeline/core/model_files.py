@@ -24,8 +24,13 @@ class SavedModel:
     card: dict = field(default_factory=dict)
 
 
-def library_versions() -> dict[str, str]:
-    return {name: version(name) for name in ("scikit-learn", "skops", "numpy", "pandas")}
+LIBRARIES = ("scikit-learn", "skops", "numpy", "pandas")
+"""The libraries every model card names the versions of."""
+
+
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """The installed versions of `LIBRARIES` and of `extra` (the card's own model's libraries)."""
+    return {name: version(name) for name in (*LIBRARIES, *extra)}
 
 
 def card_path(path: UPath) -> UPath:

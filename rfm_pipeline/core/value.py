@@ -58,8 +58,14 @@ FEATURES = [*HISTORY_COLUMNS[1:], "avg_day_spend", "rate", "gap", "overdue", *PR
 VALUE_COLUMNS = ["customer_id", "p_active", "expected_purchases_90d", "expected_spend_90d",
                  "clv_12m", "p_alive_bgnbd"]  # fmt: skip
 
+PROBABILISTIC_LIBRARIES = ("pymc-marketing", "pymc", "pytensor")
+"""BG/NBD and Gamma-Gamma's libraries, named on the model card beside scikit-learn's."""
 MIN_CUSTOMERS = 20
 """Fewer customers (or fewer who bought twice) than this cannot fit BG/NBD and Gamma-Gamma."""
+MAX_CORRECTION = 20.0
+"""The learned layer multiplies BG/NBD x Gamma-Gamma's spend by at most this: a customer it
+gives next to nothing who then buys would otherwise teach a ratio without bound, and the
+boosting's exponential link turns that into an infinite forecast on a small shop."""
 
 
 def purchase_days(clean: ir.Table) -> ir.Table:
@@ -185,16 +191,22 @@ def fit_probabilistic(table: pd.DataFrame) -> Probabilistic:
 
 def probabilistic_figures(model: Probabilistic, table: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """`table` with BG/NBD's expected purchase days in the horizon and probability alive,
-    Gamma-Gamma's expected spend per purchase day, and their product (the expected spend)."""
+    Gamma-Gamma's expected spend per purchase day, and their product (the expected spend).
+    Gamma-Gamma's mean spend is infinite for a customer with p x + q <= 1 (every one-day
+    customer when its q <= 1: its formula then turns negative); such a customer gets the
+    mean spend of a purchase day in `table` instead."""
     summary = _summary(table)
     point = {"dim": ("chain", "draw")}
     purchases = model.transactions.expected_purchases(data=summary, future_t=horizon)
     alive = model.transactions.expected_probability_alive(data=summary)
-    spend = model.spend.expected_customer_spend(data=summary)
+    spend = model.spend.expected_customer_spend(data=summary).mean(**point).to_numpy()
+    parameters = model.parameters
+    unbounded = parameters["p"] * summary["frequency"].to_numpy() + parameters["q"] <= 1
+    shop_mean = table["spend"].sum() / table["purchase_days"].sum()
     figures = {
         "bg_purchases": purchases.mean(**point).to_numpy(),
         "bg_alive": alive.mean(**point).to_numpy(),
-        "gg_spend": spend.mean(**point).to_numpy(),
+        "gg_spend": np.where(unbounded, shop_mean, spend),
     }
     figures["bg_value"] = figures["bg_purchases"] * figures["gg_spend"]
     return table.assign(**figures)
@@ -300,7 +312,7 @@ class ValueModel:
         if self.buyer is not None:
             inputs = features(scored)
             parts["p_learned"] = self.buyer.predict_proba(inputs)[:, 1]
-            parts["correction"] = self.correction.predict(inputs)
+            parts["correction"] = self.correction.predict(inputs).clip(0, MAX_CORRECTION)
         return parts
 
     def forecast(self, clean: ir.Table, as_of: dt.date) -> pd.DataFrame:
@@ -394,7 +406,8 @@ def fit_value(
     model.correction = HistGradientBoostingRegressor(
         loss="poisson", max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
         min_samples_leaf=200, l2_regularization=1.0, random_state=settings.random_state,
-    ).fit(inputs, train["future_spend"].clip(lower=0) / base, sample_weight=base)  # fmt: skip
+    ).fit(inputs, (train["future_spend"].clip(lower=0) / base).clip(upper=MAX_CORRECTION),
+          sample_weight=base)  # fmt: skip
     model.training_rows = len(train)
     model.buyer_weight, model.spend_weight = weights or (0.0, 0.0)
     return model
@@ -816,6 +829,11 @@ def model_card(model: ValueModel, backtest_scores: pd.DataFrame, alive: str | No
         "features": FEATURES,
         "choice": choice_notes(backtest_scores),
         "p_alive_bgnbd": f"withheld: {alive}; use p_active" if alive else "exported",
+        "one_day_customers_spend": (
+            "the shop's mean spend of a purchase day (Gamma-Gamma's q <= 1: its mean is infinite)"
+            if model.probabilistic.parameters["q"] <= 1
+            else "Gamma-Gamma's mean"
+        ),
         "backtest": forecasts.round(4).to_dict(orient="records"),
     }
 
@@ -836,16 +854,12 @@ def save_value_model(model: ValueModel, card: dict, publish: Publish) -> None:
         ".skops",
         lambda path: atomically(path, lambda local: sio.dump(learned, local)),
     )
-    text = json.dumps({**card, "library_versions": library_versions()}, indent=2, default=str)
+    text = json.dumps(
+        {**card, "library_versions": library_versions(PROBABILISTIC_LIBRARIES)},
+        indent=2,
+        default=str,
+    )
     publish(FILES["learned"], ".json", lambda path: write_bytes(text.encode(), path))
-
-
-def _loaded(kind: type, path: UPath) -> object:
-    """A pymc-marketing model from its file, built on the data it was fitted on (its `load`
-    alone leaves the model unbuilt when it was fitted with `fit(data)`)."""
-    model = kind.load(str(path))
-    model.build_model(model.idata.fit_data.to_dataframe().reset_index(drop=True))
-    return model
 
 
 def _weights(card: dict) -> dict[str, float]:
@@ -866,7 +880,7 @@ def load_value_model(folder: UPath) -> ValueModel:
         if not path.exists():
             raise InputError(path, "no saved forecast; materialise customer_value first")
     probabilistic = Probabilistic(
-        _loaded(BetaGeoModel, paths["transactions"]), _loaded(GammaGammaModel, paths["spend"])
+        BetaGeoModel.load(str(paths["transactions"])), GammaGammaModel.load(str(paths["spend"]))
     )
     card = saved.card
     return ValueModel(

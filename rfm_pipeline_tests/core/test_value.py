@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pandas as pd
@@ -143,6 +144,10 @@ def test_a_saved_forecast_loads_and_predicts_the_same(tmp_path, bundled):
     loaded = value.load_value_model(UPath(tmp_path))
     pd.testing.assert_frame_equal(loaded.predict(known), model.predict(known))
     assert loaded.settings == model.settings and loaded.as_of == D("2011-12-10")
+    versions = json.loads((UPath(tmp_path) / "customer_value_model.json").read_text())[
+        "library_versions"
+    ]
+    assert versions["pymc-marketing"].split(".")[0] == "1" and {"pymc", "pytensor"} <= set(versions)
 
 
 def test_a_backtest_without_enough_history_at_any_cutoff_says_why_for_each(con):
@@ -257,6 +262,18 @@ def test_a_fit_on_a_simulated_shop_recovers_the_parameters_it_was_simulated_from
     assert dropout == pytest.approx(shop.a / (shop.a + shop.b), rel=0.2)
     mean_spend = found["p"] * found["v"] / (found["q"] - 1)
     assert mean_spend == pytest.approx(shop.p_spend * shop.v / (shop.q - 1), rel=0.1)
+
+
+def test_where_gamma_gammas_mean_spend_is_infinite_the_shops_mean_is_used(simulated):
+    clean, _ = simulated
+    table = value.history(value.purchase_days(clean), D("2012-01-01"))
+    fitted = value.fit_probabilistic(table)
+    fitted.spend.idata.posterior["q"][:] = 0.9  # q <= 1: one-day customers' mean is infinite
+    figures = value.probabilistic_figures(fitted, table, 90)
+    once = (table["purchase_days"] == 1).to_numpy()
+    shop_mean = table["spend"].sum() / table["purchase_days"].sum()
+    assert once.any() and (figures.loc[once, "gg_spend"] == shop_mean).all()
+    assert (figures.loc[~once, "gg_spend"] > 0).all() and (figures["bg_value"] >= 0).all()
 
 
 def test_where_the_learned_layer_cannot_help_the_forecast_is_as_good_as_bgnbd(simulated):

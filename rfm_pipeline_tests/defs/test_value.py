@@ -87,8 +87,9 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     x = (days["nunique"] - 1).to_numpy(dtype="float64")
     t_x = (days["max"] - days["min"]).dt.days.to_numpy(dtype="float64")
     T = (pd.Timestamp("2011-12-05") - days["min"]).dt.days.to_numpy(dtype="float64")
-    # BG/NBD's figures from the saved parameters, and the value over twelve months of 30
-    # days, each purchase day worth the table's spend per purchase day, at 10% a year
+    # BG/NBD's figures from the saved parameters, and the value over twelve months of
+    # 365.25 / 12 days (pymc-marketing's month), each purchase day worth the table's spend
+    # per purchase day, at 10% a year
     alive, purchases = bgnbd(saved, x, t_x, T)
     assert (alive[x == 0] == 1).all() and (x == 0).sum() > 0  # no repeat, no drop-out yet
     if withheld:
@@ -98,9 +99,13 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     np.testing.assert_allclose(table["expected_purchases_90d"], purchases(90), rtol=1e-9)
     per_day = table["expected_spend_90d"] / table["expected_purchases_90d"]
     monthly = 1.10 ** (1 / 12) - 1
+    month = 365.25 / 12
     clv = sum(
-        (purchases(30 * m) - purchases(30 * (m - 1))) * per_day / (1 + monthly) ** m
+        (purchases(month * m) - purchases(month * (m - 1))) * per_day / (1 + monthly) ** m
         for m in range(1, 13)
     )
     np.testing.assert_allclose(table["clv_12m"], clv, rtol=1e-9)
-    assert table["p_active"].between(0, 1).all() and (table["expected_spend_90d"] >= 0).all()
+    assert table["p_active"].between(0, 1).all()
+    assert (table[["expected_spend_90d", "clv_12m"]] >= 0).all().all()
+    infinite = card["parameters"]["q"] <= 1  # Gamma-Gamma's mean spend of a one-day customer
+    assert ("infinite" in card["one_day_customers_spend"]) == infinite
