@@ -8,12 +8,12 @@ import subprocess
 import sys
 import threading
 
-import arviz as az
 import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import xarray as xr
 from upath import UPath
 
 from rfm_pipeline.core import cleaning, rfm
@@ -154,10 +154,8 @@ def same_model(first, second, customers) -> bool:
     differently from one process to the next), the same parameters and the same probabilities
     for every customer of `customers`."""
     if first.suffix == ".nc":
-        one, two = az.from_netcdf(first), az.from_netcdf(second)
-        return one.groups() == two.groups() and all(
-            getattr(one, group).equals(getattr(two, group)) for group in one.groups()
-        )
+        with xr.open_datatree(first) as one, xr.open_datatree(second) as two:
+            return one.equals(two)  # the same groups, each value for value
     saved = load_model(UPath(first))
     one, two = saved.model, load_model(UPath(second)).model
     if joblib.hash(one) == joblib.hash(two):
