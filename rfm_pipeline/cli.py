@@ -40,6 +40,13 @@ def parse_date(text: str | None) -> str | None:
         raise UsageError(f"--as-of expects YYYY-MM-DD, got '{text}'") from None
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expects a whole number of at least 1, got '{text}'")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rfm-pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", help="output folder (default: data/warehouse)")
     run.add_argument("--select", help="comma-separated asset names (default: all)")
     run.add_argument("--threads", type=int, help="engine threads (default: all cores)")
+    run.add_argument(
+        "--cutoffs",
+        type=positive,
+        help="value_backtest's monthly cut-offs (default 4; fewer"
+        " is quicker, and the forecast's weights rest on fewer quarters)",
+    )
     run.add_argument(
         "--engine", choices=["duckdb", "spark", "postgres"], default="duckdb",
         help="where the transaction-level assets run (default: duckdb, in process)",
@@ -199,6 +212,8 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
         ops["raw_transactions"] = {"config": reading_config(args, args.input)}
     if "rfm_table" in selected and as_of:
         ops["rfm_table"] = {"config": {"as_of": as_of}}
+    if "value_backtest" in selected and args.cutoffs:
+        ops["value_backtest"] = {"config": {"cutoff_count": args.cutoffs}}
     if "segment_export" in selected and args.export_to:
         export = {"database": without_password(args.export_to), "table": args.export_table}
         ops["segment_export"] = {"config": export}

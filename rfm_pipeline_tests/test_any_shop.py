@@ -25,7 +25,7 @@ CHEAP = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "r
 WHOLE_GRAPH = {1, 3}
 """Sizes run through every asset, the report included. Larger shops through every asset: the
 60-customer three-column log below, the 150-customer graph of the Dagster wiring's tests
-(defs/conftest.py), the tenth of the bundled customers of the weekly tests."""
+(defs/conftest.py), the twentieth of the bundled customers of the weekly tests."""
 
 
 @pytest.fixture(scope="module")

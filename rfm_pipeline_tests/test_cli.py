@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from rfm_pipeline.cli import UsageError, main, resolve_selection
+from rfm_pipeline.cli import UsageError, build_parser, main, resolve_selection, run_config
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 
@@ -126,18 +126,17 @@ def test_bad_arguments(home, capsys, args, message):
     assert message in one_error_line(capsys)
 
 
-def snapshot(folder) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
-def test_a_failed_run_leaves_earlier_outputs_untouched(home, capsys, uci_parquet):
-    assert run(home, "--input", str(uci_parquet)) == 0
-    before = snapshot(home / "warehouse")
-    assert "segment_profiles.parquet" in before
-    broken = home / "shop.csv"
-    uci_frame(UCI_ROWS).assign(InvoiceDate="soon").to_csv(broken, index=False)
-    assert run(home, "--input", str(broken)) == 2
-    assert snapshot(home / "warehouse") == before
+def test_cutoffs_sets_how_many_the_backtest_scores_and_must_be_at_least_one(capsys):
+    args = build_parser().parse_args(["run", "--cutoffs", "2"])
+    config = run_config(args, {"value_backtest", "customer_value"})
+    assert config["ops"]["value_backtest"] == {"config": {"cutoff_count": 2}}
+    default = build_parser().parse_args(["run"])
+    assert "value_backtest" not in run_config(default, {"value_backtest"})["ops"]
+    for wrong in ("0", "two"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["run", "--cutoffs", wrong])
+        assert stopped.value.code == 2
+        assert f"expects a whole number of at least 1, got '{wrong}'" in capsys.readouterr().err
 
 
 def test_the_console_script_exits_2_with_one_line(home):

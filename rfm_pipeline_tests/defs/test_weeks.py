@@ -87,25 +87,29 @@ SELECTION = ["raw_transactions", "clean_transactions", "product_categories", "cu
              "segment_transitions", "segment_export"]  # fmt: skip
 
 
+ONE_CUTOFF = ["--cutoffs", "1"]
+"""The weeks' own behaviour needs no more of the forecast's backtest than one quarter."""
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    """A tenth of the bundled customers."""
-    path = tmp_path_factory.mktemp("sample") / "tenth.parquet"
+    """A twentieth of the bundled customers."""
+    path = tmp_path_factory.mktemp("sample") / "twentieth.parquet"
     source = pd.read_parquet(BUNDLED_INPUT)
-    source[source["CustomerID"] % 10 == 0].to_parquet(path, index=False)
+    source[source["CustomerID"] % 20 == 0].to_parquet(path, index=False)
     return path
 
 
 @pytest.fixture(scope="module")
 def backfill(tmp_path_factory, sample):
-    """Three consecutive weeks of a tenth of the bundled customers, in a Dagster instance of
+    """Three consecutive weeks of a twentieth of the bundled customers, in a Dagster instance of
     their own."""
     home = tmp_path_factory.mktemp("weeks")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
         weeks_arg = f"{BACKFILL[0]}:{BACKFILL[-1]}"
-        code = main(["run", "--input", str(sample), "--warehouse", str(home / "warehouse"),
-                     "--week", weeks_arg, "--select", ",".join(SELECTION)])  # fmt: skip
+        args = ["run", "--input", str(sample), "--warehouse", str(home / "warehouse")]
+        code = main([*args, "--week", weeks_arg, "--select", ",".join(SELECTION), *ONE_CUTOFF])
         assert code == 0
         with dg.DagsterInstance.get() as instance:
             done = instance.get_materialized_partitions(dg.AssetKey("customer_segments"))
@@ -131,6 +135,7 @@ def test_a_backfill_materialises_each_week_as_of_its_end(backfill):
     for week in BACKFILL:
         as_of = dt.date.fromisoformat(week) + dt.timedelta(days=7)
         assert set(weekly(warehouse, "rfm_table", week)["as_of"].astype(str)) == {str(as_of)}
+        assert weekly(warehouse, "value_backtest", week)["cutoff"].nunique() == 1  # --cutoffs 1
     newest = weekly(warehouse, "customer_segments", BACKFILL[-1])
     assert pd.read_parquet(warehouse / "customer_segments.parquet").equals(newest)
 
@@ -241,7 +246,7 @@ def out_of_order(tmp_path_factory, sample):
     weekly = ",".join(WEEKLY_ASSETS)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
-        args = ["run", "--warehouse", str(warehouse)]
+        args = ["run", "--warehouse", str(warehouse), *ONE_CUTOFF]
         assert main([*args, "--input", str(sample), "--week", BACKFILL[-1]]) == 0
         newest = stable_files(warehouse)
         # the weekly assets only, from the stored transactions
