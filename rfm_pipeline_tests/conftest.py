@@ -16,12 +16,16 @@ from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
 WEEKS = "rfm_pipeline_tests/defs/test_weeks.py"
 WIRING = "rfm_pipeline_tests/defs"
 SLOWEST = [
-    WEEKS,
     "rfm_pipeline_tests/test_end_to_end.py",
+    WEEKS,
     "rfm_pipeline_tests/test_any_shop.py",
+    "rfm_pipeline_tests/test_determinism.py",
     WIRING,
+    "rfm_pipeline_tests/core/test_engine.py",
+    "rfm_pipeline_tests/core/test_value.py",
 ]
-"""The groups that take longest, started first so that no worker is left with one at the end."""
+"""The groups that take longest, longest first (each about 90 s to 220 s of one worker), so
+that no worker is left with one at the end while the other has finished."""
 
 
 def group(nodeid: str) -> str:

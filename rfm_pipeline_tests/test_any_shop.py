@@ -103,7 +103,7 @@ def three_columns(tmp_path_factory) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DAGSTER_HOME", str(folder / "dagster_home"))
         patch.setenv("RFM_PIPELINE_WAREHOUSE", str(warehouse))
-        code = main(["run", "--input", str(path), "--warehouse", str(warehouse)])
+        code = main(["run", "--input", str(path), "--warehouse", str(warehouse), "--cutoffs", "1"])
         shown = {asset: metadata(asset) for asset in THREE_COLUMN_ASSETS} if code == 0 else {}
     return {"code": code, "log": log, "warehouse": warehouse, "metadata": shown}
 
