@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cutoffs",
         type=positive,
-        help="value_backtest's monthly cut-offs (default 4; fewer"
-        " is quicker, and the forecast's weights rest on fewer quarters)",
+        help="monthly cut-offs value_backtest scores (default 4; fewer is quicker, and the"
+        " forecast's weights then rest on fewer quarters)",
     )
     run.add_argument(
         "--engine", choices=["duckdb", "spark", "postgres"], default="duckdb",

@@ -32,8 +32,13 @@ def separable(n: int = 300, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_a_separable_problem_is_learned_perfectly():
-    trained = train_classifier(separable())
+@pytest.fixture(scope="module")
+def trained():
+    """The classifier tuned on `separable()`, once for the module."""
+    return train_classifier(separable())
+
+
+def test_a_separable_problem_is_learned_perfectly(trained):
     assert trained.test["accuracy"] == 1.0
     assert trained.test["macro_f1"] == 1.0
     assert trained.test["customers"] == 60
@@ -58,9 +63,8 @@ def test_too_few_customers_per_segment_fall_back_to_the_majority():
     assert trained.model.predict(tiny[["recency", "frequency", "monetary"]].to_numpy()).size == 6
 
 
-def test_a_saved_model_round_trips_and_predicts_the_same(tmp_path):
+def test_a_saved_model_round_trips_and_predicts_the_same(tmp_path, trained):
     data = separable()
-    trained = train_classifier(data)
     path = UPath(tmp_path / "segment_classifier.skops")
     save_model(SavedModel(trained.model, {"features": trained.features}), path)
     loaded = load_model(path)
