@@ -196,6 +196,14 @@ def fit_probabilistic(table: pd.DataFrame) -> Probabilistic:
     return Probabilistic(transactions, spend)
 
 
+def infinite_mean_spend(
+    parameters: dict[str, float], repeat_days: np.ndarray | float
+) -> np.ndarray | bool:
+    """Whether Gamma-Gamma's mean spend is infinite for a customer with this many repeat
+    purchase days: where p x + q <= 1 (every one-day customer when q <= 1)."""
+    return parameters["p"] * repeat_days + parameters["q"] <= 1
+
+
 def probabilistic_figures(model: Probabilistic, table: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """`table` with BG/NBD's expected purchase days in the horizon and probability alive,
     Gamma-Gamma's expected spend per purchase day, and their product (the expected spend).
@@ -207,8 +215,7 @@ def probabilistic_figures(model: Probabilistic, table: pd.DataFrame, horizon: in
     purchases = model.transactions.expected_purchases(data=summary, future_t=horizon)
     alive = model.transactions.expected_probability_alive(data=summary)
     spend = model.spend.expected_customer_spend(data=summary).mean(**point).to_numpy()
-    parameters = model.parameters
-    unbounded = parameters["p"] * summary["frequency"].to_numpy() + parameters["q"] <= 1
+    unbounded = infinite_mean_spend(model.parameters, summary["frequency"].to_numpy())
     shop_mean = table["spend"].sum() / table["purchase_days"].sum()
     figures = {
         "bg_purchases": purchases.mean(**point).to_numpy(),
@@ -410,11 +417,16 @@ def fit_value(
         l2_regularization=1.0, random_state=settings.random_state,
     ).fit(inputs, bought)  # fmt: skip
     base = train["bg_value"].clip(lower=1e-9)
+    ratio = (train["future_spend"].clip(lower=0) / base).clip(upper=MAX_CORRECTION)
     model.correction = HistGradientBoostingRegressor(
-        loss="poisson", max_iter=100, learning_rate=0.05, max_leaf_nodes=8,
-        min_samples_leaf=200, l2_regularization=1.0, random_state=settings.random_state,
-    ).fit(inputs, (train["future_spend"].clip(lower=0) / base).clip(upper=MAX_CORRECTION),
-          sample_weight=base)  # fmt: skip
+        loss="poisson",
+        max_iter=100,
+        learning_rate=0.05,
+        max_leaf_nodes=8,
+        min_samples_leaf=200,
+        l2_regularization=1.0,
+        random_state=settings.random_state,
+    ).fit(inputs, ratio, sample_weight=base)
     model.training_rows = len(train)
     model.buyer_weight, model.spend_weight = weights or (0.0, 0.0)
     return model
@@ -838,7 +850,7 @@ def model_card(model: ValueModel, backtest_scores: pd.DataFrame, alive: str | No
         "p_alive_bgnbd": f"withheld: {alive}; use p_active" if alive else "exported",
         "one_day_customers_spend": (
             "the shop's mean spend of a purchase day (Gamma-Gamma's q <= 1: its mean is infinite)"
-            if model.probabilistic.parameters["q"] <= 1
+            if infinite_mean_spend(model.probabilistic.parameters, 0)
             else "Gamma-Gamma's mean"
         ),
         "backtest": forecasts.round(4).to_dict(orient="records"),
