@@ -11,10 +11,11 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
 	  { echo "error: $(PYTHON) is $$($(PYTHON) -V 2>&1); the project needs Python 3.12+ (make PYTHON=python3.12)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
+# uv resolves and installs the same versions as pip, in a third of the time
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $@
 
 # the instance's dagster.yaml, for this environment ($$DAGSTER_POSTGRES_URL or not)
