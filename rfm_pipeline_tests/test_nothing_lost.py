@@ -21,10 +21,11 @@ import sys, ibis
 from upath import UPath
 from rfm_pipeline.core.storage import write_table
 con = ibis.duckdb.connect(threads=1)
-big = ibis.range(60_000_000).unnest().name("n").as_table()
-big = big.mutate(text=big.n.cast("string").repeat(3))
-write_table(con.create_view("big", big), UPath(sys.argv[1]))
+big = con.sql("SELECT range AS n, repeat(CAST(range AS VARCHAR), 3) AS text FROM range(60000000)")
+write_table(big, UPath(sys.argv[1]))
 """
+"""Writes 60 million generated rows, streamed: its temporary file appears at once and takes
+seconds to fill."""
 
 
 def test_a_writer_killed_mid_write_leaves_the_old_file_and_the_next_write_works(tmp_path):

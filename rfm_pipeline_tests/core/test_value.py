@@ -241,13 +241,14 @@ def test_bgnbds_probability_alive_is_withheld_where_it_says_nothing():
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    """A shop whose 3,000 customers follow BG/NBD and Gamma-Gamma exactly, backtested."""
+    """A shop whose 3,000 customers follow BG/NBD and Gamma-Gamma exactly, backtested at its
+    last two monthly cut-offs."""
     path = tmp_path_factory.mktemp("simulated") / "shop.parquet"
     simulate(BgNbdShop()).to_parquet(path)
     con = connect(threads=2)
     raw = read_transactions(con, path)
     clean = cleaning.clean_transactions(raw).table
-    cutoffs = value.default_cutoffs(D("2012-01-01"), 90, 4)
+    cutoffs = value.default_cutoffs(D("2012-01-01"), 90, 2)
     result = value.backtest(raw, clean, cutoffs, cleaning.CleaningRules(), value.ValueSettings())
     return clean, result
 
@@ -279,7 +280,7 @@ def test_where_gamma_gammas_mean_spend_is_infinite_the_shops_mean_is_used(simula
 def test_where_the_learned_layer_cannot_help_the_forecast_is_as_good_as_bgnbd(simulated):
     _, result = simulated
     rows = result.scores.set_index(["cutoff", "model"])
-    cutoffs = ["2011-07-01", "2011-08-01", "2011-09-01", "2011-10-01"]
+    cutoffs = ["2011-09-01", "2011-10-01"]
     assert sorted(rows.index.unique("cutoff")) == cutoffs
     for cutoff in rows.index.unique("cutoff"):
         ours, base = rows.loc[(cutoff, value.MODEL)], rows.loc[(cutoff, value.BASELINE)]

@@ -240,7 +240,7 @@ def stable_files(warehouse) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def out_of_order(tmp_path_factory, sample):
-    """The backfill's last week first, then its earlier weeks, then the last week again."""
+    """The backfill's last week first, then its earlier weeks."""
     home = tmp_path_factory.mktemp("out_of_order")
     warehouse = home / "warehouse"
     weekly = ",".join(WEEKLY_ASSETS)
@@ -252,7 +252,6 @@ def out_of_order(tmp_path_factory, sample):
         # the weekly assets only, from the stored transactions
         assert main([*args, "--week", f"{BACKFILL[0]}:{BACKFILL[-2]}", "--select", weekly]) == 0
         after_older_weeks = stable_files(warehouse)
-        assert main([*args, "--week", BACKFILL[-1], "--select", weekly]) == 0
     return warehouse, newest, after_older_weeks
 
 
@@ -267,9 +266,10 @@ def test_older_weeks_leave_every_stable_file_as_the_newest_week_wrote_it(out_of_
 
 
 def test_a_week_depends_only_on_its_inputs_whatever_the_order(out_of_order, backfill):
+    """The week before the last, materialised after the last one, is what it is in order."""
     warehouse, _, _ = out_of_order
     in_order = backfill[0]
-    week = BACKFILL[-1]
+    week = BACKFILL[-2]
     for name in ("customer_segments", "segment_registry", "segment_transitions",
                  "segment_export", "umap_sweep", "pca_sweep", "tsne_sweep"):  # fmt: skip
         path = f"{name}/{week}.parquet"
