@@ -40,8 +40,11 @@ def main() -> None:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], default=list(BENCHMARKS))
     parser.add_argument("--repeats", type=int, default=5, help="runs of ours (median reported)")
     parser.add_argument("--reference-repeats", type=int, default=1, help="runs of the reference")
-    parser.add_argument("--sizes", help="scale, engines, incremental: copies of the bundled"
-                        " data (default 1,10,50,200; 10,50; 1,10)")  # fmt: skip
+    parser.add_argument(
+        "--sizes",
+        help="scale, engines, incremental: copies of the bundled"
+        " data (default 1,10,50,200; 10,50; 1,10)",
+    )
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers: how many")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"

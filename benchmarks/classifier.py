@@ -47,12 +47,17 @@ def grid_search(x, y) -> float:
         x, y, test_size=0.2, stratify=y, random_state=42
     )
     searches = [
-        GridSearchCV(RandomForestClassifier(random_state=42),
-                     {"n_estimators": [20, 40, 60, 80, 100], "max_features": ["sqrt", "log2"]},
-                     cv=5),
-        GridSearchCV(GradientBoostingClassifier(random_state=42),
-                     {"n_estimators": [20, 40, 60, 80, 100]}, cv=5),
-    ]  # fmt: skip
+        GridSearchCV(
+            RandomForestClassifier(random_state=42),
+            {"n_estimators": [20, 40, 60, 80, 100], "max_features": ["sqrt", "log2"]},
+            cv=5,
+        ),
+        GridSearchCV(
+            GradientBoostingClassifier(random_state=42),
+            {"n_estimators": [20, 40, 60, 80, 100]},
+            cv=5,
+        ),
+    ]
     return max(search.fit(x_train, y_train).score(x_test, y_test) for search in searches)
 
 
@@ -69,8 +74,10 @@ def reference() -> dict:
 def measure(side: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.classifier", side],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

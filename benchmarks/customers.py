@@ -38,14 +38,16 @@ def synthetic(customers: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     drawn = base.iloc[rng.integers(0, len(base), customers)].reset_index(drop=True)
     noise = rng.lognormal(0.0, 0.1, size=(customers, 2))
-    return pd.DataFrame({
-        "customer_id": [f"s{i:07d}" for i in range(customers)],
-        "recency": (drawn["recency"] + rng.integers(0, 8, customers)).astype("int64"),
-        "frequency": np.maximum(1, np.round(drawn["frequency"] * noise[:, 0])).astype("int64"),
-        "monetary": (drawn["monetary"] * noise[:, 1]).round(2),
-        "tenure_days": drawn["tenure_days"].astype("int64"),
-        "avg_order_value": drawn["avg_order_value"],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "customer_id": [f"s{i:07d}" for i in range(customers)],
+            "recency": (drawn["recency"] + rng.integers(0, 8, customers)).astype("int64"),
+            "frequency": np.maximum(1, np.round(drawn["frequency"] * noise[:, 0])).astype("int64"),
+            "monetary": (drawn["monetary"] * noise[:, 1]).round(2),
+            "tenure_days": drawn["tenure_days"].astype("int64"),
+            "avg_order_value": drawn["avg_order_value"],
+        }
+    )
 
 
 def run_stages(customers: int) -> dict:
@@ -61,9 +63,14 @@ def run_stages(customers: int) -> dict:
 
     mark = time.perf_counter()
     result = segment(
-        features.table, "umap", range(3, 9), ["kmeans", "gmm", "agglomerative", "hdbscan"],
-        min_share=0.02, random_state=42, sample_size=SAMPLE_SIZE,
-    )  # fmt: skip
+        features.table,
+        "umap",
+        range(3, 9),
+        ["kmeans", "gmm", "agglomerative", "hdbscan"],
+        min_share=0.02,
+        random_state=42,
+        sample_size=SAMPLE_SIZE,
+    )
     seconds["umap_segmentation"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

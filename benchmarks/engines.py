@@ -37,7 +37,7 @@ def rss_mib(pids: set[int]) -> float:
             continue
         total += next(
             (int(line.split()[1]) for line in text.splitlines() if line.startswith("VmRSS")), 0
-        )  # fmt: skip  (none for a zombie)
+        )  # none for a zombie
     return total / 1024
 
 
@@ -81,8 +81,9 @@ def stage(backend: str, source: str, folder: Path) -> dict:
     from rfm_pipeline.core.storage import write_table
 
     started = time.perf_counter()
-    con = engine.shared_connection(backend, memory_limit="4GB", database=DATABASE,
-                                   temp_directory=str(folder / "spill"))  # fmt: skip
+    con = engine.shared_connection(
+        backend, memory_limit="4GB", database=DATABASE, temp_directory=str(folder / "spill")
+    )
     server = set()
     if backend == "postgres":
         server = {int(con.raw_sql("SELECT pg_backend_pid()").fetchone()[0])}
@@ -144,15 +145,23 @@ def run(repeats: int = 1, reference_repeats: int = 1, sizes: tuple[int, ...] = (
         for backend in ENGINES:
             (folder / backend).mkdir()
             where = DATABASE if backend == "postgres" else str(source)
-            command = [sys.executable, "-m", "benchmarks.engines", backend, where,
-                       str(folder / backend)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "benchmarks.engines",
+                backend,
+                where,
+                str(folder / backend),
+            ]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             row[backend] = json.loads(done.stdout.strip().splitlines()[-1])
             row[backend]["same_rfm_as_duckdb"] = same_rfm(folder, backend)
             print(json.dumps({size: {backend: row[backend]}}), flush=True)
         rows.append(row)
-    return {"benchmark": "ingest + clean + RFM on DuckDB, Spark local[2] and PostgreSQL",
-            "sizes": rows}  # fmt: skip
+    return {
+        "benchmark": "ingest + clean + RFM on DuckDB, Spark local[2] and PostgreSQL",
+        "sizes": rows,
+    }
 
 
 if __name__ == "__main__":

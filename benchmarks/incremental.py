@@ -32,8 +32,11 @@ def materialise(exports: Path, warehouse: Path) -> dict:
     from rfm_pipeline.defs.io_managers import warehouse_io_manager
     from rfm_pipeline.defs.resources import Engine, Warehouse
 
-    resources = {"engine": Engine(), "warehouse": Warehouse(base_path=str(warehouse)),
-                 "io_manager": warehouse_io_manager}  # fmt: skip
+    resources = {
+        "engine": Engine(),
+        "warehouse": Warehouse(base_path=str(warehouse)),
+        "io_manager": warehouse_io_manager,
+    }
     config = {"ops": {"raw_transactions": {"config": {"path": str(exports)}}}}
     started = time.perf_counter()
     result = dg.materialize([raw_transactions], resources=resources, run_config=config)
@@ -50,8 +53,10 @@ def materialise(exports: Path, warehouse: Path) -> dict:
 def side(exports: Path, warehouse: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.incremental", str(exports), str(warehouse)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -104,8 +109,10 @@ def run(repeats: int = 3, reference_repeats: int = 3, sizes: tuple[int, ...] = (
         }
         print(json.dumps(row), flush=True)
         rows.append(row)
-    return {"benchmark": "raw_transactions: one new daily export appended vs a full re-read",
-            "sizes": rows}  # fmt: skip
+    return {
+        "benchmark": "raw_transactions: one new daily export appended vs a full re-read",
+        "sizes": rows,
+    }
 
 
 def _median(runs: list[dict]) -> float:

@@ -137,8 +137,11 @@ def run(repeats: int = 3, reference_repeats: int = 3, sizes: tuple[int, ...] = (
         ref_s = statistics.median(r["seconds"] for r in runs["reference"])
         rfm_s = statistics.median(r["rfm_seconds"] for r in runs["ours"])
 
-        rows.append({
-                "size": size, "lines": lines, "customers": runs["ours"][0]["customers"],
+        rows.append(
+            {
+                "size": size,
+                "lines": lines,
+                "customers": runs["ours"][0]["customers"],
                 "ours_seconds": round(ours_s, 2),
                 "ours_ingest_seconds": _median(runs["ours"], "ingest_seconds"),
                 "ours_clean_seconds": _median(runs["ours"], "clean_seconds"),
@@ -149,7 +152,8 @@ def run(repeats: int = 3, reference_repeats: int = 3, sizes: tuple[int, ...] = (
                 "ours_peak_mib": round(max(r["peak_mib"] for r in runs["ours"])),
                 "bare_peak_mib": round(max(r["peak_mib"] for r in runs["reference"])),
                 "runs": {k: len(v) for k, v in runs.items()},
-            })  # fmt: skip
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return {
         "benchmark": "cleaning plus RFM by size, beside a bare DuckDB RFM query",

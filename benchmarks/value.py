@@ -95,8 +95,16 @@ def backtest() -> dict:
     clean = con.read_parquet(clean_path())
     result = value.backtest(raw, clean, CUTOFFS, CleaningRules(), value.ValueSettings())
     rows = result.scores[result.scores["model"].isin([value.MODEL, value.BASELINE])]
-    columns = ["cutoff", "model", "auc", "r2", "mae", "predicted_total", "actual_total",
-               "total_error"]  # fmt: skip
+    columns = [
+        "cutoff",
+        "model",
+        "auc",
+        "r2",
+        "mae",
+        "predicted_total",
+        "actual_total",
+        "total_error",
+    ]
     return {
         "scores": rows[columns].round(4).to_dict(orient="records"),
         "summary": value.summary(result).round(4).to_dict(orient="records")[:2],

@@ -51,8 +51,10 @@ def reference() -> dict:
         frequency=("InvoiceNo", "nunique"),
         monetary=("TotalPrice", "sum"),
     )
-    kept = rfm[(rfm["frequency"] <= rfm["frequency"].quantile(0.95))
-               & (rfm["monetary"] <= rfm["monetary"].quantile(0.95))]  # fmt: skip
+    kept = rfm[
+        (rfm["frequency"] <= rfm["frequency"].quantile(0.95))
+        & (rfm["monetary"] <= rfm["monetary"].quantile(0.95))
+    ]
     scaled = StandardScaler().fit_transform(kept)
     seconds["rfm"] = time.perf_counter() - mark
 
@@ -84,8 +86,15 @@ def reference() -> dict:
     }
 
 
-STUDY_STEPS = ("raw_transactions", "clean_transactions", "rfm_table", "rfm_features",
-               "pca_segmentation", "tsne_segmentation", "segment_classifier")  # fmt: skip
+STUDY_STEPS = (
+    "raw_transactions",
+    "clean_transactions",
+    "rfm_table",
+    "rfm_features",
+    "pca_segmentation",
+    "tsne_segmentation",
+    "segment_classifier",
+)
 """Our steps that do what the reference does: read and clean, RFM, PCA and t-SNE sweeps, the
 classifier."""
 
@@ -95,10 +104,19 @@ def ours(folder: Path) -> dict:
 
     Besides the wall time, each step's duration from the lines the command prints as it runs.
     """
-    env = {**os.environ, "DAGSTER_HOME": str(folder / "dagster_home"),
-           "NUMBA_CACHE_DIR": str(folder / "numba_cache")}  # fmt: skip
-    command = [sys.executable, "-m", "rfm_pipeline.cli", "run", "--warehouse",
-               str(folder / "warehouse")]  # fmt: skip
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "NUMBA_CACHE_DIR": str(folder / "numba_cache"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "rfm_pipeline.cli",
+        "run",
+        "--warehouse",
+        str(folder / "warehouse"),
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -115,8 +133,10 @@ def ours(folder: Path) -> dict:
 def measure_reference() -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.whole", "reference"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

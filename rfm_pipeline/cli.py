@@ -69,14 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
         " forecast's weights then rest on fewer quarters)",
     )
     run.add_argument(
-        "--engine", choices=["duckdb", "spark", "postgres"], default="duckdb",
+        "--engine",
+        choices=["duckdb", "spark", "postgres"],
+        default="duckdb",
         help="where the transaction-level assets run (default: duckdb, in process)",
-    )  # fmt: skip
+    )
     run.add_argument("--spark-master", default="local[2]", help="Spark master (default local[2])")
     run.add_argument(
-        "--database", help="postgresql://user@host:port/db for --engine postgres"
+        "--database",
+        help="postgresql://user@host:port/db for --engine postgres"
         " (default: the --input database); the password from PGPASSWORD or ~/.pgpass",
-    )  # fmt: skip
+    )
     run.add_argument(
         "--export-to", help="also write segment_export to a table of this postgresql:// database"
     )
@@ -90,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--warehouse", help="where the saved classifier is (default: data/warehouse)"
     )
     demo = commands.add_parser(
-        "demo", help="replay the bundled data as daily exports, a week at a time, into the"
+        "demo",
+        help="replay the bundled data as daily exports, a week at a time, into the"
         " weekly job (its own warehouse and instance under --folder)",
-    )  # fmt: skip
+    )
     demo.add_argument("--weeks", type=int, default=3, help="weeks replayed (default 3)")
     demo.add_argument("--folder", help="where everything goes (default: data/demo)")
     return parser
@@ -156,9 +160,13 @@ def reading_config(args: argparse.Namespace, path: str | None) -> dict[str, obje
     config: dict[str, object] = {"encoding": args.encoding, "column_map": parse_map(args.map)}
     if path and not is_database_url(path) and not is_object_store(path):
         path = os.path.abspath(path)
-    for field, value in (("path", path and without_password(path)), ("format", args.format),
-                         ("sheet", args.sheet), ("date_format", args.date_format),
-                         ("table", args.table)):  # fmt: skip
+    for field, value in (
+        ("path", path and without_password(path)),
+        ("format", args.format),
+        ("sheet", args.sheet),
+        ("date_format", args.date_format),
+        ("table", args.table),
+    ):
         if value:
             config[field] = value
     if args.line_order:
@@ -390,8 +398,16 @@ def print_summary(result) -> None:
             print(f"  {row['step']:<32} {row['rows_removed']:>9,} {row['rows_after']:>11,}")
     if "segment_profiles" in tables:
         print("\nsegments")
-        header = ("segment", "customers", "revenue", "recency", "frequency", "monetary",
-                  "expected", "to buy")  # fmt: skip
+        header = (
+            "segment",
+            "customers",
+            "revenue",
+            "recency",
+            "frequency",
+            "monetary",
+            "expected",
+            "to buy",
+        )
         print(f"  {header[0]:<28}" + "".join(f"{h:>11}" for h in header[1:]))
         for record in tables["segment_profiles"]["profiles"].records:
             row = record.data
@@ -458,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.weeks < 1:
                 raise UsageError(f"--weeks must be 1 or more, got {args.weeks}")
             folder = os.path.abspath(args.folder) if args.folder else DEMO_FOLDER
-            return demo(Path(folder), args.weeks)
+            return demo(main, Path(folder), args.weeks)
         return run(args) if args.command == "run" else predict(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

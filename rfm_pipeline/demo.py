@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -49,14 +50,18 @@ def replay_shift(last_day: dt.date, today: dt.date) -> dt.timedelta:
     return week_ended_before(now) - week_start(last_day)
 
 
-def demo(folder: Path = DEMO_FOLDER, weeks: int = 3, today: dt.date | None = None) -> int:
+def demo(
+    run: Callable[[list[str]], int],
+    folder: Path = DEMO_FOLDER,
+    weeks: int = 3,
+    today: dt.date | None = None,
+) -> int:
     """Replay the bundled data as daily exports and run the weekly job on the last `weeks`
-    weeks, one at a time; print what each week read, decided and how fresh it is."""
+    weeks, one at a time, through `run` (the command line's `main`, given its arguments);
+    print what each week read, decided and how fresh it is."""
     for part in PARTS:
         shutil.rmtree(folder / part, ignore_errors=True)
     os.environ["DAGSTER_HOME"] = str(folder / ".dagster_home")
-    from rfm_pipeline.cli import main
-
     log = pd.read_parquet(BUNDLED_INPUT)
     shift = replay_shift(pd.to_datetime(log["InvoiceDate"]).max().date(), today or dt.date.today())
     till, exports, warehouse = folder / "till", folder / "exports", folder / "warehouse"
@@ -66,20 +71,35 @@ def demo(folder: Path = DEMO_FOLDER, weeks: int = 3, today: dt.date | None = Non
     exports.mkdir(parents=True)
     history = [p for day, p in days.items() if day < replayed[0]]
     _drop(history, exports)
-    print(f"demo: the bundled log moved {shift.days // 7} weeks on, as {len(days)} daily exports"
-          f" in {till}; {len(history)} of them dropped into {exports}")  # fmt: skip
+    print(
+        f"demo: the bundled log moved {shift.days // 7} weeks on, as {len(days)} daily exports"
+        f" in {till}; {len(history)} of them dropped into {exports}"
+    )
     for week in replayed:
         arrived = [p for day, p in days.items() if week <= day < week + WEEK]
         _drop(arrived, exports)
-        print(f"\ndemo: week {week}: {len(arrived)} new exports"
-              f" ({arrived[0].stem} to {arrived[-1].stem})")  # fmt: skip
-        code = main(["run", "--input", str(exports), "--warehouse", str(warehouse),
-                     "--week", week.isoformat()])  # fmt: skip
+        print(
+            f"\ndemo: week {week}: {len(arrived)} new exports"
+            f" ({arrived[0].stem} to {arrived[-1].stem})"
+        )
+        code = run(
+            [
+                "run",
+                "--input",
+                str(exports),
+                "--warehouse",
+                str(warehouse),
+                "--week",
+                week.isoformat(),
+            ]
+        )
         if code:
             return code
         print(week_summary(week.isoformat()))
-    print(f"\ndemo: done; browse it with `make demo-ui` (weeks, transitions, freshness), or drop"
-          f" more files into {exports} and switch new_exports_sensor on there")  # fmt: skip
+    print(
+        f"\ndemo: done; browse it with `make demo-ui` (weeks, transitions, freshness), or drop"
+        f" more files into {exports} and switch new_exports_sensor on there"
+    )
     return 0
 
 

@@ -96,9 +96,15 @@ def raw_table(con, lines: list[dict]):
 def uci_frame(rows: list[tuple]) -> pd.DataFrame:
     """A frame with the UCI file's columns and types, from tuples in that order."""
     columns = [
-        "InvoiceNo", "StockCode", "Description", "Quantity",
-        "InvoiceDate", "UnitPrice", "CustomerID", "Country",
-    ]  # fmt: skip
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -110,7 +116,7 @@ UCI_ROWS = [
     ("536380", "POST", "POSTAGE", 1, "2010-12-02 09:45:00", 18.0, 12583.0, "France"),
     ("536381", "22728", "ALARM CLOCK", 24, "2010-12-02 10:00:00", 3.75, 12583.0, "France"),
     ("536382", "22728", "ALARM CLOCK", 2, "2010-12-03 10:00:00", 3.75, None, "UK"),
-]  # fmt: skip
+]
 """A few UCI-shaped lines: one cancellation, one postage line, one line without a customer."""
 
 

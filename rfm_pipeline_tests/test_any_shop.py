@@ -16,10 +16,24 @@ from rfm_pipeline.settings import BUNDLED_INPUT
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 from rfm_pipeline_tests.test_bad_input import home, one_line, predict, write  # noqa: F401
 
-CHEAP = ["raw_transactions", "clean_transactions", "rfm_table", "rfm_scores", "rfm_features",
-         "pca_segmentation", "pca_sweep", "umap_segmentation", "umap_sweep", "tsne_segmentation",
-         "tsne_sweep", "value_backtest", "customer_value", "segment_registry",
-         "customer_segments", "segment_profiles"]  # fmt: skip
+CHEAP = [
+    "raw_transactions",
+    "clean_transactions",
+    "rfm_table",
+    "rfm_scores",
+    "rfm_features",
+    "pca_segmentation",
+    "pca_sweep",
+    "umap_segmentation",
+    "umap_sweep",
+    "tsne_segmentation",
+    "tsne_sweep",
+    "value_backtest",
+    "customer_value",
+    "segment_registry",
+    "customer_segments",
+    "segment_profiles",
+]
 """The segmentation path: enough to show a shop of that size is segmented."""
 
 WHOLE_GRAPH = {1, 3}
@@ -173,19 +187,25 @@ def test_a_log_of_customer_date_and_amount_skips_categories_and_interests(three_
 
 
 # Two customers; the lines' dates in each layout, and the dates they stand for.
-DATES = [dt.datetime(2010, 12, 1, 8, 26), dt.datetime(2010, 12, 15, 9, 5, 30),
-         dt.datetime(2011, 1, 3, 17, 0), dt.datetime(2011, 1, 20, 10, 0)]  # fmt: skip
+DATES = [
+    dt.datetime(2010, 12, 1, 8, 26),
+    dt.datetime(2010, 12, 15, 9, 5, 30),
+    dt.datetime(2011, 1, 3, 17, 0),
+    dt.datetime(2011, 1, 20, 10, 0),
+]
 LAYOUTS = {
     "compact": ("%Y%m%d", "%Y%m%d", "%Y%m%d"),
     "year first with slashes": ("%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "ISO 8601"),
     "year first with slashes, no time": ("%Y/%m/%d", "%Y/%m/%d", "ISO 8601"),
     "day first with slashes": ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M (day first"),
     "day first with dashes and seconds": (
-        "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S (day first"
+        "%d-%m-%Y %H:%M:%S",
+        "%d-%m-%Y %H:%M:%S",
+        "%d-%m-%Y %H:%M:%S (day first",
     ),
     "day first with dots, no time": ("%d.%m.%Y", "%d.%m.%Y", "%d.%m.%Y (day first"),
     "month first": ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M (month first"),
-}  # fmt: skip
+}
 """Case -> (how the file writes the dates, the layout that reads them, what metadata says)."""
 
 
@@ -203,8 +223,15 @@ def expected(layout: str) -> list[pd.Timestamp]:
 def test_run_and_predict_read_the_dates_shops_write(home, case):  # noqa: F811
     written, layout, said = LAYOUTS[case]
     path = write(home, "log.csv", dated([d.strftime(written) for d in DATES]))
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions",
+    ]
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == expected(layout)
@@ -218,8 +245,15 @@ def test_run_and_predict_read_the_dates_shops_write(home, case):  # noqa: F811
 def test_compact_dates_as_an_integer_column(home):  # noqa: F811
     path = home / "log.parquet"
     dated([int(d.strftime("%Y%m%d")) for d in DATES]).to_parquet(path)
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions",
+    ]
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == expected("%Y%m%d")
@@ -230,8 +264,15 @@ def test_excel_date_cells(home):  # noqa: F811
     path = home / "log.xlsx"
     dated(DATES).to_excel(path, index=False)
     assert predict(home, path, "--as-of", "2011-02-01")["recency"].tolist() == [47, 11]
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions",
+    ]
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == [pd.Timestamp(d) for d in DATES]
@@ -239,8 +280,15 @@ def test_excel_date_cells(home):  # noqa: F811
 
 def test_dates_that_read_both_ways_are_month_first_and_say_so(home):  # noqa: F811
     path = write(home, "log.csv", dated(["01/02/2011", "03/04/2011", "05/06/2011", "07/08/2011"]))
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions",
+    ]
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].iloc[0] == pd.Timestamp("2011-01-02")
@@ -256,8 +304,15 @@ def test_date_format_reads_any_other_layout(home, capsys, command):  # noqa: F81
         scored = predict(home, path, "--as-of", "2011-02-01", "--date-format", "%d %b %Y, %H.%M")
         assert scored["recency"].tolist() == [47, 11]
         return
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions",
+    ]
     assert main(args) == 2
     assert one_line(capsys).startswith(
         f"error: {path}: column 'InvoiceDate': values that are not a date (read as ISO 8601;"
@@ -291,11 +346,20 @@ def blank(case: str) -> pd.DataFrame:
 @pytest.mark.parametrize("case", sorted(BLANKS))
 def test_a_blank_or_odd_value_drops_its_line_and_the_funnel_counts_it(home, case):  # noqa: F811
     path = write(home, "log.csv", blank(case))
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions,clean_transactions"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions,clean_transactions",
+    ]
     assert main(args) == 0
-    funnel = {r.data["step"]: r.data["rows_removed"] for r in metadata("clean_transactions")[
-        "funnel"].records}  # fmt: skip
+    funnel = {
+        r.data["step"]: r.data["rows_removed"]
+        for r in metadata("clean_transactions")["funnel"].records
+    }
     step = BLANKS[case][2]
     assert funnel[step] == 1 + (step == "drop missing customer")  # the log has one already
     clean = pd.read_parquet(home / "warehouse" / "clean_transactions.parquet")
@@ -322,8 +386,17 @@ def test_an_excel_file_with_repeated_headers_is_refused(home, capsys):  # noqa: 
 
 def test_a_log_from_years_ago_runs_as_of_a_day_in_its_first_year(home):  # noqa: F811
     path = write(home, "log.csv", UCI.assign(InvoiceDate=["1997-01-01 10:00"] * 7))
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"), "--as-of",
-            "1997-03-01", "--select", "raw_transactions,clean_transactions,rfm_table"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--as-of",
+        "1997-03-01",
+        "--select",
+        "raw_transactions,clean_transactions,rfm_table",
+    ]
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table" / "1997-02-24.parquet")
     assert table["recency"].tolist() == [58, 58]
@@ -331,8 +404,15 @@ def test_a_log_from_years_ago_runs_as_of_a_day_in_its_first_year(home):  # noqa:
 
 def test_a_log_without_stock_codes_is_segmented(home):  # noqa: F811
     path = write(home, "log.csv", UCI.drop(columns=["StockCode"]))
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-            "--select", "raw_transactions,clean_transactions,rfm_table"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--select",
+        "raw_transactions,clean_transactions,rfm_table",
+    ]
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
     assert sorted(table["customer_id"]) == ["12583", "17850"]

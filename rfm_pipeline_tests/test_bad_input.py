@@ -96,14 +96,30 @@ def test_run_refuses_with_one_line(home, capsys, case):
     assert line.startswith(f"error: {path}") and message in line, line
 
 
-@pytest.mark.parametrize("case", ["empty", "header only", "missing column", "non-numeric quantity",
-                                  "non-numeric price", "unparseable date",
-                                  "two columns with one name"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty",
+        "header only",
+        "missing column",
+        "non-numeric quantity",
+        "non-numeric price",
+        "unparseable date",
+        "two columns with one name",
+    ],
+)
 def test_predict_refuses_with_one_line(home, capsys, case):
     options, message = FAILING[case]
     path = write(home, "new.csv", **options)
-    args = ["predict", "--transactions", str(path), "--out", str(home / "out.csv"),
-            "--warehouse", str(home / "warehouse")]  # fmt: skip
+    args = [
+        "predict",
+        "--transactions",
+        str(path),
+        "--out",
+        str(home / "out.csv"),
+        "--warehouse",
+        str(home / "warehouse"),
+    ]
     assert main(args) == 2
     assert message in one_line(capsys)
     assert not (home / "out.csv").exists()
@@ -111,8 +127,16 @@ def test_predict_refuses_with_one_line(home, capsys, case):
 
 def predict(home, path, *extra: str) -> pd.DataFrame:
     out = home / "out.csv"
-    args = ["predict", "--transactions", str(path), "--out", str(out),
-            "--warehouse", str(home / "warehouse"), *extra]  # fmt: skip
+    args = [
+        "predict",
+        "--transactions",
+        str(path),
+        "--out",
+        str(out),
+        "--warehouse",
+        str(home / "warehouse"),
+        *extra,
+    ]
     assert main(args) == 0
     return pd.read_csv(out, dtype={"customer_id": str})
 
@@ -130,8 +154,20 @@ def test_predict_reads_the_sheet_it_is_told(home):
 
 def test_a_wrong_delimiter_is_detected(home, capsys):
     path = write(home, "log.csv", UCI, sep=";")
-    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse"),
-                 "--select", "raw_transactions,clean_transactions"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(path),
+                "--warehouse",
+                str(home / "warehouse"),
+                "--select",
+                "raw_transactions,clean_transactions",
+            ]
+        )
+        == 0
+    )
     assert "materialised clean_transactions       4 rows" in capsys.readouterr().out
 
 
@@ -175,7 +211,7 @@ HANDLED = {
     "another delimiter": dict(frame=UCI, sep=";"),
     "mixed customer ids": dict(
         frame=UCI.assign(CustomerID=["17850", "17850.0", "C17850", "17850", "12583", "12583.0", ""])
-    ),  # fmt: skip
+    ),
     "extreme quantities": dict(frame=UCI.assign(Quantity=10**12)),
     "a single customer": dict(frame=UCI.assign(CustomerID=17850.0)),
 }
@@ -237,8 +273,17 @@ def test_predict_handles(home, case):
 
 def test_run_counts_only_lines_before_the_as_of_date(home):
     path = write(home, "log.csv", UCI)
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse"), "--as-of",
-            "2010-12-02", "--select", "raw_transactions,clean_transactions,rfm_table"]  # fmt: skip
+    args = [
+        "run",
+        "--input",
+        str(path),
+        "--warehouse",
+        str(home / "warehouse"),
+        "--as-of",
+        "2010-12-02",
+        "--select",
+        "raw_transactions,clean_transactions,rfm_table",
+    ]
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
     assert table["customer_id"].tolist() == ["17850"]  # 12583 bought on 2010-12-02 only

@@ -132,8 +132,20 @@ def test_monthly_csv_exports_give_the_single_files_tables_and_so_its_segments(
     warehouse = tmp_path / "warehouse"
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     select = "raw_transactions,clean_transactions,rfm_table"
-    assert main(["run", "--input", str(tmp_path / "exports"), "--warehouse", str(warehouse),
-                 "--select", select]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(tmp_path / "exports"),
+                "--warehouse",
+                str(warehouse),
+                "--select",
+                select,
+            ]
+        )
+        == 0
+    )
     for name in select.split(","):
         mine = pd.read_parquet(warehouse / f"{name}.parquet")
         pd.testing.assert_frame_equal(
@@ -333,8 +345,15 @@ def test_predict_segments_another_period_given_only_a_column_map(bundled_run, tm
     path = tmp_path / "autumn.csv"
     autumn.to_csv(path, index=False)
     out = tmp_path / "segments.parquet"
-    args = ["predict", "--transactions", str(path), "--out", str(out),
-            "--warehouse", str(folder / "warehouse")]  # fmt: skip
+    args = [
+        "predict",
+        "--transactions",
+        str(path),
+        "--out",
+        str(out),
+        "--warehouse",
+        str(folder / "warehouse"),
+    ]
     for pair in ("Beleg=invoice_no", "Kunde=customer_id", "Preis=unit_price"):
         args += ["--map", pair]
     assert main(args) == 0
@@ -401,9 +420,14 @@ def test_segment_report_is_one_self_contained_page(bundled_run):
     segments = pd.read_parquet(folder / "warehouse" / "customer_segments.parquet")
     for name in segments["segment_name"].unique():
         assert f"<h3>{name}</h3>" in html
-    for section in ("Cleaning", "The data at a glance", "Rule-based RFM segments beside",
-                    "How the segmentation was chosen", "Segments for new customers",
-                    "Interest groups"):  # fmt: skip
+    for section in (
+        "Cleaning",
+        "The data at a glance",
+        "Rule-based RFM segments beside",
+        "How the segmentation was chosen",
+        "Segments for new customers",
+        "Interest groups",
+    ):
         assert section in html, section
     assert "of the 721" in html
 
@@ -443,8 +467,13 @@ def test_interest_classifier_beats_the_reference_on_the_later_period(bundled_run
     assert meta["fitted_customers"].value == len(fitted)
     assert meta["later_customers"].value == len(later)
     models = {r.data["model"]: r.data for r in meta["models"].records}
-    assert set(models) == {"logistic_regression", "k_nearest_neighbours", "random_forest",
-                           "gradient_boosting", "soft_voting"}  # fmt: skip
+    assert set(models) == {
+        "logistic_regression",
+        "k_nearest_neighbours",
+        "random_forest",
+        "gradient_boosting",
+        "soft_voting",
+    }
     card = json.loads((folder / "warehouse" / "interest_classifier.json").read_text())
     assert card["cutoff"] == "2011-10-01"
     assert (folder / "warehouse" / "interest_classifier.skops").exists()

@@ -100,8 +100,9 @@ def test_a_run_killed_mid_way_is_put_back_by_the_next_run(tmp_path, monkeypatch)
     slow = "raw_transactions,clean_transactions,product_categories"
     killed = subprocess.Popen(
         [sys.executable, "-m", "rfm_pipeline.cli", *args, "--select", slow],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while hashes(warehouse).get("raw_transactions.parquet") == before["raw_transactions.parquet"]:
         assert killed.poll() is None, "the run finished before it could be killed"

@@ -62,8 +62,14 @@ def test_two_runs_at_once_share_the_instance_in_postgres(instance_database, tmp_
         pass
     log = tmp_path / "shop.parquet"
     uci_frame(UCI_ROWS).to_parquet(log, index=False)
-    command = [str(Path(sys.executable).parent / "rfm-pipeline"), "run", "--input", str(log),
-               "--select", "raw_transactions,clean_transactions"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "rfm-pipeline"),
+        "run",
+        "--input",
+        str(log),
+        "--select",
+        "raw_transactions,clean_transactions",
+    ]
     runs = [
         subprocess.Popen([*command, "--warehouse", str(tmp_path / f"w{i}")], stderr=subprocess.PIPE)
         for i in (1, 2)

@@ -25,10 +25,30 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from rfm_pipeline.core.engine import exact_mean, most_common
 from rfm_pipeline.core.spaces import kmeans_sweep
 
-COLOURS = frozenset({
-    "pink", "blue", "green", "red", "white", "black", "orange", "yellow", "purple", "ivory",
-    "cream", "gold", "silver", "grey", "gray", "brown", "turquoise", "lilac", "violet", "beige",
-})  # fmt: skip
+COLOURS = frozenset(
+    {
+        "pink",
+        "blue",
+        "green",
+        "red",
+        "white",
+        "black",
+        "orange",
+        "yellow",
+        "purple",
+        "ivory",
+        "cream",
+        "gold",
+        "silver",
+        "grey",
+        "gray",
+        "brown",
+        "turquoise",
+        "lilac",
+        "violet",
+        "beige",
+    }
+)
 PRICE_BANDS = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0)
 """Lower edges of the price bands, in pounds: 0-1, 1-2, 2-3, 3-5, 5-10, above 10."""
 
@@ -141,8 +161,14 @@ def top_keywords(
         for i in np.argsort(-(share - overall), kind="stable")[:n]:
             if share[i] > 0:
                 lift = float(share[i] / overall[i]) if overall[i] else 0.0
-                rows.append({"category_id": int(category), "keyword": found.names[found.stems[i]],
-                             "share": float(share[i]), "lift": lift})  # fmt: skip
+                rows.append(
+                    {
+                        "category_id": int(category),
+                        "keyword": found.names[found.stems[i]],
+                        "share": float(share[i]),
+                        "lift": lift,
+                    }
+                )
     return pd.DataFrame(rows, columns=["category_id", "keyword", "share", "lift"])
 
 

@@ -185,8 +185,17 @@ def _majority(x: np.ndarray, y: np.ndarray, features: list[str]) -> TrainedClass
     )
 
 
-COLUMNS = ["customer_id", "segment_id", "segment_name", "strategy", "probability",
-           "recency", "frequency", "monetary", "reason"]  # fmt: skip
+COLUMNS = [
+    "customer_id",
+    "segment_id",
+    "segment_name",
+    "strategy",
+    "probability",
+    "recency",
+    "frequency",
+    "monetary",
+    "reason",
+]
 
 
 def predict_segments(
@@ -215,9 +224,13 @@ def predict_segments(
 
 
 def score_file(
-    con: ibis.BaseBackend, path: str | Path, saved: SavedModel, as_of: dt.date | None = None,
-    value: ValueModel | None = None, **reading: object,
-) -> pd.DataFrame:  # fmt: skip
+    con: ibis.BaseBackend,
+    path: str | Path,
+    saved: SavedModel,
+    as_of: dt.date | None = None,
+    value: ValueModel | None = None,
+    **reading: object,
+) -> pd.DataFrame:
     """Segments (and with `value` the forecast) for the customers in a transactions file, read
     like `run` reads its input."""
     raw = ingest.read_transactions(con, path, **reading)

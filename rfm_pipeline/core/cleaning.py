@@ -7,6 +7,7 @@ purchase they cancel with a join, reproducing the study's row loop without one.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import ibis
@@ -209,6 +210,28 @@ def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> Cle
     return CleaningResult(table=table, funnel=funnel(dropped), matching=matching)
 
 
+def midnight(day: dt.date) -> ir.TimestampScalar:
+    """The start of `day`, as the engines compare invoice dates with it."""
+    return ibis.timestamp(dt.datetime.combine(day, dt.time()))
+
+
+def lines_before(lines: ir.Table, day: dt.date) -> ir.Table:
+    """The lines dated before `day` (before its midnight): what is known on that morning."""
+    return lines.filter(lines.invoice_date < midnight(day))
+
+
+def cleaned_before(
+    raw: ir.Table, cutoff: dt.date, rules: CleaningRules
+) -> tuple[ir.Table, pd.Timestamp]:
+    """The lines before the cut-off, cleaned on their own (so a later cancellation never
+    reaches them), and the date of the last one: what every refit before a cut-off sees."""
+    clean = clean_transactions(lines_before(raw, cutoff), rules).table
+    last = pd.Timestamp(clean.invoice_date.max().execute())
+    if last >= pd.Timestamp(cutoff):
+        raise AssertionError(f"a transaction on or after {cutoff} was used for fitting")
+    return clean, last
+
+
 def count_dropped(lines: ir.Table, rules: CleaningRules) -> pd.DataFrame:
     """Lines per `dropped_by` (NULL: kept) and how many of them are discount lines, one pass."""
     discount = lines.description == rules.discount_description
@@ -236,8 +259,10 @@ def nothing_left(funnel: pd.DataFrame) -> str | None:
     if int(funnel["rows_after"].iloc[-1]) > 0:
         return None
     removed = funnel[funnel["rows_removed"] > 0]
-    reasons = ", ".join(f"{step.removeprefix('drop ')} {n:,}" for step, n in
-                        zip(removed["step"], removed["rows_removed"], strict=True))  # fmt: skip
+    reasons = ", ".join(
+        f"{step.removeprefix('drop ')} {n:,}"
+        for step, n in zip(removed["step"], removed["rows_removed"], strict=True)
+    )
     lines = int(funnel["rows_after"].iloc[0])
     return f"no purchase line is left after cleaning ({lines:,} lines: {reasons or 'none'})"
 

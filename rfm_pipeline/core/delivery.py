@@ -75,9 +75,16 @@ def interest_sizes(interests: pd.DataFrame) -> pd.DataFrame | None:
     return sizes.sort_values("customers", ascending=False, kind="stable", ignore_index=True)
 
 
-REPORT_SOURCES = ("raw_transactions", "clean_transactions", "eda_report", "rfm_table",
-                  "customer_segments", "segment_classifier", "new_customer_evaluation",
-                  "customer_value")  # fmt: skip
+REPORT_SOURCES = (
+    "raw_transactions",
+    "clean_transactions",
+    "eda_report",
+    "rfm_table",
+    "customer_segments",
+    "segment_classifier",
+    "new_customer_evaluation",
+    "customer_value",
+)
 """The assets whose metadata the report shows (their tables as frames)."""
 
 
@@ -92,15 +99,17 @@ def at_a_glance(profiles: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
     change = (now - before).astype("float64")
     if moves["previous_segment_id"].isna().all():
         change[:] = float("nan")
-    table = pd.DataFrame({
-        "segment": profiles["segment_name"],
-        "customers": profiles["customers"],
-        "revenue share": profiles["revenue_share"],
-        "expected revenue": profiles[spend] if spend else float("nan"),
-        "likely to buy": profiles.get("likely_active_share", float("nan")),
-        "change this week": change,
-        "strategy": profiles["strategy"],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "segment": profiles["segment_name"],
+            "customers": profiles["customers"],
+            "revenue share": profiles["revenue_share"],
+            "expected revenue": profiles[spend] if spend else float("nan"),
+            "likely to buy": profiles.get("likely_active_share", float("nan")),
+            "change this week": change,
+            "strategy": profiles["strategy"],
+        }
+    )
     order = table["expected revenue"].fillna(table["revenue share"])
     return table.iloc[order.argsort(kind="stable")[::-1]].reset_index(drop=True)
 

@@ -194,8 +194,12 @@ def cancellations(raw: ir.Table, prefix: str) -> dict:
         .iloc[0]
     )
     orders, cancelled = int(row["orders"]), int(row["cancelled"] or 0)
-    return {"orders": orders, "cancelled": cancelled, "items": int(row["items"] or 0),
-            "share": cancelled / orders if orders else 0.0}  # fmt: skip
+    return {
+        "orders": orders,
+        "cancelled": cancelled,
+        "items": int(row["items"] or 0),
+        "share": cancelled / orders if orders else 0.0,
+    }
 
 
 def has_time_of_day(raw: ir.Table) -> bool:
@@ -263,13 +267,17 @@ def hypotheses(tables: dict[str, pd.DataFrame]) -> list[str]:
     if len(months) >= 3:
         top = months.loc[months["revenue"].idxmax()]
         ratio = top["revenue"] / months["revenue"].median()
-        found.append(f"Sales peak in {top['month']:%B}: its revenue is {ratio:.1f} times the"
-                     " monthly median, consistent with pre-Christmas buying.")  # fmt: skip
+        found.append(
+            f"Sales peak in {top['month']:%B}: its revenue is {ratio:.1f} times the"
+            " monthly median, consistent with pre-Christmas buying."
+        )
     weekdays = tables["orders_by_weekday"]
     closed = weekdays.loc[weekdays["orders"] == 0, "weekday"].tolist()
     if closed:
-        found.append(f"The shop takes no orders on {', '.join(closed)}: plan campaigns for the"
-                     " days it trades.")  # fmt: skip
+        found.append(
+            f"The shop takes no orders on {', '.join(closed)}: plan campaigns for the"
+            " days it trades."
+        )
     hours = tables.get("orders_by_hour")
     if hours is not None:
         office = hours.loc[hours["hour"].between(9, 16), "orders"].sum() / max(
@@ -282,13 +290,17 @@ def hypotheses(tables: dict[str, pd.DataFrame]) -> list[str]:
     values = tables["order_values"]["value"]
     if len(values):
         mean, median = values.mean(), values.median()
-        found.append(f"Order values are skewed: mean {mean:,.0f} against median {median:,.0f};"
-                     " a few large orders carry much of the revenue.")  # fmt: skip
+        found.append(
+            f"Order values are skewed: mean {mean:,.0f} against median {median:,.0f};"
+            " a few large orders carry much of the revenue."
+        )
     by_country = tables.get("countries")
     if by_country is not None and len(by_country):
         share = by_country["revenue"].iloc[0] / by_country["revenue"].sum()
-        found.append(f"{by_country['country'].iloc[0]} brings {share:.0%} of revenue: segments"
-                     " are mostly about its customers.")  # fmt: skip
+        found.append(
+            f"{by_country['country'].iloc[0]} brings {share:.0%} of revenue: segments"
+            " are mostly about its customers."
+        )
     return found
 
 

@@ -234,10 +234,13 @@ def _copied_out(table: ir.Table) -> pa.RecordBatchReader:
         staged,
         read_options=pacsv.ReadOptions(column_names=schema.names, block_size=64 << 20),
         convert_options=pacsv.ConvertOptions(
-            column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
-            true_values=["t"], false_values=["f"],
+            column_types=schema,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
         ),
-    )  # fmt: skip
+    )
     return pa.RecordBatchReader.from_batches(schema, _then_remove(reader, staged))
 
 
@@ -278,10 +281,17 @@ def staging() -> Path:
 
 
 POSTGRES_TYPES = {
-    "int64": "bigint", "int32": "integer", "int16": "smallint", "int8": "smallint",
-    "double": "double precision", "float": "real", "bool": "boolean", "string": "text",
-    "large_string": "text", "date32[day]": "date",
-}  # fmt: skip
+    "int64": "bigint",
+    "int32": "integer",
+    "int16": "smallint",
+    "int8": "smallint",
+    "double": "double precision",
+    "float": "real",
+    "bool": "boolean",
+    "string": "text",
+    "large_string": "text",
+    "date32[day]": "date",
+}
 
 
 def postgres_type(arrow_type: pa.DataType) -> str:
@@ -296,9 +306,12 @@ def postgres_type(arrow_type: pa.DataType) -> str:
 
 
 def copy_into(
-    connection, name: str, batches: pa.RecordBatchReader, temporary: bool = False,
+    connection,
+    name: str,
+    batches: pa.RecordBatchReader,
+    temporary: bool = False,
     create: bool = True,
-) -> int:  # fmt: skip
+) -> int:
     """COPY Arrow batches into a PostgreSQL table (created first unless `create` is false),
     in the caller's transaction when one is open. Returns the rows copied."""
     import pyarrow.csv as pacsv
@@ -357,8 +370,14 @@ def _postgres_try_timestamp(text: str, fmt: str) -> dt.timestamp:  # type: ignor
 
 SPARK_PATTERN = {"%Y": "yyyy", "%m": "M", "%d": "d", "%H": "H", "%M": "m", "%S": "s"}
 POSTGRES_PATTERN = {"%Y": "YYYY", "%m": "MM", "%d": "DD", "%H": "HH24", "%M": "MI", "%S": "SS"}
-SHAPE = {"%Y": r"\d{4}", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%H": r"\d{1,2}", "%M": r"\d{2}",
-         "%S": r"\d{2}"}  # fmt: skip
+SHAPE = {
+    "%Y": r"\d{4}",
+    "%m": r"\d{1,2}",
+    "%d": r"\d{1,2}",
+    "%H": r"\d{1,2}",
+    "%M": r"\d{2}",
+    "%S": r"\d{2}",
+}
 
 
 def _translate(fmt: str, table: dict[str, str], escape=lambda text: text) -> str:
@@ -383,11 +402,15 @@ def parse_timestamp(text: ir.StringValue, fmt: str | None = None) -> ir.Timestam
         return try_strptime(text, fmt)
     compact = not re.search(r"%[A-Za-z][^%]", fmt)  # %Y%m%d: fixed widths
     if backend == "spark":
-        pattern = _translate(fmt, SPARK_PATTERN if not compact else
-                             SPARK_PATTERN | {"%m": "MM", "%d": "dd"}, _spark_literal)  # fmt: skip
+        pattern = _translate(
+            fmt,
+            SPARK_PATTERN if not compact else SPARK_PATTERN | {"%m": "MM", "%d": "dd"},
+            _spark_literal,
+        )
         return _spark_try_to_timestamp(text, pattern).cast("timestamp")
-    shape = _translate(fmt, SHAPE if not compact else SHAPE | {"%m": r"\d{2}", "%d": r"\d{2}"},
-                       re.escape)  # fmt: skip
+    shape = _translate(
+        fmt, SHAPE if not compact else SHAPE | {"%m": r"\d{2}", "%d": r"\d{2}"}, re.escape
+    )
     parsed = _postgres_try_timestamp(text, _translate(fmt, POSTGRES_PATTERN))
     return ibis.ifelse(text.re_search(f"^{shape}$"), parsed, None)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -35,24 +34,6 @@ from rfm_pipeline.core.interests import assign, customer_features, interest_grou
 from rfm_pipeline.core.spaces import ALGORITHMS, segment
 
 PLACEABLE = ("pca", "umap")
-
-
-def cleaned_before(
-    raw: ir.Table, cutoff: dt.date, rules: cleaning.CleaningRules
-) -> tuple[ir.Table, pd.Timestamp]:
-    """The lines before the cut-off, cleaned on their own (so a later cancellation never
-    reaches them), and the date of the last one: what every refit before a cut-off sees."""
-    clean = cleaning.clean_transactions(
-        raw.filter(raw.invoice_date < ibis.timestamp(_midnight(cutoff))), rules
-    ).table
-    last = pd.Timestamp(clean.invoice_date.max().execute())
-    if last >= pd.Timestamp(cutoff):
-        raise AssertionError(f"a transaction on or after {cutoff} was used for fitting")
-    return clean, last
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time())
 
 
 @dataclass(frozen=True)
@@ -100,16 +81,27 @@ def evaluate_new_customers(
     """
     rules = refit.rules
     space = space if space in PLACEABLE else "umap"
-    fit_clean, last_fitted = cleaned_before(raw, cutoff, rules)
+    fit_clean, last_fitted = cleaning.cleaned_before(raw, cutoff, rules)
     fit_rfm = rfm.rfm_table(fit_clean, cutoff).execute()
     all_clean = cleaning.clean_transactions(raw, rules).table
     everyone = rfm.rfm_table(all_clean, rfm.default_as_of(all_clean)).execute()
     new = everyone[everyone["first_purchase"] >= pd.Timestamp(cutoff)]
 
     def skipped(note: str) -> NewCustomerEvaluation:
-        return NewCustomerEvaluation(cutoff, space, algorithm, k, last_fitted, fit_rfm,
-                                     len(new), float("nan"), float("nan"), pd.DataFrame(),
-                                     None, note)  # fmt: skip
+        return NewCustomerEvaluation(
+            cutoff,
+            space,
+            algorithm,
+            k,
+            last_fitted,
+            fit_rfm,
+            len(new),
+            float("nan"),
+            float("nan"),
+            pd.DataFrame(),
+            None,
+            note,
+        )
 
     if algorithm not in ALGORITHMS and algorithm != "single":
         return skipped(
@@ -143,8 +135,13 @@ def evaluate_new_customers(
     )
 
 
-REFERENCE = {"logistic_regression": None, "k_nearest_neighbours": None,
-             "random_forest": 0.754, "gradient_boosting": None, "soft_voting": 0.755}  # fmt: skip
+REFERENCE = {
+    "logistic_regression": None,
+    "k_nearest_neighbours": None,
+    "random_forest": 0.754,
+    "gradient_boosting": None,
+    "soft_voting": 0.755,
+}
 """The reference's later-period accuracies that it published (others were not given)."""
 
 
@@ -215,8 +212,8 @@ def evaluate_interest_models(
     `categorise` and `interest_groups` that the main path used; `random_state` is the split's
     and the models'.
     """
-    before, last_fitted = cleaned_before(raw, cutoff, rules)
-    after = clean.filter(clean.invoice_date >= ibis.timestamp(_midnight(cutoff)))
+    before, last_fitted = cleaning.cleaned_before(raw, cutoff, rules)
+    after = clean.filter(clean.invoice_date >= cleaning.midnight(cutoff))
 
     categorised = categorise(products(before), **categories)
     names = names_by_id(categorised.table)
@@ -260,7 +257,7 @@ def evaluate_interest_models(
         features=features,
         group_names=dict(
             zip(groups.profile["group_id"], groups.profile["group_name"], strict=True)
-        ),  # fmt: skip
+        ),
         fitted_customers=len(fitted),
         later_customers=len(later),
         last_fitted_transaction=last_fitted,

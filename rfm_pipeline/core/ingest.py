@@ -64,9 +64,13 @@ TIMES = ("", " %H:%M", " %H:%M:%S")
 DATE_FORMATS = (
     "%Y%m%d",
     *(f"%Y/%m/%d{time}" for time in TIMES),
-    *(f"{first}{sep}{second}{sep}%Y{time}" for sep in "/-." for time in TIMES
-      for first, second in (("%m", "%d"), ("%d", "%m"))),
-)  # fmt: skip
+    *(
+        f"{first}{sep}{second}{sep}%Y{time}"
+        for sep in "/-."
+        for time in TIMES
+        for first, second in (("%m", "%d"), ("%d", "%m"))
+    ),
+)
 """Date layouts tried, in order, when dates are text that is not ISO 8601: compact
 (`19970330`), year first with `/`, and month-first or day-first with `/`, `-` or `.`, each with
 or without minutes and seconds. Month-first and day-first are told apart by evidence."""
@@ -116,8 +120,9 @@ def read_source(
         if not files[0].is_file():
             raise InputError(path, "not found: no such file, nor files under it")
         try:
-            return read_source(con, staged(files[0]), fmt or detect_format(path), encoding,
-                               delimiter, sheet)  # fmt: skip
+            return read_source(
+                con, staged(files[0]), fmt or detect_format(path), encoding, delimiter, sheet
+            )
         except InputError as error:  # named as the user named it, not by its local copy
             raise InputError(path, error.problem, error.column, error.values) from None
     path = Path(path)
@@ -220,10 +225,14 @@ def staged(file: UPath) -> Path:
 
 
 def read_many(
-    con: ibis.BaseBackend, files: list[Path | UPath], fmt: str | None = None,
-    encoding: str = "utf-8", delimiter: str | None = None, sheet: str | int = 0,
+    con: ibis.BaseBackend,
+    files: list[Path | UPath],
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    sheet: str | int = 0,
     first_line: int = 0,
-) -> ir.Table:  # fmt: skip
+) -> ir.Table:
     """Files of one layout as one log, in name order: each file's lines in file order,
     numbered on from the files before it (from `first_line`), so a file added later (a later
     name) never changes the line numbers of the earlier ones. Each file's columns are checked
@@ -245,8 +254,11 @@ def read_many(
                 odd = [c for c in columns if c not in first] + [
                     f"no {c}" for c in first if c not in columns
                 ]
-                raise InputError(file, f"its columns differ from {files[0].name}'s",
-                                 values=odd or ["(their order)"])  # fmt: skip
+                raise InputError(
+                    file,
+                    f"its columns differ from {files[0].name}'s",
+                    values=odd or ["(their order)"],
+                )
         with reading(files[0].parent):
             if kind == "csv":
                 scan = reader.read_csv(local, **_csv_options(local[0], encoding, delimiter))
@@ -324,8 +336,9 @@ def read_table_source(
     missing = [c for c in line_order if c not in source.columns]
     if missing:
         shown = ", ".join(source.columns[:12])
-        raise InputError(label, f"--line-order names columns not in the table (it has {shown})",
-                         values=missing)  # fmt: skip
+        raise InputError(
+            label, f"--line-order names columns not in the table (it has {shown})", values=missing
+        )
     return source.mutate(line_no=ibis.row_number().over(order_by=list(line_order)))
 
 
@@ -407,8 +420,9 @@ def read_log(
     first_line: int = 0,
 ) -> Log:
     """The log read (see `read_source`), canonicalised and checked, with its date layout."""
-    source = read_source(con, path, fmt, encoding, delimiter, sheet, table, line_order, names,
-                         first_line)  # fmt: skip
+    source = read_source(
+        con, path, fmt, encoding, delimiter, sheet, table, line_order, names, first_line
+    )
     label = engine.redact(path)
     if engine.is_database_url(path):
         label += f" table {table}"

@@ -50,7 +50,7 @@ def customer_features(clean: ir.Table, categories: pd.DataFrame, k: int) -> pd.D
         **{
             f"share_{c}": (exact_sum(spend, lines.category_id == c) / total.nullif(0)).fill_null(0)
             for c in range(k)
-        }  # fmt: skip
+        }
     )
     frame = per_customer.join(shares, "customer_id").order_by("customer_id").execute()
     frame[share_columns(k)] = frame[share_columns(k)].fillna(0.0)
@@ -107,8 +107,10 @@ def group_names(
         first = category_names[int(order[0])]
         candidates = [first] + [f"{first} and {category_names[int(c)]}" for c in order[1:]]
         taken = set(names.values())
-        buyers = next((c for c in candidates if f"{c} buyers, {size} baskets" not in taken),
-                      f"{candidates[-1]} (group {group})")  # fmt: skip
+        buyers = next(
+            (c for c in candidates if f"{c} buyers, {size} baskets" not in taken),
+            f"{candidates[-1]} (group {group})",
+        )
         names[int(group)] = f"{buyers} buyers, {size} baskets"
     return names
 

@@ -96,8 +96,11 @@ def plan(
     if previous is None:
         return None, "full: no earlier read to add to"
     if previous.reading != options:
-        changed = sorted(k for k in options.keys() | previous.reading.keys()
-                         if options.get(k) != previous.reading.get(k))  # fmt: skip
+        changed = sorted(
+            k
+            for k in options.keys() | previous.reading.keys()
+            if options.get(k) != previous.reading.get(k)
+        )
         return None, f"full: {', '.join(changed)} changed since the last read"
     if stored_lines != previous.lines:
         return None, "full: the stored log does not match its manifest"

@@ -111,8 +111,9 @@ def count_heatmap(counts: pd.DataFrame, title: str) -> Figure:
     """A table of counts as a heatmap, rows and columns labelled and titled by their names."""
     figure, axes = plt.subplots(figsize=(1.6 + 0.7 * counts.shape[1], 1.6 + 0.5 * counts.shape[0]))
     axes.imshow(counts.to_numpy(), cmap="Blues")
-    axes.set_xticks(range(counts.shape[1]), counts.columns, rotation=45, ha="right",
-                    fontsize="small")  # fmt: skip
+    axes.set_xticks(
+        range(counts.shape[1]), counts.columns, rotation=45, ha="right", fontsize="small"
+    )
     axes.set_yticks(range(counts.shape[0]), counts.index, fontsize="small")
     for (i, j), count in np.ndenumerate(counts.to_numpy()):
         axes.text(j, i, str(count), ha="center", va="center", fontsize="small")

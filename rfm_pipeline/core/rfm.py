@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
+from rfm_pipeline.core.cleaning import lines_before, midnight
 from rfm_pipeline.core.engine import exact_ratio
 
 RFM_COLUMNS = ("recency", "frequency", "monetary")
@@ -39,8 +40,8 @@ def rfm_table(clean: ir.Table, as_of: dt.date) -> ir.Table:
     monetary: sum of `total_price`; tenure_days: whole days from the first invoice to `as_of`;
     avg_order_value: monetary / frequency; as_of: the date itself, so the table says when.
     """
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
-    before = clean.filter(clean.invoice_date < cutoff)
+    cutoff = midnight(as_of)
+    before = lines_before(clean, as_of)
     per_customer = before.group_by("customer_id").aggregate(
         frequency=before.invoice_no.nunique(),
         # summed as decimals: exact, so the thread count cannot change a rounded cent
@@ -125,13 +126,17 @@ QUINTILES = (0.2, 0.4, 0.6, 0.8)
 
 GRID = {
     5: ("New Customers", "Potential Loyalists", "Potential Loyalists", "Champions", "Champions"),
-    4: ("Promising", "Potential Loyalists", "Potential Loyalists", "Loyal Customers",
-        "Loyal Customers"),
-    3: ("About to Sleep", "About to Sleep", "Need Attention", "Loyal Customers",
-        "Loyal Customers"),
+    4: (
+        "Promising",
+        "Potential Loyalists",
+        "Potential Loyalists",
+        "Loyal Customers",
+        "Loyal Customers",
+    ),
+    3: ("About to Sleep", "About to Sleep", "Need Attention", "Loyal Customers", "Loyal Customers"),
     2: ("Hibernating", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
     1: ("Lost", "Hibernating", "At Risk", "At Risk", "Can't Lose Them"),
-}  # fmt: skip
+}
 """Recency score -> segment by FM score 1..5."""
 
 

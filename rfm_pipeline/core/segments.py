@@ -30,9 +30,20 @@ from rfm_pipeline.core.rfm import RFM_COLUMNS, rfm_scores
 from rfm_pipeline.core.spaces import SPACES, stability
 from rfm_pipeline.core.value import TIERS, ValueSettings, value_columns, value_tiers
 
-COMPARISON_COLUMNS = ["embedding", "algorithm", "k", "silhouette", "calinski_harabasz",
-                      "davies_bouldin", "min_share", "eligible", "auc", "explained_spend",
-                      "predictive", "preferred"]  # fmt: skip
+COMPARISON_COLUMNS = [
+    "embedding",
+    "algorithm",
+    "k",
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+    "min_share",
+    "eligible",
+    "auc",
+    "explained_spend",
+    "predictive",
+    "preferred",
+]
 
 REFERENCE = "RFM grid (11 cells)"
 """The segmentation every chosen one must at least match in the value backtest."""
@@ -107,8 +118,9 @@ def comparison(
     table["space_order"] = table["embedding"].map(order.index)
     table = table.sort_values(
         ["preferred", "eligible", "silhouette", "space_order"],
-        ascending=[False, False, False, True], kind="stable",
-    )  # fmt: skip
+        ascending=[False, False, False, True],
+        kind="stable",
+    )
     return table[COMPARISON_COLUMNS].reset_index(drop=True)
 
 
@@ -255,8 +267,17 @@ def customer_segments(
     table = segmented.merge(names[["segment_id", "segment_name", "strategy"]], on="segment_id")
     table = table.assign(embedding=embedding, algorithm=algorithm)
     table["k"] = table["segment_id"].nunique()
-    columns = ["customer_id", "segment_id", "segment_name", "strategy", *RFM_COLUMNS,
-               "is_outlier", "embedding", "algorithm", "k"]  # fmt: skip
+    columns = [
+        "customer_id",
+        "segment_id",
+        "segment_name",
+        "strategy",
+        *RFM_COLUMNS,
+        "is_outlier",
+        "embedding",
+        "algorithm",
+        "k",
+    ]
     return table[columns].sort_values("customer_id", ignore_index=True)
 
 

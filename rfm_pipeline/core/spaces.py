@@ -138,8 +138,12 @@ def score_labels(
     counts = np.unique(labels, return_counts=True)[1]
     scores = {"min_share": float(counts.min() / len(labels))}
     if len(counts) < 2:
-        return {"silhouette": np.nan, "calinski_harabasz": np.nan, "davies_bouldin": np.nan,
-                **scores}  # fmt: skip
+        return {
+            "silhouette": np.nan,
+            "calinski_harabasz": np.nan,
+            "davies_bouldin": np.nan,
+            **scores,
+        }
     return {
         "silhouette": silhouette(labels),
         "calinski_harabasz": float(calinski_harabasz_score(points, labels)),
@@ -179,8 +183,9 @@ def sweep(
         for setting in settings:
             model, labels = fit_labels(algorithm, setting, points, random_state)
             k = len(np.unique(labels))
-            rows.append({"algorithm": algorithm, "k": k,
-                         **score_labels(points, labels, silhouette)})  # fmt: skip
+            rows.append(
+                {"algorithm": algorithm, "k": k, **score_labels(points, labels, silhouette)}
+            )
             fitted[algorithm, k] = (model, labels)
     scores = pd.DataFrame(rows).dropna(subset=["silhouette"]) if rows else pd.DataFrame()
     if scores.empty:
@@ -199,18 +204,25 @@ def sweep(
             top = wanted.iloc[0]
         scores.loc[top.name, "kept"] = True
         model, labels = fitted[algorithm, int(top["k"])]
-        result.best[algorithm] = {"k": int(top["k"]), "silhouette": float(top["silhouette"]),
-                                  "min_share": float(top["min_share"]),
-                                  "eligible": bool(top["eligible"]), "model": model,
-                                  "labels": labels}  # fmt: skip
+        result.best[algorithm] = {
+            "k": int(top["k"]),
+            "silhouette": float(top["silhouette"]),
+            "min_share": float(top["min_share"]),
+            "eligible": bool(top["eligible"]),
+            "model": model,
+            "labels": labels,
+        }
     return result
 
 
 @one_thread
 def kmeans_sweep(
-    points: np.ndarray, ks: Sequence[int], random_state: int, tolerance: float = 0.0,
+    points: np.ndarray,
+    ks: Sequence[int],
+    random_state: int,
+    tolerance: float = 0.0,
     what: str = "points",
-) -> tuple[pd.DataFrame, KMeans]:  # fmt: skip
+) -> tuple[pd.DataFrame, KMeans]:
     """KMeans for each k (30 starts); keep the smallest k within `tolerance` of the best
     silhouette. Returns the sweep (k, silhouette, chosen) and the kept model."""
     rows, models, silhouette = [], {}, Silhouette(points)
@@ -427,8 +439,9 @@ def kept_ks(sweep: pd.DataFrame | None) -> dict[str, int]:
 
 def kept_solutions(result: Sweep) -> dict[str, dict]:
     """Each algorithm's kept k and its silhouette (3 decimals)."""
-    return {a: {"k": b["k"], "silhouette": round(b["silhouette"], 3)}
-            for a, b in result.best.items()}  # fmt: skip
+    return {
+        a: {"k": b["k"], "silhouette": round(b["silhouette"], 3)} for a, b in result.best.items()
+    }
 
 
 def fitted_segment_sizes(table: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
@@ -446,6 +459,6 @@ def beside_the_study(kept: dict[str, dict]) -> pd.DataFrame:
         [
             {"algorithm": a, "our_k": v["k"], "our_silhouette": v["silhouette"]}
             for a, v in kept.items()
-        ]  # fmt: skip
+        ]
     )
     return STUDY_TSNE.merge(ours, how="left")

@@ -71,8 +71,9 @@ def export_to_database(frame: pd.DataFrame, url: str, table: str, week: str) -> 
                     sql.SQL("DELETE FROM {} WHERE week = %s").format(name),
                     [rows["week"][0].as_py()],
                 )
-            return copy_into(connection, table, rows.to_reader(max_chunksize=100_000),
-                             create=not found)  # fmt: skip
+            return copy_into(
+                connection, table, rows.to_reader(max_chunksize=100_000), create=not found
+            )
     except psycopg.Error as error:
         reason = " ".join(str(error).split())
         raise ValueError(f"{where}: cannot write the export: {redact(reason)}") from None

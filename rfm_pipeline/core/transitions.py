@@ -28,8 +28,17 @@ NEW, GONE = "(new customer)", "(no longer a customer)"
 """The transition labels of customers only one of the two weeks has."""
 
 
-REGISTRY_COLUMNS = ["segment_id", "segment_name", "strategy", "first_week", "last_week",
-                    "customers", *RFM_COLUMNS, "embedding", "algorithm"]  # fmt: skip
+REGISTRY_COLUMNS = [
+    "segment_id",
+    "segment_name",
+    "strategy",
+    "first_week",
+    "last_week",
+    "customers",
+    *RFM_COLUMNS,
+    "embedding",
+    "algorithm",
+]
 """`segment_registry`: every segment id ever used, its name and strategy, the weeks it was seen,
 its customers this week (0 once gone) and the mean R, F and M of its last week."""
 
@@ -172,8 +181,14 @@ def carry_over(
         .assign(status="vanished", distance=np.nan, customers=0)
     )
     segments = pd.concat([kept, gone.reset_index()], ignore_index=True)
-    columns = ["segment_id", "segment_name", "status", "distance", "previous_customers",
-               "customers"]  # fmt: skip
+    columns = [
+        "segment_id",
+        "segment_name",
+        "status",
+        "distance",
+        "previous_customers",
+        "customers",
+    ]
     segments = segments.sort_values("segment_id", ignore_index=True)[columns]
     return CarriedOver(table, segments, register(registry, table, week))
 
@@ -222,14 +237,18 @@ def transitions(previous: pd.DataFrame | None, current: pd.DataFrame) -> pd.Data
         columns={
             "segment_id_previous": "previous_segment_id",
             "segment_name_previous": "previous_segment_name",
-        }  # fmt: skip
+        }
     )
     for column in ("previous_segment_id", "segment_id"):
         moves[column] = moves[column].astype("Int64")
     before = moves["previous_segment_id"].map(score)
     after = moves["segment_id"].map(score)
-    conditions = [moves["previous_segment_id"].isna(), moves["segment_id"].isna(),
-                  moves["previous_segment_id"] == moves["segment_id"], after > before]  # fmt: skip
+    conditions = [
+        moves["previous_segment_id"].isna(),
+        moves["segment_id"].isna(),
+        moves["previous_segment_id"] == moves["segment_id"],
+        after > before,
+    ]
     moves["movement"] = np.select(
         [c.fillna(False).to_numpy(dtype=bool) for c in conditions],
         ["new", "gone", "same", "up"],

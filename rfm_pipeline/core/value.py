@@ -41,22 +41,41 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from upath import UPath
 
 from rfm_pipeline.core import rfm
-from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.cleaning import CleaningRules, cleaned_before, midnight
 from rfm_pipeline.core.engine import exact_sum
 from rfm_pipeline.core.errors import InputError, NotEnoughData
-from rfm_pipeline.core.evaluation import cleaned_before
 from rfm_pipeline.core.model_files import library_versions, load_model
 from rfm_pipeline.core.rfm import SECONDS_PER_DAY
 from rfm_pipeline.core.storage import atomically, write_bytes
 
-HISTORY_COLUMNS = ["customer_id", "purchase_days", "recency", "T", "span", "spend",
-                   "repeat_spend", "spend_30", "days_30", "spend_90", "days_90",
-                   "spend_180", "days_180", "lines_per_day", "mean_quantity",
-                   "mean_unit_price"]  # fmt: skip
+HISTORY_COLUMNS = [
+    "customer_id",
+    "purchase_days",
+    "recency",
+    "T",
+    "span",
+    "spend",
+    "repeat_spend",
+    "spend_30",
+    "days_30",
+    "spend_90",
+    "days_90",
+    "spend_180",
+    "days_180",
+    "lines_per_day",
+    "mean_quantity",
+    "mean_unit_price",
+]
 PROBABILISTIC = ["bg_purchases", "bg_alive", "gg_spend", "bg_value"]
 FEATURES = [*HISTORY_COLUMNS[1:], "avg_day_spend", "rate", "gap", "overdue", *PROBABILISTIC]
-VALUE_COLUMNS = ["customer_id", "p_active", "expected_purchases_90d", "expected_spend_90d",
-                 "clv_12m", "p_alive_bgnbd"]  # fmt: skip
+VALUE_COLUMNS = [
+    "customer_id",
+    "p_active",
+    "expected_purchases_90d",
+    "expected_spend_90d",
+    "clv_12m",
+    "p_alive_bgnbd",
+]
 
 PROBABILISTIC_LIBRARIES = ("pymc-marketing", "pymc", "pytensor")
 """BG/NBD and Gamma-Gamma's libraries, named on the model card beside scikit-learn's."""
@@ -89,7 +108,7 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
     the first), span (first to last), spend in all, after the first day, and in the last 30,
     90 and 180 days, lines per purchase day, mean quantity and unit price of a line; with
     `horizon_days`, also `future_spend` in that many days from `as_of`."""
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
+    cutoff = midnight(as_of)
     past = days.filter(days.day < cutoff)
 
     def days_before(moment: ir.TimestampValue) -> ir.IntegerValue:
@@ -101,10 +120,15 @@ def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> 
         recent[f"spend_{window}"] = exact_sum(past.spend, where=inside)
         recent[f"days_{window}"] = inside.sum()
     per_customer = past.group_by("customer_id").aggregate(
-        purchase_days=past.count(), first_day=past.day.min(), last_day=past.day.max(),
-        spend=exact_sum(past.spend), lines=past.lines.sum(), quantity=past.quantity.sum(),
-        unit_price=exact_sum(past.unit_price), **recent,
-    )  # fmt: skip
+        purchase_days=past.count(),
+        first_day=past.day.min(),
+        last_day=past.day.max(),
+        spend=exact_sum(past.spend),
+        lines=past.lines.sum(),
+        quantity=past.quantity.sum(),
+        unit_price=exact_sum(past.unit_price),
+        **recent,
+    )
     first_days = past.select("customer_id", first_day=past.day, first_spend=past.spend)
     per_customer = per_customer.join(first_days, ["customer_id", "first_day"])
     table = per_customer.select(
@@ -145,13 +169,15 @@ def _summary(table: pd.DataFrame) -> pd.DataFrame:
     named: the same customer may be in it at several dates."""
     repeat = table["purchase_days"] - 1
     monetary = (table["repeat_spend"] / repeat.clip(lower=1)).where(repeat > 0, 0.0)
-    return pd.DataFrame({
-        "customer_id": np.arange(len(table)),
-        "frequency": repeat.to_numpy(dtype="float64"),
-        "recency": table["span"].to_numpy(dtype="float64"),
-        "T": table["T"].to_numpy(dtype="float64"),
-        "monetary_value": monetary.clip(lower=0).to_numpy(dtype="float64"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(len(table)),
+            "frequency": repeat.to_numpy(dtype="float64"),
+            "recency": table["span"].to_numpy(dtype="float64"),
+            "T": table["T"].to_numpy(dtype="float64"),
+            "monetary_value": monetary.clip(lower=0).to_numpy(dtype="float64"),
+        }
+    )
 
 
 @dataclass
@@ -173,11 +199,8 @@ class Probabilistic:
 
 
 def fit_probabilistic(table: pd.DataFrame) -> Probabilistic:
-    """BG/NBD on every customer's history; Gamma-Gamma on those who bought on two days or more."""
-    import pytensor
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
-    _quiet()
+    """BG/NBD on every customer's history; Gamma-Gamma on those who bought on two days or more.
+    pymc-marketing is imported only when there is enough to fit (it takes seconds)."""
     summary = _summary(table)
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if len(summary) < MIN_CUSTOMERS or len(repeat) < MIN_CUSTOMERS:
@@ -185,6 +208,10 @@ def fit_probabilistic(table: pd.DataFrame) -> Probabilistic:
             f"{len(summary)} customers, {len(repeat)} of them bought on two days or more"
             f" (at least {MIN_CUSTOMERS} of each needed to fit BG/NBD and Gamma-Gamma)"
         )
+    import pytensor
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    _quiet()
     transactions, spend = BetaGeoModel(), GammaGammaModel()
     with pytensor.config.change_flags(mode=FIT_MODE):
         transactions.fit(
@@ -229,12 +256,14 @@ def probabilistic_figures(model: Probabilistic, table: pd.DataFrame, horizon: in
 def features(table: pd.DataFrame) -> pd.DataFrame:
     """The learned layer's inputs: the history, rates and gaps, and the probabilistic figures."""
     repeat_gap = table["span"] / (table["purchase_days"] - 1).clip(lower=1)
-    derived = pd.DataFrame({
-        "avg_day_spend": table["spend"] / table["purchase_days"],
-        "rate": table["purchase_days"] / table["T"].clip(lower=1),
-        "gap": repeat_gap,
-        "overdue": (table["recency"] / repeat_gap.where(table["purchase_days"] > 1)),
-    })  # fmt: skip
+    derived = pd.DataFrame(
+        {
+            "avg_day_spend": table["spend"] / table["purchase_days"],
+            "rate": table["purchase_days"] / table["T"].clip(lower=1),
+            "gap": repeat_gap,
+            "overdue": (table["recency"] / repeat_gap.where(table["purchase_days"] > 1)),
+        }
+    )
     return pd.concat([table, derived], axis=1)[FEATURES].astype("float64")
 
 
@@ -298,14 +327,16 @@ class ValueModel:
         spend = parts["spend_bgnbd"] * blend(1.0, parts["correction"], self.spend_weight)
         purchases = parts["purchases"]
         per_day = np.divide(spend, purchases, out=np.zeros_like(spend), where=purchases > 0)
-        return pd.DataFrame({
-            "customer_id": table["customer_id"].to_numpy(),
-            "p_active": p_active,
-            "expected_purchases_90d": purchases,
-            "expected_spend_90d": spend,
-            "clv_12m": self._clv(table, per_day),
-            "p_alive_bgnbd": parts["alive"],
-        }).rename(columns=_horizon_names(horizon, self.settings.clv_months))  # fmt: skip
+        return pd.DataFrame(
+            {
+                "customer_id": table["customer_id"].to_numpy(),
+                "p_active": p_active,
+                "expected_purchases_90d": purchases,
+                "expected_spend_90d": spend,
+                "clv_12m": self._clv(table, per_day),
+                "p_alive_bgnbd": parts["alive"],
+            }
+        ).rename(columns=_horizon_names(horizon, self.settings.clv_months))
 
     def parts(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each layer's figures for the customers of a history: BG/NBD's probability of a
@@ -341,9 +372,12 @@ class ValueModel:
         monthly = (1 + self.settings.annual_discount_rate) ** (1 / 12) - 1
         data = _summary(table).assign(future_spend=per_day)
         value = customer_lifetime_value(
-            self.probabilistic.transactions, data, future_t=self.settings.clv_months,
-            discount_rate=monthly, time_unit="D",
-        )  # fmt: skip
+            self.probabilistic.transactions,
+            data,
+            future_t=self.settings.clv_months,
+            discount_rate=monthly,
+            time_unit="D",
+        )
         return value.mean(dim=("chain", "draw")).to_numpy()
 
 
@@ -413,9 +447,13 @@ def fit_value(
         return model
     inputs = features(train)
     model.buyer = HistGradientBoostingClassifier(
-        max_iter=100, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=200,
-        l2_regularization=1.0, random_state=settings.random_state,
-    ).fit(inputs, bought)  # fmt: skip
+        max_iter=100,
+        learning_rate=0.05,
+        max_leaf_nodes=8,
+        min_samples_leaf=200,
+        l2_regularization=1.0,
+        random_state=settings.random_state,
+    ).fit(inputs, bought)
     base = train["bg_value"].clip(lower=1e-9)
     ratio = (train["future_spend"].clip(lower=0) / base).clip(upper=MAX_CORRECTION)
     model.correction = HistGradientBoostingRegressor(
@@ -458,8 +496,12 @@ def grouped_scores(actual: np.ndarray, groups: pd.Series) -> dict[str, float]:
     frame = pd.DataFrame({"group": groups.to_numpy(), "spend": actual, "bought": actual > 0})
     means = frame.groupby("group")[["spend", "bought"]].transform("mean")
     result = scores(actual, means["bought"].to_numpy(), means["spend"].to_numpy())
-    return {**result, "segments": int(frame["group"].nunique()), "predicted_total": float("nan"),
-            "total_error": float("nan")}  # fmt: skip
+    return {
+        **result,
+        "segments": int(frame["group"].nunique()),
+        "predicted_total": float("nan"),
+        "total_error": float("nan"),
+    }
 
 
 def calibration(actual: np.ndarray, spend: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -680,9 +722,10 @@ def groupings_at(
     for name, labels in labelled.items():
         known = rfm_now[["customer_id", *columns]].merge(labels, on="customer_id")
         neighbours = make_pipeline(
-            FunctionTransformer(np.log1p), StandardScaler(),
+            FunctionTransformer(np.log1p),
+            StandardScaler(),
             KNeighborsClassifier(n_neighbors=min(15, len(known))),
-        ).fit(known[columns].clip(lower=0), known["segment_id"])  # fmt: skip
+        ).fit(known[columns].clip(lower=0), known["segment_id"])
         placed = neighbours.predict(rfm_then[columns].clip(lower=0))
         groups[name] = pd.Series(placed, index=index)
     return groups
@@ -767,10 +810,13 @@ def summary(result: Backtest) -> pd.DataFrame:
     )
     joined["abs_total_error"] = joined["total_error"].abs()
     grouped = joined.groupby("model", sort=False).agg(
-        auc=("auc", "mean"), r2=("r2", "mean"), mae=("mae", "mean"),
+        auc=("auc", "mean"),
+        r2=("r2", "mean"),
+        mae=("mae", "mean"),
         median_abs_total_error=("abs_total_error", "median"),
-        cutoffs_beating_baseline=("beats_baseline", "sum"), cutoffs=("cutoff", "size"),
-    )  # fmt: skip
+        cutoffs_beating_baseline=("beats_baseline", "sum"),
+        cutoffs=("cutoff", "size"),
+    )
     return grouped.reset_index()
 
 
@@ -781,8 +827,11 @@ def unforecast(known: pd.DataFrame, settings: ValueSettings) -> pd.DataFrame:
     return known[["customer_id"]].assign(**dict.fromkeys(columns, np.nan))
 
 
-FILES = {"transactions": "customer_value_bgnbd", "spend": "customer_value_gamma_gamma",
-         "learned": "customer_value_model"}  # fmt: skip
+FILES = {
+    "transactions": "customer_value_bgnbd",
+    "spend": "customer_value_gamma_gamma",
+    "learned": "customer_value_model",
+}
 """The saved forecast: pymc-marketing's own files (NetCDF) and the learned layer (skops)."""
 
 
@@ -903,7 +952,10 @@ def load_value_model(folder: UPath) -> ValueModel:
     )
     card = saved.card
     return ValueModel(
-        probabilistic, saved.model["buyer"], saved.model["correction"],
-        ValueSettings(**card["settings"]), dt.date.fromisoformat(card["as_of"]),
+        probabilistic,
+        saved.model["buyer"],
+        saved.model["correction"],
+        ValueSettings(**card["settings"]),
+        dt.date.fromisoformat(card["as_of"]),
         **_weights(card),
-    )  # fmt: skip
+    )

@@ -39,8 +39,12 @@ def product_categories(
     empty = products.assign(category_id=pd.Series(dtype="int64"), category_name="").iloc[:0]
     if products["description"].isna().all():
         return skipped(empty, NO_DESCRIPTIONS)
-    settings = {"ks": list(range(config.k_min, config.k_max + 1)), "min_count": config.min_count,
-                "tolerance": config.tolerance, "random_state": config.random_state}  # fmt: skip
+    settings = {
+        "ks": list(range(config.k_min, config.k_max + 1)),
+        "min_count": config.min_count,
+        "tolerance": config.tolerance,
+        "random_state": config.random_state,
+    }
     try:
         result = categories.categorise(products, **settings)
     except NotEnoughData as reason:
@@ -52,23 +56,27 @@ def product_categories(
     samples = table.groupby("category_id").head(3)[["category_id", "stock_code", "description"]]
     return dg.Output(
         table,
-        metadata=plain({
-            "dagster/row_count": len(table),
-            "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
-            "keywords_kept": len(result.keywords.stems),
-            "keyword_candidates": result.keywords.candidates,
-            "k": int(chosen["k"]),
-            "silhouette": round(float(chosen["silhouette"]), 3),
-            "sweep": table_metadata(result.sweep.round(3)),
-            "categories": table_metadata(sizes),
-            "sample_products": table_metadata(samples),
-            "top_keywords": image_metadata(
-                keyword_chart(result.top_keywords, names, "Top keywords per category"),
-                warehouse, "product_categories_keywords",
-            ),
-            "silhouette_by_k": image_metadata(
-                silhouette_by_k(result.sweep.assign(algorithm="kmeans"), "Product categories"),
-                warehouse, "product_categories_silhouette",
-            ),
-        }),
-    )  # fmt: skip
+        metadata=plain(
+            {
+                "dagster/row_count": len(table),
+                "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+                "keywords_kept": len(result.keywords.stems),
+                "keyword_candidates": result.keywords.candidates,
+                "k": int(chosen["k"]),
+                "silhouette": round(float(chosen["silhouette"]), 3),
+                "sweep": table_metadata(result.sweep.round(3)),
+                "categories": table_metadata(sizes),
+                "sample_products": table_metadata(samples),
+                "top_keywords": image_metadata(
+                    keyword_chart(result.top_keywords, names, "Top keywords per category"),
+                    warehouse,
+                    "product_categories_keywords",
+                ),
+                "silhouette_by_k": image_metadata(
+                    silhouette_by_k(result.sweep.assign(algorithm="kmeans"), "Product categories"),
+                    warehouse,
+                    "product_categories_silhouette",
+                ),
+            }
+        ),
+    )

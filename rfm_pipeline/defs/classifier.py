@@ -67,7 +67,7 @@ def segment_classifier(
         "candidates": table_metadata(trained.cv.round(4)),
         "per_segment": table_metadata(
             names[["segment_id", "segment_name"]].merge(trained.report).round(3)
-        ),  # fmt: skip
+        ),
         "tuning_seconds": seconds,
         "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
     }

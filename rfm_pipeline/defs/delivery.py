@@ -10,9 +10,13 @@ from rfm_pipeline.defs.metadata import plain, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
-IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
-          "eda_orders_by_hour": False, "segment_profiles_radar": True,
-          "segment_profiles_snake": True}  # fmt: skip
+IMAGES = {
+    "eda_revenue_by_month": False,
+    "eda_orders_by_weekday": False,
+    "eda_orders_by_hour": False,
+    "segment_profiles_radar": True,
+    "segment_profiles_snake": True,
+}
 """Plots the report embeds (True: the week's own), besides the chosen embedding's scatter."""
 
 
@@ -27,7 +31,7 @@ IMAGES = {"eda_revenue_by_month": False, "eda_orders_by_weekday": False,
         "segment_classifier",
         "new_customer_evaluation",
         "customer_value",
-    ],  # fmt: skip
+    ],
     partitions_def=weeks,
 )
 def segment_report(
@@ -57,9 +61,16 @@ def segment_report(
         if path.exists():
             images[name] = path.read_bytes()
     inputs = delivery.report_inputs(
-        week, segment_profiles, customer_segments, segment_transitions, rfm_scores, eda_report,
-        customer_interests, meta, images,
-    )  # fmt: skip
+        week,
+        segment_profiles,
+        customer_segments,
+        segment_transitions,
+        rfm_scores,
+        eda_report,
+        customer_interests,
+        meta,
+        images,
+    )
     html = delivery.render(inputs)
     paths = warehouse.publish(
         "segment_report", ".html", week, lambda path: write_bytes(html.encode("utf-8"), path)

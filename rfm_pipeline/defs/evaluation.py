@@ -9,7 +9,7 @@ import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
 
-from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.cleaning import CleaningRules, midnight
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.evaluation import (
     PLACEABLE,
@@ -44,7 +44,7 @@ class EvaluationConfig(dg.Config):
         "pca_segmentation",
         "umap_segmentation",
         "segment_classifier",
-    ],  # fmt: skip
+    ],
 )
 def new_customer_evaluation(
     context: dg.AssetExecutionContext,
@@ -66,11 +66,15 @@ def new_customer_evaluation(
         else as_of - dt.timedelta(days=config.test_days)
     )
     space = chosen["embedding"] if chosen["embedding"] in PLACEABLE else "umap"
-    before = raw_transactions.invoice_date < dt.datetime.combine(as_of, dt.time())
+    before = raw_transactions.invoice_date < midnight(as_of)
     result = evaluate_new_customers(
-        raw_transactions.filter(before), cutoff, space=space,
-        algorithm=str(chosen["algorithm"]), k=int(chosen["k"]), refit=_refit(context, space),
-    )  # fmt: skip
+        raw_transactions.filter(before),
+        cutoff,
+        space=space,
+        algorithm=str(chosen["algorithm"]),
+        k=int(chosen["k"]),
+        refit=_refit(context, space),
+    )
     metadata = {"as_of": as_of.isoformat(), **_evaluation_metadata(result)}
     metadata["seconds"] = round(time.perf_counter() - started, 2)
     return dg.Output(result.per_segment, metadata=plain(metadata))
@@ -134,19 +138,24 @@ def interest_classifier(
     every candidate scored on a 20% hold-out and on the customers of the later period.
     Saved as `interest_classifier.skops` with a JSON model card.
     """
-    recorded = {name: upstream_metadata(context, name) for name in (
-        "clean_transactions", "product_categories", "customer_interests")}  # fmt: skip
+    recorded = {
+        name: upstream_metadata(context, name)
+        for name in ("clean_transactions", "product_categories", "customer_interests")
+    }
     if "settings" not in recorded["customer_interests"]:  # skipped: say why, as it did
         return dg.Output(
             None, metadata=plain({"skipped": recorded["customer_interests"]["skipped"]})
         )
     try:
         result = evaluate_interest_models(
-            raw_transactions, clean_transactions, dt.date.fromisoformat(config.cutoff),
+            raw_transactions,
+            clean_transactions,
+            dt.date.fromisoformat(config.cutoff),
             CleaningRules(**recorded["clean_transactions"]["rules"]),
-            recorded["product_categories"]["settings"], recorded["customer_interests"]["settings"],
+            recorded["product_categories"]["settings"],
+            recorded["customer_interests"]["settings"],
             config.random_state,
-        )  # fmt: skip
+        )
     except NotEnoughData as reason:
         return dg.Output(None, metadata=plain({"skipped": f"skipped: {reason}"}))
     return dg.Output(

@@ -31,10 +31,16 @@ class IngestConfig(dg.Config):
     def reading(self) -> dict[str, object]:
         """How to read the file: the keyword arguments of `read_log` and `read_transactions`."""
         sheet = int(self.sheet) if self.sheet and self.sheet.isdigit() else self.sheet
-        return {"fmt": self.format, "encoding": self.encoding, "delimiter": self.delimiter,
-                "column_map": self.column_map, "date_format": self.date_format,
-                "sheet": sheet or 0, "table": self.table,
-                "line_order": self.line_order}  # fmt: skip
+        return {
+            "fmt": self.format,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "column_map": self.column_map,
+            "date_format": self.date_format,
+            "sheet": sheet or 0,
+            "table": self.table,
+            "line_order": self.line_order,
+        }
 
 
 def source_metadata(path: str, table: str | None) -> dg.MetadataValue:
@@ -71,8 +77,9 @@ def raw_transactions(
     read = read_since(con, config.path, previous, stored, CODE_VERSION, **config.reading())
     if read.manifest is not None:
         text = read.manifest.to_json().encode()
-        warehouse.publish("raw_transactions", ".manifest.json", None,
-                          lambda path: write_bytes(text, path))  # fmt: skip
+        warehouse.publish(
+            "raw_transactions", ".manifest.json", None, lambda path: write_bytes(text, path)
+        )
     elif previous is not None:  # a table is read whole: nothing later adds to this read
         warehouse.keep(manifest_path)
         manifest_path.unlink()

@@ -30,15 +30,20 @@ def customer_interests(
     mean, and the interest group (id and name), beside the RFM segment.
     """
     empty = pd.DataFrame(
-        {"customer_id": pd.Series(dtype="str"), "group_id": pd.Series(dtype="int64"),
-         "group_name": pd.Series(dtype="str")}
-    )  # fmt: skip
+        {
+            "customer_id": pd.Series(dtype="str"),
+            "group_id": pd.Series(dtype="int64"),
+            "group_name": pd.Series(dtype="str"),
+        }
+    )
     if product_categories.empty:
         return skipped(empty, "skipped: no product categories")
     names = categories.names_by_id(product_categories)
     features = interests.customer_features(clean_transactions, product_categories, len(names))
-    settings = {"ks": list(range(config.k_min, config.k_max + 1)),
-                "random_state": config.random_state}  # fmt: skip
+    settings = {
+        "ks": list(range(config.k_min, config.k_max + 1)),
+        "random_state": config.random_state,
+    }
     try:
         groups = interests.interest_groups(features, names, **settings)
     except NotEnoughData as reason:

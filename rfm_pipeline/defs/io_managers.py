@@ -45,8 +45,10 @@ class WarehouseIOManager(dg.IOManager):
     def load_input(self, context: dg.InputContext) -> object:
         name = context.asset_key.to_python_identifier()
         if context.definition_metadata.get(EARLIER_WEEKS):
-            found = {week: self.warehouse.file(name, ".parquet", week)
-                     for week in context.asset_partition_keys}  # fmt: skip
+            found = {
+                week: self.warehouse.file(name, ".parquet", week)
+                for week in context.asset_partition_keys
+            }
             return {week: pd.read_parquet(str(p)) for week, p in found.items() if p.exists()}
         typing_type = context.dagster_type.typing_type
         suffix = ".skops" if typing_type is SavedModel else ".parquet"

@@ -27,8 +27,14 @@ class Engine(dg.ConfigurableResource):
     database: str | None = None  # postgresql://user@host:5432/db, for the postgres engine
 
     def connection(self) -> ibis.BaseBackend:
-        return shared_connection(self.backend, self.memory_limit, self.threads,
-                                 self.temp_directory, self.spark_master, self.database)  # fmt: skip
+        return shared_connection(
+            self.backend,
+            self.memory_limit,
+            self.threads,
+            self.temp_directory,
+            self.spark_master,
+            self.database,
+        )
 
     def describe(self) -> str:
         """The engine as metadata shows it (a database URL without its password)."""
@@ -116,25 +122,3 @@ class Warehouse(dg.ConfigurableResource):
             if path.exists():
                 self.keep(path)
                 path.unlink()
-
-
-def project_resources() -> dg.Definitions:
-    """The engine, the warehouse and the IO manager every asset uses; runs execute in process
-    (no fresh interpreter per step) and log their steps for the command line too."""
-    from rfm_pipeline.defs.io_managers import warehouse_io_manager
-    from rfm_pipeline.defs.loggers import progress
-
-    engine = Engine()
-    warehouse = Warehouse()
-    return dg.Definitions(
-        resources={
-            "engine": engine,
-            "warehouse": warehouse,
-            "io_manager": warehouse_io_manager,
-        },
-        executor=dg.in_process_executor,
-        loggers={"console": dg.colored_console_logger, "progress": progress},
-    )
-
-
-defs = project_resources()

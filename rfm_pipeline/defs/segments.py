@@ -78,9 +78,13 @@ def customer_segments(
     sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
     kept = segments.comparison(sweeps, value_backtest)
     embedding, algorithm = segments.choose(
-        kept, config.embedding, config.algorithm, transitions.last_choice(registry),
-        config.stick_within, config.tie_within,
-    )  # fmt: skip
+        kept,
+        config.embedding,
+        config.algorithm,
+        transitions.last_choice(registry),
+        config.stick_within,
+        config.tie_within,
+    )
     gap = naming.usual_gap(rfm_table, segments.horizon_days(customer_value))
     fitted = segments.customer_segments(
         rfm_features, tables[embedding], embedding, algorithm, gap, customer_value
@@ -90,11 +94,13 @@ def customer_segments(
     yield dg.Output(
         carried.registry,
         output_name="segment_registry",
-        metadata=plain({
-            "dagster/row_count": len(carried.registry),
-            "segments_this_week": int((carried.registry["customers"] > 0).sum()),
-        }),
-    )  # fmt: skip
+        metadata=plain(
+            {
+                "dagster/row_count": len(carried.registry),
+                "segments_this_week": int((carried.registry["customers"] > 0).sum()),
+            }
+        ),
+    )
     metadata = {
         "compared_with_week": compared_with(previous_registry, week),
         "rule": _rule(config, kept, (embedding, algorithm)),
@@ -207,13 +213,17 @@ def segment_profiles(
         ),
         "radar_chart": image_metadata(
             radar_chart(means, names, "Segment profiles (min-max scaled)"),
-            warehouse, "segment_profiles_radar", week,
+            warehouse,
+            "segment_profiles_radar",
+            week,
         ),
         "snake_plot": image_metadata(
             snake_plot(segments.standardised_means(customer_segments), names, "Snake plot"),
-            warehouse, "segment_profiles_snake", week,
+            warehouse,
+            "segment_profiles_snake",
+            week,
         ),
-    }  # fmt: skip
+    }
     tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     named_points = customer_segments[["customer_id", "segment_name"]]
     for space, points in tables.items():

@@ -87,11 +87,19 @@ def _sweep_outputs(
     preferred = spaces.kept_ks(next(iter(previous_sweep.values()), None))
     started = time.perf_counter()
     result: spaces.Segmentation = spaces.segment(
-        features, space, ks=range(config.k_min, config.k_max + 1),
-        algorithms=config.algorithms, algorithm=config.algorithm, min_share=config.min_share,
-        random_state=config.random_state, sample_size=config.sample_size, preferred=preferred,
-        tolerance=config.stick_within, tie_within=config.tie_within, **config.options(),
-    )  # fmt: skip
+        features,
+        space,
+        ks=range(config.k_min, config.k_max + 1),
+        algorithms=config.algorithms,
+        algorithm=config.algorithm,
+        min_share=config.min_share,
+        random_state=config.random_state,
+        sample_size=config.sample_size,
+        preferred=preferred,
+        tolerance=config.stick_within,
+        tie_within=config.tie_within,
+        **config.options(),
+    )
     seconds = round(time.perf_counter() - started, 2)
     sweep = result.sweep.scores
     sweep_metadata: dict = {

@@ -5,12 +5,11 @@ import datetime as dt
 import time
 
 import dagster as dg
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core import value
-from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.cleaning import CleaningRules, lines_before
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import calibration_plot
 from rfm_pipeline.core.segments import comparison
@@ -70,15 +69,18 @@ def value_backtest(
     labelled = value.kept_labels(
         kept, {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     )
-    midnight = ibis.timestamp(dt.datetime.combine(as_of, dt.time()))
-    known = clean_transactions.filter(clean_transactions.invoice_date < midnight)
+    known = lines_before(clean_transactions, as_of)
     rules = CleaningRules(**upstream_metadata(context, "clean_transactions")["rules"])
     metadata = {"settings": dg.MetadataValue.json(dataclasses.asdict(settings))}
     try:
         result = value.backtest(
-            raw_transactions, known, cutoffs, rules, settings,
+            raw_transactions,
+            known,
+            cutoffs,
+            rules,
+            settings,
             lambda then: value.groupings_at(rfm_table, labelled, then),
-        )  # fmt: skip
+        )
     except NotEnoughData as reason:
         metadata["note"] = f"skipped: {reason}"
         return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
@@ -137,8 +139,11 @@ def customer_value(
     if alive:
         table["p_alive_bgnbd"] = float("nan")
     card = value.model_card(model, value_backtest, alive)
-    value.save_value_model(model, card, lambda name, suffix, write: warehouse.publish(
-        name, suffix, context.partition_key, write))  # fmt: skip
+    value.save_value_model(
+        model,
+        card,
+        lambda name, suffix, write: warehouse.publish(name, suffix, context.partition_key, write),
+    )
     spend = f"expected_spend_{settings.horizon_days}d"
     metadata = {
         "model": model.name,

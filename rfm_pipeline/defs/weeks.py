@@ -26,12 +26,27 @@ STALE_AFTER_DAYS = 8.0
 weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, end_offset=1)
 """Weeks from FIRST_WEEK to the current one (still running), named by their Monday."""
 
-WEEKLY_ASSETS = ["rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
-                 "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-                 "value_backtest", "customer_value", "segment_registry", "customer_segments",
-                 "segment_profiles", "segment_classifier",
-                 "new_customer_evaluation", "segment_transitions", "segment_export",
-                 "segment_report"]  # fmt: skip
+WEEKLY_ASSETS = [
+    "rfm_table",
+    "rfm_scores",
+    "rfm_features",
+    "pca_segmentation",
+    "pca_sweep",
+    "umap_segmentation",
+    "umap_sweep",
+    "tsne_segmentation",
+    "tsne_sweep",
+    "value_backtest",
+    "customer_value",
+    "segment_registry",
+    "customer_segments",
+    "segment_profiles",
+    "segment_classifier",
+    "new_customer_evaluation",
+    "segment_transitions",
+    "segment_export",
+    "segment_report",
+]
 """The partitioned assets, in lineage order."""
 
 

@@ -88,10 +88,17 @@ def test_interest_groups_are_named_by_their_dominant_category_and_basket():
     for i in range(40):
         cards = i < 20
         share = 0.9 if cards else 0.1
-        rows.append({"customer_id": f"{i:03d}", "invoices": int(rng.integers(1, 5)),
-                     "basket_min": 10.0, "basket_max": 30.0,
-                     "basket_mean": (20.0 if cards else 500.0) + rng.normal(0, 1),
-                     "share_0": share, "share_1": 1 - share})  # fmt: skip
+        rows.append(
+            {
+                "customer_id": f"{i:03d}",
+                "invoices": int(rng.integers(1, 5)),
+                "basket_min": 10.0,
+                "basket_max": 30.0,
+                "basket_mean": (20.0 if cards else 500.0) + rng.normal(0, 1),
+                "share_0": share,
+                "share_1": 1 - share,
+            }
+        )
     groups = interest_groups(pd.DataFrame(rows), {0: "card", 1: "lamp"}, ks=[2, 3])
     names = groups.table.set_index("customer_id")["group_name"]
     assert names["000"] == "card buyers, small baskets"

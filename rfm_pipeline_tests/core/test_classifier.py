@@ -83,8 +83,10 @@ def recency_model() -> SavedModel:
     """Segment 1 when the last purchase is under 30 days old, else 0."""
     x = pd.DataFrame({"recency": [1, 10, 29, 31, 100, 300], "frequency": 1, "monetary": 10.0})
     model = DecisionTreeClassifier(random_state=0).fit(x.to_numpy(), [1, 1, 1, 0, 0, 0])
-    classes = [{"segment_id": 0, "segment_name": "Lapsed", "strategy": "win back"},
-               {"segment_id": 1, "segment_name": "Active", "strategy": "reward"}]  # fmt: skip
+    classes = [
+        {"segment_id": 0, "segment_name": "Lapsed", "strategy": "win back"},
+        {"segment_id": 1, "segment_name": "Active", "strategy": "reward"},
+    ]
     return SavedModel(model, {"features": ["recency", "frequency", "monetary"], "classes": classes})
 
 

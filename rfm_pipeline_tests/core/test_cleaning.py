@@ -176,9 +176,17 @@ def test_rules_are_configurable(con):
 def test_clean_table_has_the_canonical_columns_plus_two(con):
     table, _, _ = clean(con, [line()])
     assert list(table.columns) == [
-        "invoice_no", "stock_code", "description", "quantity", "invoice_date",
-        "unit_price", "customer_id", "country", "quantity_canceled", "total_price",
-    ]  # fmt: skip
+        "invoice_no",
+        "stock_code",
+        "description",
+        "quantity",
+        "invoice_date",
+        "unit_price",
+        "customer_id",
+        "country",
+        "quantity_canceled",
+        "total_price",
+    ]
 
 
 def test_checks_pass_on_a_clean_table_and_flag_over_cancellation(con):

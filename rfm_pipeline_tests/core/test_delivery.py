@@ -46,11 +46,23 @@ def parse(html: str) -> Page:
 def profiles() -> pd.DataFrame:
     rows = []
     for i, name in enumerate(["Lost", "Promising", "Loyal"]):
-        rows.append({"segment_id": i, "segment_name": name, "strategy": f"do {name.lower()} things",
-                     "customers": 10 * (i + 1), "outliers": 0, "customer_share": (i + 1) / 6,
-                     "revenue_share": (i + 1) / 6, "recency_mean": 100.0 - 30 * i,
-                     "recency_median": 90.0, "frequency_mean": 1.0 + i, "frequency_median": 1.0,
-                     "monetary_mean": 100.0 * (i + 1), "monetary_median": 90.5})  # fmt: skip
+        rows.append(
+            {
+                "segment_id": i,
+                "segment_name": name,
+                "strategy": f"do {name.lower()} things",
+                "customers": 10 * (i + 1),
+                "outliers": 0,
+                "customer_share": (i + 1) / 6,
+                "revenue_share": (i + 1) / 6,
+                "recency_mean": 100.0 - 30 * i,
+                "recency_median": 90.0,
+                "frequency_mean": 1.0 + i,
+                "frequency_median": 1.0,
+                "monetary_mean": 100.0 * (i + 1),
+                "monetary_median": 90.5,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -68,8 +80,10 @@ def test_only_the_segments_when_nothing_else_exists():
 
 def test_every_section_with_embedded_images_and_nothing_external():
     funnel = pd.DataFrame({"step": ["raw", "drop x"], "rows_removed": [0, 1], "rows_after": [3, 2]})
-    images = {"segment_profiles_radar": png_bytes(bar_chart(["a"], [1], "t", "x")),
-              "umap_scatter": png_bytes(bar_chart(["b"], [2], "t", "x"))}  # fmt: skip
+    images = {
+        "segment_profiles_radar": png_bytes(bar_chart(["a"], [1], "t", "x")),
+        "umap_scatter": png_bytes(bar_chart(["b"], [2], "t", "x")),
+    }
     html = render(
         ReportInputs(
             segments=profiles(),
@@ -83,7 +97,7 @@ def test_every_section_with_embedded_images_and_nothing_external():
             overlap=pd.DataFrame({"RFM segment": ["Champions"], "Loyal": [3]}),
             comparison=pd.DataFrame(
                 {"embedding": ["umap"], "silhouette": [0.55], "eligible": [True]}
-            ),  # fmt: skip
+            ),
             rule="Chosen by silhouette.",
             chosen_scatter="umap_scatter",
             summary=pd.DataFrame({"segment": ["Big spenders"], "expected revenue": [1234.5]}),
@@ -98,13 +112,13 @@ def test_every_section_with_embedded_images_and_nothing_external():
                 "accuracy": 0.99,
                 "macro_f1": 0.98,
                 "customers": 867,
-            },  # fmt: skip
+            },
             evaluation={
                 "cutoff": "2011-10-01",
                 "agreement": 0.997,
                 "macro_f1": 0.995,
                 "new_customers": 721,
-            },  # fmt: skip
+            },
             images=images,
         )
     )
@@ -115,11 +129,23 @@ def test_every_section_with_embedded_images_and_nothing_external():
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert not [t for t, _ in page.tags if t in ("script", "link", "iframe")]
     assert "http://" not in html and "https://" not in html
-    for expected in ("Cleaning", "drop x", "Sales peak in November.", "Champions",
-                     "Chosen by silhouette.", "99.7% of the 721", "0.550", "yes",
-                     "Big spenders", "1,234.50", "BG/NBD", "0.742",
-                     "weighs 0.5 in the probability of buying", "0.75 in the correction",
-                     "alive: withheld: its dropout parameter is at its bound"):  # fmt: skip
+    for expected in (
+        "Cleaning",
+        "drop x",
+        "Sales peak in November.",
+        "Champions",
+        "Chosen by silhouette.",
+        "99.7% of the 721",
+        "0.550",
+        "yes",
+        "Big spenders",
+        "1,234.50",
+        "BG/NBD",
+        "0.742",
+        "weighs 0.5 in the probability of buying",
+        "0.75 in the correction",
+        "alive: withheld: its dropout parameter is at its bound",
+    ):
         assert expected in text, expected
     assert text.index("At a glance") < text.index("Cleaning")  # the first screen
 
@@ -153,18 +179,31 @@ def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change()
     moves = transitions(last_week, this_week)
     table = profiles().assign(expected_spend_90d=[10.0, 500.0, 50.0], likely_active_share=0.4)
     glance = at_a_glance(table, moves)  # segment ids 0, 1, 2: Lost, Promising, Loyal
-    assert glance.columns.tolist() == ["segment", "customers", "revenue share", "expected revenue",
-                                       "likely to buy", "change this week", "strategy"]  # fmt: skip
+    assert glance.columns.tolist() == [
+        "segment",
+        "customers",
+        "revenue share",
+        "expected revenue",
+        "likely to buy",
+        "change this week",
+        "strategy",
+    ]
     assert glance["segment"].tolist() == ["Promising", "Loyal", "Lost"]
     assert glance["change this week"].tolist() == [1.0, 0.0, -1.0]
     assert at_a_glance(table, transitions(None, this_week))["change this week"].isna().all()
 
 
 def test_overlap_counts_customers_per_rule_based_segment_and_cluster():
-    rule_based = pd.DataFrame({"customer_id": ["1", "2", "3"],
-                               "segment": ["Lost", "Champions", "Champions"]})  # fmt: skip
-    clusters = pd.DataFrame({"customer_id": ["1", "2", "3"], "segment_id": [0, 1, 1],
-                             "segment_name": ["Gone", "Best", "Best"]})  # fmt: skip
+    rule_based = pd.DataFrame(
+        {"customer_id": ["1", "2", "3"], "segment": ["Lost", "Champions", "Champions"]}
+    )
+    clusters = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3"],
+            "segment_id": [0, 1, 1],
+            "segment_name": ["Gone", "Best", "Best"],
+        }
+    )
     table = overlap(rule_based, clusters)
     assert table.columns.tolist() == ["RFM segment", "Gone", "Best"]
     assert table.values.tolist() == [["Champions", 0, 2], ["Lost", 1, 0]]
@@ -189,7 +228,9 @@ def test_export_has_the_documented_columns_and_types():
     value = ["p_active", "expected_spend_90d", "clv_12m"]
     assert table.columns.tolist() == [*EXPORT_COLUMNS, *value]
     assert {c: str(t) for c, t in table.dtypes.items()} == {
-        **EXPORT_COLUMNS, **dict.fromkeys(value, "float64")}  # fmt: skip
+        **EXPORT_COLUMNS,
+        **dict.fromkeys(value, "float64"),
+    }
     assert table.set_index("customer_id").loc["c001", value].tolist() == [0.5, 100.0, 300.0]
     assert table.set_index("customer_id").loc["c000", value].isna().all()
     rows = table.set_index("customer_id")

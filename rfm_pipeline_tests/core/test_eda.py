@@ -15,19 +15,63 @@ from rfm_pipeline_tests.conftest import line, raw_table
 def found(con):
     lines = [
         # a Monday in November, 10:00, Germany; a Tuesday in November, 11:00, UK
-        line(invoice="1", stock="111", quantity=10, price=2.0, date="2011-11-07 10:05",
-             customer="1", country="Germany"),
-        line(invoice="1", stock="222", quantity=1, price=100.0, date="2011-11-07 10:05",
-             customer="1", country="Germany", description="BIG THING"),
-        line(invoice="2", stock="111", quantity=5, price=2.0, date="2011-11-08 11:00",
-             customer="2", country="UK"),
-        line(invoice="3", stock="111", quantity=1, price=2.0, date="2011-10-03 14:30",
-             customer="3", country="UK"),
-        line(invoice="C4", stock="111", quantity=-2, price=2.0, date="2011-11-09 12:00",
-             customer="2", country="UK"),
-        line(invoice="5", stock="111", quantity=1, price=2.0, date="2011-11-09 12:00",
-             customer=None, country="Unspecified", description=None),
-    ]  # fmt: skip
+        line(
+            invoice="1",
+            stock="111",
+            quantity=10,
+            price=2.0,
+            date="2011-11-07 10:05",
+            customer="1",
+            country="Germany",
+        ),
+        line(
+            invoice="1",
+            stock="222",
+            quantity=1,
+            price=100.0,
+            date="2011-11-07 10:05",
+            customer="1",
+            country="Germany",
+            description="BIG THING",
+        ),
+        line(
+            invoice="2",
+            stock="111",
+            quantity=5,
+            price=2.0,
+            date="2011-11-08 11:00",
+            customer="2",
+            country="UK",
+        ),
+        line(
+            invoice="3",
+            stock="111",
+            quantity=1,
+            price=2.0,
+            date="2011-10-03 14:30",
+            customer="3",
+            country="UK",
+        ),
+        line(
+            invoice="C4",
+            stock="111",
+            quantity=-2,
+            price=2.0,
+            date="2011-11-09 12:00",
+            customer="2",
+            country="UK",
+        ),
+        line(
+            invoice="5",
+            stock="111",
+            quantity=1,
+            price=2.0,
+            date="2011-11-09 12:00",
+            customer=None,
+            country="Unspecified",
+            description=None,
+        ),
+    ]
     raw = raw_table(con, lines)
     return explore(raw, clean_transactions(raw).table)
 

@@ -30,8 +30,10 @@ def log() -> list[dict]:
     rng = np.random.default_rng(0)
     lines, invoice = [], 0
     kinds = [(1, 5.0), (4, 50.0), (10, 300.0)]  # orders and price: the kinds differ in F and M
-    for prefix, start, end, count in (("old", "2011-01-01", "2011-09-30", 40),
-                                      ("new", "2011-10-01", "2011-12-09", 12)):  # fmt: skip
+    for prefix, start, end, count in (
+        ("old", "2011-01-01", "2011-09-30", 40),
+        ("new", "2011-10-01", "2011-12-09", 12),
+    ):
         last = dt.date.fromisoformat(end)
         for kind, (orders, price) in enumerate(kinds):
             for c in range(count):
@@ -39,12 +41,26 @@ def log() -> list[dict]:
                     days = int(rng.integers(0, 5)) + o * 3
                     day = max(last - dt.timedelta(days=days), dt.date.fromisoformat(start))
                     invoice += 1
-                    lines.append(line(invoice=str(invoice), customer=f"{prefix}{kind}{c:02d}",
-                                      date=f"{day} 10:00", price=price * rng.uniform(0.9, 1.1),
-                                      quantity=1))  # fmt: skip
+                    lines.append(
+                        line(
+                            invoice=str(invoice),
+                            customer=f"{prefix}{kind}{c:02d}",
+                            date=f"{day} 10:00",
+                            price=price * rng.uniform(0.9, 1.1),
+                            quantity=1,
+                        )
+                    )
     # a later cancellation of an early purchase must not reach the fitted table
-    lines.append(line(invoice="C1", customer="old000", quantity=-1, date="2011-11-01 10:00",
-                      price=lines[0]["unit_price"], stock=lines[0]["stock_code"]))  # fmt: skip
+    lines.append(
+        line(
+            invoice="C1",
+            customer="old000",
+            quantity=-1,
+            date="2011-11-01 10:00",
+            price=lines[0]["unit_price"],
+            stock=lines[0]["stock_code"],
+        )
+    )
     return lines
 
 
@@ -58,12 +74,29 @@ def test_fitting_uses_nothing_from_the_cut_off_on(con):
     assert result.fitted.sort_values("customer_id", ignore_index=True).equals(expected)
     assert len(result.fitted) == 120
     # the fitted customers' later orders and cancellations change nothing fitted or compared
-    later = [line(invoice=f"L{i}", customer=f"old2{i:02d}", quantity=40, price=300.0,
-                  date="2011-11-20 10:00") for i in range(10)]  # fmt: skip
-    later += [line(invoice=f"C{i}", customer=f"old1{i:02d}", quantity=-1, date="2011-11-21 10:00",
-                   price=row["unit_price"]) for i, row in enumerate(log()[40:50])]  # fmt: skip
-    changed = evaluate_new_customers(raw_table(con, log() + later), CUTOFF, "pca", "kmeans", 3,
-                                     STUDY)  # fmt: skip
+    later = [
+        line(
+            invoice=f"L{i}",
+            customer=f"old2{i:02d}",
+            quantity=40,
+            price=300.0,
+            date="2011-11-20 10:00",
+        )
+        for i in range(10)
+    ]
+    later += [
+        line(
+            invoice=f"C{i}",
+            customer=f"old1{i:02d}",
+            quantity=-1,
+            date="2011-11-21 10:00",
+            price=row["unit_price"],
+        )
+        for i, row in enumerate(log()[40:50])
+    ]
+    changed = evaluate_new_customers(
+        raw_table(con, log() + later), CUTOFF, "pca", "kmeans", 3, STUDY
+    )
     assert changed.fitted.equals(result.fitted)
     assert changed.per_segment.equals(result.per_segment)
     grid = np.array([[r, f, m] for r in (1, 30, 200) for f in (1, 4, 10) for m in (5, 200, 3000)])
@@ -120,11 +153,17 @@ def interest_log(after: bool = True) -> list[dict]:
                 for item in range(3):
                     pick = family if item < 2 else int(rng.integers(0, 3))
                     name, price = FAMILIES[pick]
-                    lines.append(line(invoice=str(invoice), stock=f"{pick + 1}{item:03d}",
-                                      description=f"{name} {item}", price=price,
-                                      quantity=int(rng.integers(1, 6)),
-                                      customer=f"{start[:7]}-{c:03d}",
-                                      date=f"{day} 10:00"))  # fmt: skip
+                    lines.append(
+                        line(
+                            invoice=str(invoice),
+                            stock=f"{pick + 1}{item:03d}",
+                            description=f"{name} {item}",
+                            price=price,
+                            quantity=int(rng.integers(1, 6)),
+                            customer=f"{start[:7]}-{c:03d}",
+                            date=f"{day} 10:00",
+                        )
+                    )
     return lines
 
 
@@ -178,8 +217,13 @@ def test_nothing_on_or_after_the_cut_off_is_used_for_fitting(con):
     assert result.fitted_customers == 90
     assert result.later_customers == 30
     scores = result.scores.set_index("model")
-    assert set(scores.index) == {"logistic_regression", "k_nearest_neighbours", "random_forest",
-                                 "gradient_boosting", "soft_voting"}  # fmt: skip
+    assert set(scores.index) == {
+        "logistic_regression",
+        "k_nearest_neighbours",
+        "random_forest",
+        "gradient_boosting",
+        "soft_voting",
+    }
     assert scores["later_accuracy"].between(0, 1).all()
     # the kept model is the best by cross-validation (the soft vote has no score of its own)
     assert result.kept_name == scores["cv_accuracy"].idxmax()
@@ -204,8 +248,11 @@ def test_soft_vote_predicts_what_scikit_learns_soft_voting_predicts():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(300, 3))
     y = np.array([3, 5, 9])[(x[:, 0] + rng.normal(0, 0.7, 300) > 0).astype(int) + (x[:, 1] > 0.8)]
-    models = [LogisticRegression(), KNeighborsClassifier(15),
-              RandomForestClassifier(50, random_state=0)]  # fmt: skip
+    models = [
+        LogisticRegression(),
+        KNeighborsClassifier(15),
+        RandomForestClassifier(50, random_state=0),
+    ]
     voting = VotingClassifier([(str(i), m) for i, m in enumerate(models)], voting="soft")
     later = rng.normal(size=(500, 3))
     expected = voting.fit(x, y).predict(later)

@@ -263,8 +263,10 @@ def test_exports_in_an_object_store_read_as_the_same_files_on_disk(con, tmp_path
 
     seen = fingerprints("memory://shop/exports/")
     assert list(seen) == ["2010-12-01.csv", "2010-12-02.csv"]
-    object_store.pipe("/shop/exports/2010-12-02.csv", frame.iloc[3:].assign(Quantity=7)
-                      .to_csv(index=False).encode())  # fmt: skip
+    object_store.pipe(
+        "/shop/exports/2010-12-02.csv",
+        frame.iloc[3:].assign(Quantity=7).to_csv(index=False).encode(),
+    )
     now = fingerprints("memory://shop/exports/")
     assert now["2010-12-02.csv"] != seen["2010-12-02.csv"]
     assert now["2010-12-01.csv"] == seen["2010-12-01.csv"]

@@ -209,20 +209,34 @@ def test_a_kept_segment_whose_name_no_longer_holds_keeps_its_id_and_takes_a_true
 
 def test_three_alike_take_the_low_middle_and_high_words_and_ties_a_second_measure():
     z = pd.DataFrame(
-        {"recency": [0.0, 0.0, 0.0, 1.0], "frequency": [1.0, 2.0, 3.0, 3.0],
-         "monetary": [0.0, 0.0, 0.0, 0.0]}, index=[1, 2, 3, 4],
-    )  # fmt: skip
+        {
+            "recency": [0.0, 0.0, 0.0, 1.0],
+            "frequency": [1.0, 2.0, 3.0, 3.0],
+            "monetary": [0.0, 0.0, 0.0, 0.0],
+        },
+        index=[1, 2, 3, 4],
+    )
     names = told_apart(dict.fromkeys([1, 2, 3], "Stalled") | {4: "Lost"}, z)
-    assert names == {1: "Stalled, occasional", 2: "Stalled, regular", 3: "Stalled, frequent",
-                     4: "Lost"}  # fmt: skip
+    assert names == {
+        1: "Stalled, occasional",
+        2: "Stalled, regular",
+        3: "Stalled, frequent",
+        4: "Lost",
+    }
     z = pd.DataFrame(
-        {"recency": [0.0, 0.0, 1.0, 0.0], "frequency": [1.0, 2.0, 2.1, 3.0],
-         "monetary": [0.0, 0.0, 0.0, 0.0]}, index=[1, 2, 3, 4],
-    )  # fmt: skip
+        {
+            "recency": [0.0, 0.0, 1.0, 0.0],
+            "frequency": [1.0, 2.0, 2.1, 3.0],
+            "monetary": [0.0, 0.0, 0.0, 0.0],
+        },
+        index=[1, 2, 3, 4],
+    )
     assert told_apart(dict.fromkeys([1, 2, 3, 4], "Dormant"), z) == {
-        1: "Dormant, occasional", 2: "Dormant, regular, recent",
-        3: "Dormant, regular, long gone", 4: "Dormant, frequent",
-    }  # fmt: skip
+        1: "Dormant, occasional",
+        2: "Dormant, regular, recent",
+        3: "Dormant, regular, long gone",
+        4: "Dormant, frequent",
+    }
 
 
 def test_a_lone_segment_is_all_customers():

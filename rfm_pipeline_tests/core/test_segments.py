@@ -25,23 +25,42 @@ from rfm_pipeline_tests.core.test_spaces import blobs
 
 
 def sweep_rows(rows) -> pd.DataFrame:
-    columns = ["algorithm", "k", "silhouette", "calinski_harabasz", "davies_bouldin",
-               "min_share", "eligible", "kept"]  # fmt: skip
+    columns = [
+        "algorithm",
+        "k",
+        "silhouette",
+        "calinski_harabasz",
+        "davies_bouldin",
+        "min_share",
+        "eligible",
+        "kept",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def test_the_best_eligible_kept_solution_wins_and_config_can_override():
     sweeps = {
-        "pca": sweep_rows([("kmeans", 3, 0.52, 1, 1, 0.2, True, True),
-                           ("kmeans", 4, 0.70, 1, 1, 0.2, True, False)]),  # not kept
-        "umap": sweep_rows([("kmeans", 7, 0.55, 1, 1, 0.1, True, True),
-                            ("hdbscan", 2, 0.90, 1, 1, 0.01, False, True)]),  # too small
+        "pca": sweep_rows(
+            [
+                ("kmeans", 3, 0.52, 1, 1, 0.2, True, True),
+                ("kmeans", 4, 0.70, 1, 1, 0.2, True, False),
+            ]
+        ),  # not kept
+        "umap": sweep_rows(
+            [
+                ("kmeans", 7, 0.55, 1, 1, 0.1, True, True),
+                ("hdbscan", 2, 0.90, 1, 1, 0.01, False, True),
+            ]
+        ),  # too small
         "tsne": sweep_rows([("gmm", 4, 0.47, 1, 1, 0.15, True, True)]),
-    }  # fmt: skip
+    }
     kept = comparison(sweeps)
     assert kept[["embedding", "algorithm"]].values.tolist() == [
-        ["umap", "kmeans"], ["pca", "kmeans"], ["tsne", "gmm"], ["umap", "hdbscan"]
-    ]  # fmt: skip
+        ["umap", "kmeans"],
+        ["pca", "kmeans"],
+        ["tsne", "gmm"],
+        ["umap", "hdbscan"],
+    ]
     assert choose(kept) == ("umap", "kmeans")
     assert choose(kept, embedding="tsne") == ("tsne", "gmm")
     assert choose(kept, algorithm="hdbscan") == ("umap", "hdbscan")
@@ -56,19 +75,30 @@ def test_the_best_eligible_kept_solution_wins_and_config_can_override():
 def test_the_choice_weighs_the_backtest_against_the_rfm_grid():
     sweeps = {
         "pca": sweep_rows([("kmeans", 3, 0.52, 1, 1, 0.2, True, True)]),
-        "umap": sweep_rows([("kmeans", 7, 0.55, 1, 1, 0.1, True, True),
-                            ("gmm", 6, 0.54, 1, 1, 0.1, True, True)]),
-    }  # fmt: skip
+        "umap": sweep_rows(
+            [("kmeans", 7, 0.55, 1, 1, 0.1, True, True), ("gmm", 6, 0.54, 1, 1, 0.1, True, True)]
+        ),
+    }
     backtest = pd.DataFrame(
-        [(c, model, auc, r2) for c in ("2011-08-01", "2011-09-01") for model, auc, r2 in (
-            ("RFM grid (11 cells)", 0.72, 0.036), ("pca/kmeans", 0.73, 0.05),
-            ("umap/kmeans", 0.74, 0.03), ("umap/gmm", 0.72, 0.04))],
+        [
+            (c, model, auc, r2)
+            for c in ("2011-08-01", "2011-09-01")
+            for model, auc, r2 in (
+                ("RFM grid (11 cells)", 0.72, 0.036),
+                ("pca/kmeans", 0.73, 0.05),
+                ("umap/kmeans", 0.74, 0.03),
+                ("umap/gmm", 0.72, 0.04),
+            )
+        ],
         columns=["cutoff", "model", "auc", "r2"],
-    )  # fmt: skip
+    )
     kept = comparison(sweeps, backtest)
     # umap/kmeans has the best silhouette but explains less spend than the grid
     assert kept[["embedding", "algorithm"]].values.tolist() == [
-        ["umap", "gmm"], ["pca", "kmeans"], ["umap", "kmeans"]]  # fmt: skip
+        ["umap", "gmm"],
+        ["pca", "kmeans"],
+        ["umap", "kmeans"],
+    ]
     assert kept["predictive"].tolist() == [True, True, False]
     assert kept["auc"].tolist() == pytest.approx([0.72, 0.73, 0.74])
     assert choose(kept) == ("umap", "gmm")
@@ -194,8 +224,14 @@ def test_every_customer_gets_exactly_one_named_segment_and_it_is_repeatable():
 
 def segmented() -> pd.DataFrame:
     # segment 7 is recent and big, 3 is lapsed and small, 5 in between: ids say nothing
-    rows = [(7, 5, 20, 5_000.0), (7, 10, 30, 7_000.0), (3, 300, 1, 100.0), (3, 280, 1, 50.0),
-            (5, 60, 3, 600.0), (5, 80, 2, 500.0)]  # fmt: skip
+    rows = [
+        (7, 5, 20, 5_000.0),
+        (7, 10, 30, 7_000.0),
+        (3, 300, 1, 100.0),
+        (3, 280, 1, 50.0),
+        (5, 60, 3, 600.0),
+        (5, 80, 2, 500.0),
+    ]
     frame = pd.DataFrame(rows, columns=["segment_id", "recency", "frequency", "monetary"])
     return frame.assign(customer_id=[str(i) for i in range(6)], is_outlier=[True] + [False] * 5)
 

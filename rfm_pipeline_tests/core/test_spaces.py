@@ -145,8 +145,9 @@ def test_ids_ascend_with_mean_monetary_and_unknown_labels_come_last():
     ],
 )
 def test_each_embedding_recovers_the_groups(features, space, algorithms, options):
-    result = segment(features, space, ks=range(2, 6), algorithms=algorithms, min_share=0.02,
-                     **options)  # fmt: skip
+    result = segment(
+        features, space, ks=range(2, 6), algorithms=algorithms, min_share=0.02, **options
+    )
     truth = result.table["customer_id"].str[0]
     for algorithm in algorithms:
         found = result.table[f"{algorithm}_segment"]
@@ -189,8 +190,14 @@ def test_too_few_points_is_a_clear_error():
 
 
 def test_identical_customers_make_one_segment_with_a_note():
-    same = pd.DataFrame({"customer_id": [f"{i:03d}" for i in range(50)], "recency": 5,
-                         "frequency": 2, "monetary": 100.0})  # fmt: skip
+    same = pd.DataFrame(
+        {
+            "customer_id": [f"{i:03d}" for i in range(50)],
+            "recency": 5,
+            "frequency": 2,
+            "monetary": 100.0,
+        }
+    )
     for space in ("pca", "umap", "tsne"):
         result = segment(rfm_features(same).table, space, ks=range(3, 6))
         assert result.algorithm == "single"

@@ -69,7 +69,7 @@ def export_frame(rows: int, segment: str) -> pd.DataFrame:
             "customer_id": [str(12000 + i) for i in range(rows)],
             "segment": segment,
             "monetary": [round(i * 1.25, 2) for i in range(rows)],
-        }  # fmt: skip
+        }
     )
 
 

@@ -46,11 +46,19 @@ def segmented(groups: dict[int, tuple[str, list[tuple[int, int, float]]]], start
     for segment, (name, people) in groups.items():
         for recency, frequency, monetary in people:
             rows.append(
-                {"customer_id": f"c{start + len(rows):03d}", "segment_id": segment,
-                 "segment_name": name, "strategy": f"do {name}", "recency": recency,
-                 "frequency": frequency, "monetary": monetary, "is_outlier": False,
-                 "embedding": "umap", "algorithm": "kmeans"}
-            )  # fmt: skip
+                {
+                    "customer_id": f"c{start + len(rows):03d}",
+                    "segment_id": segment,
+                    "segment_name": name,
+                    "strategy": f"do {name}",
+                    "recency": recency,
+                    "frequency": frequency,
+                    "monetary": monetary,
+                    "is_outlier": False,
+                    "embedding": "umap",
+                    "algorithm": "kmeans",
+                }
+            )
     return pd.DataFrame(rows)
 
 

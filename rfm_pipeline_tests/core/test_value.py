@@ -41,15 +41,26 @@ def test_history_counts_purchase_days_and_spend_before_the_date_only(con):
     assert (first["spend_90"], first["days_90"]) == (pytest.approx(20.0), 2)
     assert first["future_spend"] == pytest.approx(100.0)  # the line on the date is the future
     assert first[["lines_per_day", "mean_quantity", "mean_unit_price"]].tolist() == [
-        1.5, 2.0, pytest.approx(11 / 3)]  # fmt: skip
+        1.5,
+        2.0,
+        pytest.approx(11 / 3),
+    ]
     second = table.set_index("customer_id").loc["2"]
     assert second[["purchase_days", "span", "repeat_spend", "future_spend"]].tolist() == [
-        1, 0, 0.0, 0.0]  # fmt: skip
+        1,
+        0,
+        0.0,
+        0.0,
+    ]
 
 
 def test_default_cutoffs_are_month_starts_whose_horizon_ends_by_the_as_of_date():
     assert value.default_cutoffs(D("2011-12-10"), 90, 4) == [
-        D("2011-06-01"), D("2011-07-01"), D("2011-08-01"), D("2011-09-01")]  # fmt: skip
+        D("2011-06-01"),
+        D("2011-07-01"),
+        D("2011-08-01"),
+        D("2011-09-01"),
+    ]
     assert value.default_cutoffs(D("2011-03-31"), 90, 2) == [D("2010-11-01"), D("2010-12-01")]
 
 
@@ -63,7 +74,11 @@ def test_scores_and_grouped_scores_are_the_textbook_figures():
     actual = np.array([0.0, 0.0, 10.0, 30.0])
     perfect = value.scores(actual, np.array([0.1, 0.2, 0.8, 0.9]), actual.copy())
     assert (perfect["auc"], perfect["r2"], perfect["mae"], perfect["total_error"]) == (
-        1.0, 1.0, 0.0, 0.0)  # fmt: skip
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+    )
     grouped = value.grouped_scores(actual, pd.Series(["a", "a", "b", "b"]))
     between = 2 * (0 - 10) ** 2 + 2 * (20 - 10) ** 2  # group means 0 and 20, mean 10
     total = ((actual - 10) ** 2).sum()
@@ -95,8 +110,9 @@ def bundled():
 @pytest.fixture(scope="module")
 def at_september(bundled):
     raw, clean = bundled
-    return value.backtest(raw, clean, [D("2011-09-01")], cleaning.CleaningRules(),
-                          value.ValueSettings())  # fmt: skip
+    return value.backtest(
+        raw, clean, [D("2011-09-01")], cleaning.CleaningRules(), value.ValueSettings()
+    )
 
 
 def test_backtest_at_september_reproduces_bgnbd_and_beats_it(at_september):

@@ -50,8 +50,11 @@ class Graph:
         return pd.read_parquet(self.warehouse / name)
 
     def metadata(self, asset: str) -> dict:
-        events = [e for e in self.result.get_asset_materialization_events()
-                  if e.asset_key.to_user_string() == asset]  # fmt: skip
+        events = [
+            e
+            for e in self.result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == asset
+        ]
         metadata = events[0].event_specific_data.materialization.metadata
         return {key: value.value for key, value in metadata.items()}
 

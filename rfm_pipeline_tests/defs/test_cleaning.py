@@ -56,8 +56,10 @@ def test_a_failing_blocking_check_writes_nothing_and_stops_downstream(tmp_path, 
 
     def with_a_null_key(table, funnel, rules):
         outcomes = real(table, funnel, rules)
-        return [replace(o, passed=False, offending_rows=1) if o.name == "no_null_keys" else o
-                for o in outcomes]  # fmt: skip
+        return [
+            replace(o, passed=False, offending_rows=1) if o.name == "no_null_keys" else o
+            for o in outcomes
+        ]
 
     monkeypatch.setattr(cleaning, "check_clean", with_a_null_key)
     path = tmp_path / "log.parquet"

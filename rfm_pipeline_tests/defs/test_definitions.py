@@ -28,8 +28,9 @@ def test_definitions_load_with_groups_and_the_everything_job():
 def dg_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The `dg` command line, run in the project as a developer runs it."""
     command = [str(Path(sys.executable).with_name("dg")), *args]
-    return subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True)  # fmt: skip
+    return subprocess.run(
+        command, cwd=PROJECT_ROOT, env={**os.environ, **env}, capture_output=True, text=True
+    )
 
 
 def test_dg_checks_and_lists_the_definitions(tmp_path):

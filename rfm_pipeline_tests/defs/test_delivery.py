@@ -33,9 +33,13 @@ def test_the_export_goes_to_a_postgres_table_too(graph, postgres_url, postgres_s
     config = {"ops": {"segment_export": {"config": {"database": postgres_url, "table": table}}}}
     with dg.instance_for_test() as instance:
         result = dg.materialize(
-            defs.assets, selection=["segment_export"], resources=resources(graph.warehouse),
-            run_config=config, partition_key=WEEK, instance=instance,
-        )  # fmt: skip
+            defs.assets,
+            selection=["segment_export"],
+            resources=resources(graph.warehouse),
+            run_config=config,
+            partition_key=WEEK,
+            instance=instance,
+        )
     assert result.success
     exported = graph.table("segment_export")
     with psycopg.connect(postgres_url) as connection:

@@ -4,9 +4,8 @@ the main path recorded."""
 import datetime as dt
 
 from rfm_pipeline.core.categories import categorise, names_by_id, products
-from rfm_pipeline.core.cleaning import CleaningRules
+from rfm_pipeline.core.cleaning import CleaningRules, cleaned_before
 from rfm_pipeline.core.engine import connect
-from rfm_pipeline.core.evaluation import cleaned_before
 from rfm_pipeline.core.interests import customer_features, interest_groups
 
 

@@ -11,8 +11,9 @@ from rfm_pipeline_tests.defs.conftest import ingest_config, resources
 
 
 def test_raw_transactions_reads_the_log_and_describes_it(tmp_path, uci_parquet):
-    result = dg.materialize([raw_transactions], resources=resources(tmp_path),
-                            run_config=ingest_config(uci_parquet))  # fmt: skip
+    result = dg.materialize(
+        [raw_transactions], resources=resources(tmp_path), run_config=ingest_config(uci_parquet)
+    )
     meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
     assert meta["dagster/row_count"].value == 7
     assert meta["customers"].value == 2
@@ -24,11 +25,20 @@ def test_raw_transactions_reads_the_log_and_describes_it(tmp_path, uci_parquet):
 def test_the_config_gives_every_reading_option_in_one_place():
     config = IngestConfig(path="log.xlsx", sheet="2", date_format="%d/%m/%Y", encoding="latin-1")
     assert config.reading() == {
-        "fmt": None, "encoding": "latin-1", "delimiter": None, "column_map": {},
-        "date_format": "%d/%m/%Y", "sheet": 2, "table": None, "line_order": [],
-    }  # fmt: skip
-    table = IngestConfig(path="postgresql://shop@db/sales", table="sales.lines",
-                         line_order=["InvoiceDate", "InvoiceNo"])  # fmt: skip
+        "fmt": None,
+        "encoding": "latin-1",
+        "delimiter": None,
+        "column_map": {},
+        "date_format": "%d/%m/%Y",
+        "sheet": 2,
+        "table": None,
+        "line_order": [],
+    }
+    table = IngestConfig(
+        path="postgresql://shop@db/sales",
+        table="sales.lines",
+        line_order=["InvoiceDate", "InvoiceNo"],
+    )
     assert table.reading()["table"] == "sales.lines"
     assert table.reading()["line_order"] == ["InvoiceDate", "InvoiceNo"]
 
@@ -60,8 +70,9 @@ def test_a_run_reads_only_the_files_added_since_and_appends_them(tmp_path, monke
 
     def run() -> tuple[dict, pd.DataFrame]:
         opened.clear()
-        result = dg.materialize([raw_transactions], resources=resources(warehouse),
-                                run_config=ingest_config(exports))  # fmt: skip
+        result = dg.materialize(
+            [raw_transactions], resources=resources(warehouse), run_config=ingest_config(exports)
+        )
         meta = result.asset_materializations_for_node("raw_transactions")[0].metadata
         stored = pd.read_parquet(warehouse / "raw_transactions.parquet").sort_values("line_no")
         return {k: v.value for k, v in meta.items()}, stored.reset_index(drop=True)

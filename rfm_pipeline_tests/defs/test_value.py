@@ -24,8 +24,11 @@ def test_the_backtest_scores_every_forecast_and_segmentation_at_each_cutoff(grap
     meta = graph.metadata("value_backtest")
     assert meta["cutoffs"] == ["2011-08-01", "2011-09-01"]  # the last two months (cutoffs=2)
     assert sorted(table["cutoff"].unique()) == meta["cutoffs"]
-    kept = {f"{s}/{a}" for s in ("pca", "umap", "tsne")
-            for a in graph.table(f"{s}_sweep").query("kept")["algorithm"]}  # fmt: skip
+    kept = {
+        f"{s}/{a}"
+        for s in ("pca", "umap", "tsne")
+        for a in graph.table(f"{s}_sweep").query("kept")["algorithm"]
+    }
     names = {MODEL, BASELINE, LEARNED, "RFM grid (11 cells)", "frequency deciles", TIERS, *kept}
     assert set(table["model"]) == names
     assert table.groupby("cutoff").size().eq(len(names)).all()

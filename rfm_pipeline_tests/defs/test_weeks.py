@@ -36,9 +36,10 @@ def test_the_bundled_datas_complete_weeks_are_52_partitions():
 def test_every_customer_level_asset_is_weekly_and_the_job_refreshes_its_inputs():
     graph = defs.resolve_asset_graph()
     partitioned = {
-        key.to_user_string() for key in graph.materializable_asset_keys
+        key.to_user_string()
+        for key in graph.materializable_asset_keys
         if graph.get(key).partitions_def is not None
-    }  # fmt: skip
+    }
     assert partitioned == set(WEEKLY_ASSETS)
     job = defs.resolve_job_def("weekly_segmentation")
     names = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
@@ -80,11 +81,27 @@ def test_freshness_fails_without_a_recent_week_and_passes_with_one():
         assert freshness(instance).passed
 
 
-SELECTION = ["raw_transactions", "clean_transactions", "product_categories", "customer_interests",
-             "rfm_table", "rfm_scores", "rfm_features", "pca_segmentation", "pca_sweep",
-             "umap_segmentation", "umap_sweep", "tsne_segmentation", "tsne_sweep",
-             "value_backtest", "customer_value", "segment_registry", "customer_segments",
-             "segment_transitions", "segment_export"]  # fmt: skip
+SELECTION = [
+    "raw_transactions",
+    "clean_transactions",
+    "product_categories",
+    "customer_interests",
+    "rfm_table",
+    "rfm_scores",
+    "rfm_features",
+    "pca_segmentation",
+    "pca_sweep",
+    "umap_segmentation",
+    "umap_sweep",
+    "tsne_segmentation",
+    "tsne_sweep",
+    "value_backtest",
+    "customer_value",
+    "segment_registry",
+    "customer_segments",
+    "segment_transitions",
+    "segment_export",
+]
 
 
 ONE_CUTOFF = ["--cutoffs", "1"]
@@ -173,10 +190,11 @@ def test_kept_segments_keep_their_names_from_week_to_week_while_they_are_true(ba
     warehouse, _, _ = backfill
     for before, week in zip(BACKFILL, BACKFILL[1:], strict=False):
         names = {
-            w: weekly(warehouse, "customer_segments", w).groupby("segment_id")["segment_name"]
+            w: weekly(warehouse, "customer_segments", w)
+            .groupby("segment_id")["segment_name"]
             .first()
             for w in (before, week)
-        }  # fmt: skip
+        }
         shared = names[before].index.intersection(names[week].index)
         assert len(shared) >= 2
         renamed = [i for i in shared if names[before][i] != names[week][i]]
@@ -214,19 +232,27 @@ def test_the_export_has_a_csv_and_parquet_per_week_with_the_documented_columns(b
 
 def test_each_week_reads_the_week_before_through_a_declared_input():
     graph = defs.resolve_asset_graph()
-    for asset, previous in [("customer_segments", "segment_registry"),
-                            ("umap_segmentation", "umap_sweep"),
-                            ("segment_transitions", "customer_segments")]:  # fmt: skip
+    for asset, previous in [
+        ("customer_segments", "segment_registry"),
+        ("umap_segmentation", "umap_sweep"),
+        ("segment_transitions", "customer_segments"),
+    ]:
         key, parent = dg.AssetKey(asset), dg.AssetKey(previous)
         assert parent in graph.get(key).parent_keys
         mapping = graph.get_partition_mapping(key, parent)
         assert isinstance(mapping, dg.TimeWindowPartitionMapping)
         assert mapping.start_offset == -1
     report = graph.get(dg.AssetKey("segment_report")).parent_keys
-    assert {dg.AssetKey(a) for a in ("eda_report", "product_categories", "customer_interests",
-                                     "segment_classifier", "new_customer_evaluation")} <= (
-        report | {p for k in report for p in graph.get(k).parent_keys}
-    )  # fmt: skip
+    assert {
+        dg.AssetKey(a)
+        for a in (
+            "eda_report",
+            "product_categories",
+            "customer_interests",
+            "segment_classifier",
+            "new_customer_evaluation",
+        )
+    } <= (report | {p for k in report for p in graph.get(k).parent_keys})
 
 
 def stable_files(warehouse) -> dict[str, str]:
@@ -257,9 +283,14 @@ def out_of_order(tmp_path_factory, sample):
 
 def test_older_weeks_leave_every_stable_file_as_the_newest_week_wrote_it(out_of_order):
     warehouse, newest, after_older_weeks = out_of_order
-    assert {"segment_report.html", "segment_export.csv", "customer_segments.parquet",
-            "segment_classifier.skops", "plots/umap_scatter.png",
-            "plots/segment_transitions.png"} <= set(newest)  # fmt: skip
+    assert {
+        "segment_report.html",
+        "segment_export.csv",
+        "customer_segments.parquet",
+        "segment_classifier.skops",
+        "plots/umap_scatter.png",
+        "plots/segment_transitions.png",
+    } <= set(newest)
     assert after_older_weeks == newest
     for week in BACKFILL:  # every weekly plot is stored per week
         assert (warehouse / "plots" / "segment_profiles_radar" / f"{week}.png").exists()
@@ -270,8 +301,15 @@ def test_a_week_depends_only_on_its_inputs_whatever_the_order(out_of_order, back
     warehouse, _, _ = out_of_order
     in_order = backfill[0]
     week = BACKFILL[-2]
-    for name in ("customer_segments", "segment_registry", "segment_transitions",
-                 "segment_export", "umap_sweep", "pca_sweep", "tsne_sweep"):  # fmt: skip
+    for name in (
+        "customer_segments",
+        "segment_registry",
+        "segment_transitions",
+        "segment_export",
+        "umap_sweep",
+        "pca_sweep",
+        "tsne_sweep",
+    ):
         path = f"{name}/{week}.parquet"
         assert (warehouse / path).read_bytes() == (in_order / path).read_bytes(), name
 
