@@ -1,7 +1,6 @@
 """Group models, the classifier: the segment classifier, and scoring new transactions with it."""
 
 import datetime as dt
-import time
 
 import dagster as dg
 import pandas as pd
@@ -51,11 +50,9 @@ def segment_classifier(
     redoing the embedding. Saved as `segment_classifier.skops` with a JSON model card (and per
     week in `segment_classifier/`).
     """
-    started = time.perf_counter()
     data = rfm_table.merge(customer_segments[["customer_id", "segment_id"]])
     settings = config.model_dump()
     trained = train_classifier(data, **settings, n_jobs=2)
-    seconds = round(time.perf_counter() - started, 2)
     names = _names(customer_segments)
     rules = upstream_metadata(context, "clean_transactions")["rules"]
     card = model_card(trained, customer_segments, str(rfm_table["as_of"].iloc[0]), rules)
@@ -68,7 +65,6 @@ def segment_classifier(
         "per_segment": table_metadata(
             names[["segment_id", "segment_name"]].merge(trained.report).round(3)
         ),
-        "tuning_seconds": seconds,
         "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
     }
     if not trained.confusion.empty:

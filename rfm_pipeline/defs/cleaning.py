@@ -1,6 +1,5 @@
 """Group cleaning: the study's cleaning rules and the funnel they produce."""
 
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 
@@ -38,7 +37,6 @@ def clean_transactions(
     purchase they cancel), non-product stock codes and non-positive prices, in that order;
     `total_price = unit_price * (quantity - quantity_canceled)`. The funnel is in metadata.
     """
-    started = time.perf_counter()
     rules = cleaning.CleaningRules(**config.model_dump())
     result = cleaning.clean_transactions(raw_transactions, rules)
     empty = cleaning.nothing_left(result.funnel)
@@ -60,7 +58,6 @@ def clean_transactions(
                 "funnel": table_metadata(result.funnel),
                 "rules": dg.MetadataValue.json(asdict(rules)),  # what every refit cleans with
                 **{f"cancellations_{k}": v for k, v in result.matching.items()},
-                "duration_seconds": round(time.perf_counter() - started, 3),
             }
         ),
     )

@@ -3,7 +3,6 @@ later, and the interest classifier's on a later period; each refits earlier stag
 cut-off with the settings the main path recorded."""
 
 import datetime as dt
-import time
 
 import dagster as dg
 import ibis.expr.types as ir
@@ -57,7 +56,6 @@ def new_customer_evaluation(
     agrees with the fitted clustering on customers whose first purchase is on or after it and
     before the as-of date.
     """
-    started = time.perf_counter()
     chosen = customer_segments.iloc[0]
     as_of = dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
     cutoff = (
@@ -76,7 +74,6 @@ def new_customer_evaluation(
         refit=_refit(context, space),
     )
     metadata = {"as_of": as_of.isoformat(), **_evaluation_metadata(result)}
-    metadata["seconds"] = round(time.perf_counter() - started, 2)
     return dg.Output(result.per_segment, metadata=plain(metadata))
 
 

@@ -1,7 +1,5 @@
 """Group ingest: the retailer's transaction log, read into the canonical schema."""
 
-import time
-
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
@@ -68,7 +66,6 @@ def raw_transactions(
     added since and appends their lines to this asset's own stored table, which equals what
     a full read gives; metadata `read` says which happened, and why a full read was needed.
     """
-    started = time.perf_counter()
     con = engine.connection()
     manifest_path = warehouse.file("raw_transactions", ".manifest.json")
     stored_path = warehouse.file("raw_transactions", ".parquet")
@@ -105,7 +102,6 @@ def raw_transactions(
                 "invoices": summary["invoices"],
                 "products": summary["products"],
                 "nulls_per_column": table_metadata(nulls),
-                "duration_seconds": round(time.perf_counter() - started, 3),
             }
         ),
     )

@@ -4,7 +4,6 @@ Each space is one multi-asset: `<space>_segmentation` (every customer's position
 per algorithm) and `<space>_sweep` (every (algorithm, k) solution's scores).
 """
 
-import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -85,7 +84,6 @@ def _sweep_outputs(
     Each algorithm's k of last week's sweep stays while its silhouette is nearly the best."""
     week = context.partition_key
     preferred = spaces.kept_ks(next(iter(previous_sweep.values()), None))
-    started = time.perf_counter()
     result: spaces.Segmentation = spaces.segment(
         features,
         space,
@@ -100,7 +98,6 @@ def _sweep_outputs(
         tie_within=config.tie_within,
         **config.options(),
     )
-    seconds = round(time.perf_counter() - started, 2)
     sweep = result.sweep.scores
     sweep_metadata: dict = {
         "dagster/row_count": len(sweep),
@@ -116,13 +113,13 @@ def _sweep_outputs(
     # the sweep first: this week's table follows from last week's sweep
     yield dg.Output(sweep, output_name=f"{space}_sweep", metadata=plain(sweep_metadata))
     metadata = _segmentation_metadata(
-        result, features, {"random_state": config.random_state, **config.options()}, seconds
+        result, features, {"random_state": config.random_state, **config.options()}
     )
     yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
 
 
 def _segmentation_metadata(
-    result: spaces.Segmentation, features: pd.DataFrame, options: dict, seconds: float
+    result: spaces.Segmentation, features: pd.DataFrame, options: dict
 ) -> dict:
     kept = spaces.kept_solutions(result.sweep)
     metadata = {
@@ -134,7 +131,6 @@ def _segmentation_metadata(
         "segments_of_fitted_customers": table_metadata(
             spaces.fitted_segment_sizes(result.table, features)
         ),
-        "seconds": seconds,
         **{key: _rounded(value) for key, value in result.info.items()},
     }
     if result.space == "tsne" and kept:

@@ -2,7 +2,6 @@
 
 import dataclasses
 import datetime as dt
-import time
 
 import dagster as dg
 import ibis.expr.types as ir
@@ -60,7 +59,7 @@ def value_backtest(
     of the horizon their groups explain (the 11-cell RFM grid, frequency deciles and each kept
     solution of this week's spaces, carried to the cut-off by RFM alone).
     """
-    started, as_of = time.perf_counter(), _as_of(rfm_table)
+    as_of = _as_of(rfm_table)
     settings = config.settings()
     cutoffs = [dt.date.fromisoformat(c) for c in config.cutoffs or []] or value.default_cutoffs(
         as_of, settings.horizon_days, config.cutoff_count
@@ -85,7 +84,6 @@ def value_backtest(
         metadata["note"] = f"skipped: {reason}"
         return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
     metadata |= _backtest_metadata(result, settings, warehouse, context.partition_key)
-    metadata["seconds"] = round(time.perf_counter() - started, 2)
     return dg.Output(result.scores, metadata=plain(metadata))
 
 
@@ -123,7 +121,7 @@ def customer_value(
     is degenerate: `value.alive_verdict`). The learned layer weighs what `value_backtest`
     chose; the model is saved for `rfm-pipeline predict` with its card.
     """
-    started, as_of = time.perf_counter(), _as_of(rfm_table)
+    as_of = _as_of(rfm_table)
     settings = value.ValueSettings(**upstream_metadata(context, "value_backtest")["settings"])
     days = value.purchase_days(clean_transactions)
     known = value.history(days, as_of)
@@ -157,6 +155,5 @@ def customer_value(
         "expected_buyers": round(float(table["p_active"].sum()), 1),
         f"{spend}_total": round(float(table[spend].sum()), 2),
         "backtest": table_metadata(pd.DataFrame(card["backtest"]).round(4)),
-        "seconds": round(time.perf_counter() - started, 2),
     }
     return dg.Output(table, metadata=plain(metadata))
