@@ -25,6 +25,11 @@ RFM_COLUMNS = ("recency", "frequency", "monetary")
 SECONDS_PER_DAY = 86_400
 
 
+def as_of_date(table: pd.DataFrame) -> dt.date:
+    """The as-of date an RFM table (or a table built from one) was computed at."""
+    return dt.date.fromisoformat(str(table["as_of"].iloc[0]))
+
+
 def default_as_of(clean: ir.Table) -> dt.date:
     """The day after the last invoice: the study's reference date (2011-12-10 on the UCI data)."""
     last = clean.invoice_date.max().execute()

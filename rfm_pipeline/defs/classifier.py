@@ -9,6 +9,7 @@ from upath import UPath
 from rfm_pipeline.core.classifier import FEATURES, model_card, score_file, train_classifier
 from rfm_pipeline.core.model_files import SavedModel, load_model
 from rfm_pipeline.core.plots import confusion_heatmap
+from rfm_pipeline.core.rfm import as_of_date
 from rfm_pipeline.core.storage import write_export
 from rfm_pipeline.core.value import FILES, load_value_model
 from rfm_pipeline.defs.ingest import IngestConfig
@@ -55,7 +56,7 @@ def segment_classifier(
     trained = train_classifier(data, **settings, n_jobs=2)
     names = _names(customer_segments)
     rules = upstream_metadata(context, "clean_transactions")["rules"]
-    card = model_card(trained, customer_segments, str(rfm_table["as_of"].iloc[0]), rules)
+    card = model_card(trained, customer_segments, as_of_date(rfm_table).isoformat(), rules)
     metadata = {
         "model": trained.name,
         "test_accuracy": round(trained.test["accuracy"], 4),

@@ -20,6 +20,7 @@ from rfm_pipeline.core.evaluation import (
     interest_card,
 )
 from rfm_pipeline.core.model_files import SavedModel
+from rfm_pipeline.core.rfm import as_of_date
 from rfm_pipeline.defs.metadata import plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.weeks import weeks
 
@@ -57,7 +58,7 @@ def new_customer_evaluation(
     before the as-of date.
     """
     chosen = customer_segments.iloc[0]
-    as_of = dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
+    as_of = as_of_date(rfm_table)
     cutoff = (
         dt.date.fromisoformat(config.cutoff)
         if config.cutoff

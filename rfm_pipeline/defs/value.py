@@ -11,6 +11,7 @@ from rfm_pipeline.core import value
 from rfm_pipeline.core.cleaning import CleaningRules, lines_before
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import calibration_plot
+from rfm_pipeline.core.rfm import as_of_date
 from rfm_pipeline.core.segments import comparison
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
 from rfm_pipeline.defs.resources import Warehouse
@@ -34,10 +35,6 @@ class ValueConfig(dg.Config):
         return value.ValueSettings(**self.model_dump(exclude={"cutoffs", "cutoff_count"}))
 
 
-def _as_of(rfm_table: pd.DataFrame) -> dt.date:
-    return dt.date.fromisoformat(str(rfm_table["as_of"].iloc[0]))
-
-
 @dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="2", partitions_def=weeks)
 def value_backtest(
     context: dg.AssetExecutionContext,
@@ -59,7 +56,7 @@ def value_backtest(
     of the horizon their groups explain (the 11-cell RFM grid, frequency deciles and each kept
     solution of this week's spaces, carried to the cut-off by RFM alone).
     """
-    as_of = _as_of(rfm_table)
+    as_of = as_of_date(rfm_table)
     settings = config.settings()
     cutoffs = [dt.date.fromisoformat(c) for c in config.cutoffs or []] or value.default_cutoffs(
         as_of, settings.horizon_days, config.cutoff_count
@@ -121,7 +118,7 @@ def customer_value(
     is degenerate: `value.alive_verdict`). The learned layer weighs what `value_backtest`
     chose; the model is saved for `rfm-pipeline predict` with its card.
     """
-    as_of = _as_of(rfm_table)
+    as_of = as_of_date(rfm_table)
     settings = value.ValueSettings(**upstream_metadata(context, "value_backtest")["settings"])
     days = value.purchase_days(clean_transactions)
     known = value.history(days, as_of)
