@@ -14,7 +14,7 @@ import pytest
 from rfm_pipeline.cli import main
 from rfm_pipeline.settings import BUNDLED_INPUT
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
-from rfm_pipeline_tests.test_bad_input import home, one_line, predict, write  # noqa: F401
+from rfm_pipeline_tests.test_bad_input import home, one_line, predict, run_args, write  # noqa: F401
 
 CHEAP = [
     "raw_transactions",
@@ -223,15 +223,7 @@ def expected(layout: str) -> list[pd.Timestamp]:
 def test_run_and_predict_read_the_dates_shops_write(home, case):  # noqa: F811
     written, layout, said = LAYOUTS[case]
     path = write(home, "log.csv", dated([d.strftime(written) for d in DATES]))
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions")
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == expected(layout)
@@ -245,15 +237,7 @@ def test_run_and_predict_read_the_dates_shops_write(home, case):  # noqa: F811
 def test_compact_dates_as_an_integer_column(home):  # noqa: F811
     path = home / "log.parquet"
     dated([int(d.strftime("%Y%m%d")) for d in DATES]).to_parquet(path)
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions")
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == expected("%Y%m%d")
@@ -264,15 +248,7 @@ def test_excel_date_cells(home):  # noqa: F811
     path = home / "log.xlsx"
     dated(DATES).to_excel(path, index=False)
     assert predict(home, path, "--as-of", "2011-02-01")["recency"].tolist() == [47, 11]
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions")
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].tolist() == [pd.Timestamp(d) for d in DATES]
@@ -280,15 +256,7 @@ def test_excel_date_cells(home):  # noqa: F811
 
 def test_dates_that_read_both_ways_are_month_first_and_say_so(home):  # noqa: F811
     path = write(home, "log.csv", dated(["01/02/2011", "03/04/2011", "05/06/2011", "07/08/2011"]))
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions")
     assert main(args) == 0
     raw = pd.read_parquet(home / "warehouse" / "raw_transactions.parquet")
     assert raw["invoice_date"].iloc[0] == pd.Timestamp("2011-01-02")
@@ -304,15 +272,7 @@ def test_date_format_reads_any_other_layout(home, capsys, command):  # noqa: F81
         scored = predict(home, path, "--as-of", "2011-02-01", "--date-format", "%d %b %Y, %H.%M")
         assert scored["recency"].tolist() == [47, 11]
         return
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions")
     assert main(args) == 2
     assert one_line(capsys).startswith(
         f"error: {path}: column 'InvoiceDate': values that are not a date (read as ISO 8601;"
@@ -346,15 +306,7 @@ def blank(case: str) -> pd.DataFrame:
 @pytest.mark.parametrize("case", sorted(BLANKS))
 def test_a_blank_or_odd_value_drops_its_line_and_the_funnel_counts_it(home, case):  # noqa: F811
     path = write(home, "log.csv", blank(case))
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions,clean_transactions",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions,clean_transactions")
     assert main(args) == 0
     funnel = {
         r.data["step"]: r.data["rows_removed"]
@@ -371,7 +323,7 @@ def test_a_blank_or_odd_value_drops_its_line_and_the_funnel_counts_it(home, case
 
 def test_a_quantity_of_infinity_is_refused_with_one_line(home, capsys):  # noqa: F811
     path = write(home, "log.csv", UCI.astype({"Quantity": object}).assign(Quantity="inf"))
-    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 2
+    assert main(run_args(home, path)) == 2
     assert one_line(capsys) == (
         f"error: {path}: column 'Quantity': values that are not a number: 'inf'"
     )
@@ -380,23 +332,20 @@ def test_a_quantity_of_infinity_is_refused_with_one_line(home, capsys):  # noqa:
 def test_an_excel_file_with_repeated_headers_is_refused(home, capsys):  # noqa: F811
     path = home / "log.xlsx"
     UCI.assign(Extra="UK").rename(columns={"Extra": "Country"}).to_excel(path, index=False)
-    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 2
+    assert main(run_args(home, path)) == 2
     assert one_line(capsys) == (f"error: {path}: several columns have the same name: 'Country'")
 
 
 def test_a_log_from_years_ago_runs_as_of_a_day_in_its_first_year(home):  # noqa: F811
     path = write(home, "log.csv", UCI.assign(InvoiceDate=["1997-01-01 10:00"] * 7))
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
+    args = run_args(
+        home,
+        path,
         "--as-of",
         "1997-03-01",
         "--select",
         "raw_transactions,clean_transactions,rfm_table",
-    ]
+    )
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table" / "1997-02-24.parquet")
     assert table["recency"].tolist() == [58, 58]
@@ -404,15 +353,7 @@ def test_a_log_from_years_ago_runs_as_of_a_day_in_its_first_year(home):  # noqa:
 
 def test_a_log_without_stock_codes_is_segmented(home):  # noqa: F811
     path = write(home, "log.csv", UCI.drop(columns=["StockCode"]))
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
-        "--select",
-        "raw_transactions,clean_transactions,rfm_table",
-    ]
+    args = run_args(home, path, "--select", "raw_transactions,clean_transactions,rfm_table")
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
     assert sorted(table["customer_id"]) == ["12583", "17850"]

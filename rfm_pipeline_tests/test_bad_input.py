@@ -91,7 +91,7 @@ def test_run_refuses_with_one_line(home, capsys, case):
     options, message = FAILING[case]
     name = "log.xlsx" if case == "data on another sheet" else "log.csv"
     path = write(home, name, **options)
-    assert main(["run", "--input", str(path), "--warehouse", str(home / "warehouse")]) == 2
+    assert main(run_args(home, path)) == 2
     line = one_line(capsys)
     assert line.startswith(f"error: {path}") and message in line, line
 
@@ -123,6 +123,11 @@ def test_predict_refuses_with_one_line(home, capsys, case):
     assert main(args) == 2
     assert message in one_line(capsys)
     assert not (home / "out.csv").exists()
+
+
+def run_args(home, path, *extra: str) -> list[str]:
+    """`rfm-pipeline run` on `path` into the test's own warehouse."""
+    return ["run", "--input", str(path), "--warehouse", str(home / "warehouse"), *extra]
 
 
 def predict(home, path, *extra: str) -> pd.DataFrame:
@@ -251,7 +256,7 @@ def expected_rfm(case: str) -> dict[str, tuple]:
 @pytest.mark.parametrize("case", sorted(HANDLED))
 def test_run_handles(home, capsys, case):
     path = write(home, "log.csv", **HANDLED[case])
-    args = ["run", "--input", str(path), "--warehouse", str(home / "warehouse")]
+    args = run_args(home, path)
     # up to the segments: test_any_shop.py runs shops this small through every asset
     assert main([*args, "--select", "+customer_segments"]) == 0
     assert capsys.readouterr().err == ""
@@ -273,17 +278,14 @@ def test_predict_handles(home, case):
 
 def test_run_counts_only_lines_before_the_as_of_date(home):
     path = write(home, "log.csv", UCI)
-    args = [
-        "run",
-        "--input",
-        str(path),
-        "--warehouse",
-        str(home / "warehouse"),
+    args = run_args(
+        home,
+        path,
         "--as-of",
         "2010-12-02",
         "--select",
         "raw_transactions,clean_transactions,rfm_table",
-    ]
+    )
     assert main(args) == 0
     table = pd.read_parquet(home / "warehouse" / "rfm_table.parquet")
     assert table["customer_id"].tolist() == ["17850"]  # 12583 bought on 2010-12-02 only
