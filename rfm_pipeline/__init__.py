@@ -15,7 +15,7 @@ fix_numeric_targets()
 def __getattr__(name: str):
     # imported on first use, so `rfm-pipeline --help` and argument errors stay instant
     if name == "predict_segments":
-        from rfm_pipeline.core.classifier import predict_segments
+        from rfm_pipeline.core.scoring import predict_segments
 
         return predict_segments
     raise AttributeError(name)

@@ -252,7 +252,8 @@ def engine_config(args: argparse.Namespace) -> dict[str, object]:
 
 def resolve_selection(text: str, graph, known: set[str]) -> set[str]:
     """`--select`: comma-separated asset names or clauses of Dagster's selection syntax
-    (`+customer_segments`, `customer_segments+`, `group:rfm`, `kind:umap`)."""
+    (`+customer_segments`, `customer_segments+`, `group:rfm`, `kind:umap`); an asset made
+    with others in one step (`clean_transactions` and `cleaning_summary`) brings them along."""
     import dagster as dg
 
     selected: set[str] = set()
@@ -263,7 +264,8 @@ def resolve_selection(text: str, graph, known: set[str]) -> set[str]:
         if ":" not in name:
             clause = clause.replace(name, f'key:"{name}"')
         try:
-            keys = dg.AssetSelection.from_string(clause).resolve(graph)
+            chosen = dg.AssetSelection.from_string(clause).required_multi_asset_neighbors()
+            keys = chosen.resolve(graph)
         except Exception as error:  # the selection parser's own message
             raise UsageError(f"--select: cannot read '{clause}': {error}") from None
         if not keys:

@@ -11,7 +11,7 @@ from upath import UPath
 from rfm_pipeline.cli import main
 from rfm_pipeline.core.model_files import save_model
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
-from rfm_pipeline_tests.core.test_classifier import recency_model
+from rfm_pipeline_tests.core.test_scoring import recency_model
 
 
 def write(folder, name: str, frame: pd.DataFrame | None = None, text: str | None = None, **csv):

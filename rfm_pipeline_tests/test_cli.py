@@ -174,7 +174,9 @@ def test_select_speaks_dagsters_selection_language(home, capsys, uci_parquet):
     assert run(home, "--input", str(uci_parquet), "--select", "+rfm_table") == 0
     out = capsys.readouterr().out
     built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
-    assert built == {"raw_transactions", "clean_transactions", "rfm_table"}
+    # with what the same steps make beside them: the log's summary and the cleaning's
+    made = {"raw_transactions", "raw_summary", "clean_transactions", "cleaning_summary"}
+    assert built == {*made, "rfm_table"}
     assert run(home, "--select", "group:rfm") == 0  # from the stored transactions
     out = capsys.readouterr().out
     built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
@@ -270,7 +272,7 @@ def test_select_reads_downstream_kinds_and_several_clauses(known_assets):
         "new_customer_evaluation",
     }
     both = resolve_selection("raw_transactions, group:rfm", graph, known)
-    assert both == {"raw_transactions", "rfm_table", "rfm_scores", "rfm_features"}
+    assert both == {"raw_transactions", "raw_summary", "rfm_table", "rfm_scores", "rfm_features"}
 
 
 def test_a_selection_that_matches_nothing_is_refused_naming_it(home, capsys, known_assets):

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 import jinja2
 import pandas as pd
 
+from rfm_pipeline.core.eda import eda_figures
+from rfm_pipeline.core.plots import png_bytes
 from rfm_pipeline.core.rfm import RFM_COLUMNS, SEGMENTS
-from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE, RULED_NAMES
+from rfm_pipeline.core.segments import COMPARISON_COLUMNS, RULE, RULED_NAMES, profile_figures
 from rfm_pipeline.core.spaces import SPACE_NAMES
 from rfm_pipeline.core.value import value_columns
 
@@ -75,19 +77,6 @@ def interest_sizes(interests: pd.DataFrame) -> pd.DataFrame | None:
     return sizes.sort_values("customers", ascending=False, kind="stable", ignore_index=True)
 
 
-REPORT_SOURCES = (
-    "raw_transactions",
-    "clean_transactions",
-    "eda_report",
-    "rfm_table",
-    "customer_segments",
-    "segment_classifier",
-    "new_customer_evaluation",
-    "customer_value",
-)
-"""The assets whose metadata the report shows (their tables as frames)."""
-
-
 def at_a_glance(profiles: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
     """Per segment, largest expected spend first: customers, revenue share, expected revenue
     over the forecast's horizon, share likely to buy, the week's change in customers (this
@@ -135,15 +124,16 @@ def _scored(backtest: pd.DataFrame) -> pd.DataFrame | None:
     return backtest[FORECAST_COLUMNS] if set(FORECAST_COLUMNS) <= set(backtest.columns) else None
 
 
-def _forecast(meta: dict) -> dict:
-    """The forecast's part of the report: the model, its backtest, the weights the backtest
-    chose for the learned layer, and whether BG/NBD's probability alive is exported."""
-    choice = meta.get("choice") or {}
+def _forecast(card: dict) -> dict:
+    """The forecast's part of the report, from the card `customer_value` carries: the model,
+    its backtest, the weights the backtest chose for the learned layer, and whether BG/NBD's
+    probability alive is exported."""
+    choice = card.get("choice") or {}
     return {
-        "model": meta["model"],
-        "backtest": _scored(meta["backtest"]),
+        "model": card["model"],
+        "backtest": _scored(pd.DataFrame(card["backtest"]).round(4)),
         "weights": (choice.get("buyer_weight"), choice.get("spend_weight")),
-        "p_alive": meta.get("p_alive_bgnbd", ""),
+        "p_alive": card.get("p_alive_bgnbd", ""),
     }
 
 
@@ -155,6 +145,18 @@ def _chosen(chosen: pd.Series) -> str:
     return f"the {space} embedding, {chosen['algorithm']}, k = {chosen['k']}"
 
 
+@dataclass
+class Sources:
+    """What the report shows besides the week's tables: what its sources carry with them."""
+
+    raw: dict  # raw_summary: the log's first and last invoice dates
+    cleaning: dict  # cleaning_summary: the funnel
+    as_of: str
+    classifier: dict  # segment_classifier's card
+    evaluation: dict  # new_customer_evaluation's summary
+    forecast: dict | None  # customer_value's card; None without a forecast
+
+
 def report_inputs(
     week: str,
     profiles: pd.DataFrame,
@@ -163,37 +165,37 @@ def report_inputs(
     rfm_scores: pd.DataFrame,
     answers: pd.DataFrame,
     interests: pd.DataFrame,
-    meta: dict[str, dict],
+    sources: Sources,
     images: dict[str, bytes],
 ) -> ReportInputs:
-    """What the report of a week shows, from its tables and the metadata of `REPORT_SOURCES`."""
-    raw, choice = meta["raw_transactions"], meta["customer_segments"]
-    classifier, evaluation = meta["segment_classifier"], meta["new_customer_evaluation"]
+    """What the report of a week shows, from its tables and what they carry (`attrs`)."""
+    choice = segmented.attrs.get("choice", {})
     chosen = segmented.iloc[0]
-    funnel = meta["clean_transactions"].get("funnel")
-    comparison = choice.get("comparison")
-    hypotheses = str(meta["eda_report"].get("hypotheses", "")).splitlines()
-    forecast = meta["customer_value"]
+    funnel = pd.DataFrame(sources.cleaning["funnel"])
+    comparison = pd.DataFrame(choice["comparison"]) if choice.get("comparison") else None
+    test = sources.classifier["metrics"]["test"]
+    evaluation = sources.evaluation
+    raw = sources.raw
     return ReportInputs(
         segments=profiles,
         generated=f"for the week of {week}",
         summary=_for_people(at_a_glance(profiles, moves)),
-        forecast=_forecast(forecast) if "model" in forecast else None,
+        forecast=_forecast(sources.forecast) if sources.forecast else None,
         period=f"{raw['first_invoice_date'][:10]} to {raw['last_invoice_date'][:10]}",
-        as_of=str(meta["rfm_table"].get("as_of", "")) or None,
+        as_of=sources.as_of,
         chosen=_chosen(chosen),
-        funnel=None if funnel is None else funnel[["step", "rows_removed", "rows_after"]],
+        funnel=funnel[["step", "rows_removed", "rows_after"]],
         answers=answers[["question", "answer"]] if len(answers) else None,
-        hypotheses=[h.removeprefix("- ") for h in hypotheses if h],
+        hypotheses=list(answers.attrs.get("hypotheses", [])),
         overlap=overlap(rfm_scores, segmented),
         comparison=None if comparison is None else comparison.reindex(columns=COMPARISON_COLUMNS),
         rule=f"Chosen by the {choice.get('rule', RULE)}.",
         chosen_scatter=f"{chosen['embedding']}_scatter",
         classifier={
-            "model": classifier["model"].replace("_", " "),
-            "accuracy": classifier["test_accuracy"],
-            "macro_f1": classifier["test_macro_f1"],
-            "customers": classifier["test_customers"],
+            "model": sources.classifier["model"].replace("_", " "),
+            "accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "customers": test["customers"],
         },
         evaluation={k: evaluation[k] for k in ("cutoff", "agreement", "macro_f1", "new_customers")}
         if evaluation.get("note") == "evaluated"
@@ -201,6 +203,27 @@ def report_inputs(
         interests=interest_sizes(interests),
         images=images,
     )
+
+
+REPORTED_TRENDS = ("revenue_by_month", "orders_by_weekday", "orders_by_hour")
+"""The exploration's plots the report shows, drawn from the tables `eda_report` carries."""
+
+
+def report_images(
+    trends: dict[str, list[dict]],
+    profiles: pd.DataFrame,
+    segmented: pd.DataFrame,
+    spaces: dict[str, pd.DataFrame],
+) -> dict[str, bytes]:
+    """The report's plots as PNG: the exploration's trends over time (`REPORTED_TRENDS`, as
+    records), the segments' radar chart and snake plot, and the customers in the chosen
+    embedding (where the segments come from one)."""
+    figures = eda_figures({name: pd.DataFrame(records) for name, records in trends.items()})
+    figures = {f"eda_{name}": figure for name, figure in figures.items()}
+    chosen = segmented["embedding"].iloc[0]
+    points = {chosen: spaces[chosen]} if chosen in spaces else {}
+    figures |= profile_figures(profiles, segmented, points)
+    return {name: png_bytes(figure) for name, figure in figures.items()}
 
 
 def render(inputs: ReportInputs) -> str:

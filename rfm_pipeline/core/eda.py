@@ -336,43 +336,42 @@ PLOTS = (
 
 
 def eda_figures(tables: dict[str, pd.DataFrame]) -> dict[str, Figure]:
-    """The exploration's plots: revenue by month, orders by weekday, order values, and where
-    the input allows, orders by hour and revenue by country (top 10)."""
-    months, weekdays = tables["revenue_by_month"], tables["orders_by_weekday"]
-    figures = {
-        "revenue_by_month": column_chart(
-            [f"{m:%Y-%m}" for m in months["month"]],
-            months["revenue"].tolist(),
-            "Revenue by month",
-            "revenue",
-        ),
-        "orders_by_weekday": column_chart(
-            weekdays["weekday"].str[:3].tolist(),
-            weekdays["orders"].tolist(),
-            "Orders by weekday",
-            "orders",
-        ),
+    """The exploration's plots of `PLOTS` whose tables are given: revenue by month, orders by
+    weekday, order values, and where the input allows, orders by hour and revenue by country
+    (top 10)."""
+    drawn = {
+        "revenue_by_month": ("revenue_by_month", _months),
+        "orders_by_weekday": ("orders_by_weekday", _weekdays),
+        "orders_by_hour": ("orders_by_hour", _hours),
+        "revenue_by_country": ("countries", _countries),
+        "order_values": ("order_values", _order_values),
     }
-    if "orders_by_hour" in tables:
-        hours = tables["orders_by_hour"]
-        figures["orders_by_hour"] = column_chart(
-            [str(h) for h in hours["hour"]],
-            hours["orders"].tolist(),
-            "Orders by hour of day",
-            "orders",
-        )
-    if "countries" in tables:
-        countries = tables["countries"].head(10)
-        figures["revenue_by_country"] = bar_chart(
-            countries["country"].tolist(),
-            countries["revenue"].tolist(),
-            "Revenue by country (top 10)",
-            "revenue",
-        )
-    figures["order_values"] = histogram(
-        tables["order_values"]["value"], "Order values", "order value"
-    )
-    return figures
+    return {name: draw(tables[table]) for name, (table, draw) in drawn.items() if table in tables}
+
+
+def _months(months: pd.DataFrame) -> Figure:
+    labels = [f"{m:%Y-%m}" for m in pd.to_datetime(months["month"])]
+    return column_chart(labels, months["revenue"].tolist(), "Revenue by month", "revenue")
+
+
+def _weekdays(weekdays: pd.DataFrame) -> Figure:
+    labels = weekdays["weekday"].str[:3].tolist()
+    return column_chart(labels, weekdays["orders"].tolist(), "Orders by weekday", "orders")
+
+
+def _hours(hours: pd.DataFrame) -> Figure:
+    labels = [str(h) for h in hours["hour"]]
+    return column_chart(labels, hours["orders"].tolist(), "Orders by hour of day", "orders")
+
+
+def _countries(countries: pd.DataFrame) -> Figure:
+    top = countries.head(10)
+    title = "Revenue by country (top 10)"
+    return bar_chart(top["country"].tolist(), top["revenue"].tolist(), title, "revenue")
+
+
+def _order_values(values: pd.DataFrame) -> Figure:
+    return histogram(values["value"], "Order values", "order value")
 
 
 def _type_name(table: ir.Table, column: str) -> str:

@@ -24,10 +24,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from rfm_pipeline.core.naming import name_segments, segment_facts
+from rfm_pipeline.core.plots import embedding_scatter, radar_chart, snake_plot
 from rfm_pipeline.core.rfm import RFM_COLUMNS, rfm_scores
-from rfm_pipeline.core.spaces import SPACES, stability
+from rfm_pipeline.core.spaces import SPACE_NAMES, SPACES, stability
 from rfm_pipeline.core.value import TIERS, ValueSettings, value_columns, value_tiers
 
 COMPARISON_COLUMNS = [
@@ -334,6 +336,26 @@ def profile_means(profile: pd.DataFrame) -> pd.DataFrame:
     """Mean R, F, M per segment (index: segment id), named as the measures."""
     means = profile.set_index("segment_id")[[f"{c}_mean" for c in RFM_COLUMNS]]
     return means.set_axis(list(RFM_COLUMNS), axis=1)
+
+
+def profile_figures(
+    profiles: pd.DataFrame, segmented: pd.DataFrame, points: Mapping[str, pd.DataFrame]
+) -> dict[str, Figure]:
+    """The segments drawn: the profiles' radar chart and snake plot, and the customers of each
+    space in `points` that placed them, coloured by segment (`<space>_scatter`)."""
+    names = dict(zip(profiles["segment_id"], profiles["segment_name"], strict=True))
+    figures = {
+        "segment_profiles_radar": radar_chart(
+            profile_means(profiles), names, "Segment profiles (min-max scaled)"
+        ),
+        "segment_profiles_snake": snake_plot(standardised_means(segmented), names, "Snake plot"),
+    }
+    named = segmented[["customer_id", "segment_name"]]
+    for space, placed in points.items():
+        if placed["x"].notna().any():
+            title = f"{SPACE_NAMES[space]} embedding, by segment"
+            figures[f"{space}_scatter"] = embedding_scatter(placed.merge(named), title)
+    return figures
 
 
 def named_profiles(segmented: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
@@ -46,7 +47,6 @@ from rfm_pipeline.core.engine import exact_sum
 from rfm_pipeline.core.errors import InputError, NotEnoughData
 from rfm_pipeline.core.model_files import library_versions, load_model
 from rfm_pipeline.core.rfm import SECONDS_PER_DAY
-from rfm_pipeline.core.storage import atomically, write_bytes
 
 HISTORY_COLUMNS = [
     "customer_id",
@@ -308,6 +308,7 @@ class ValueModel:
     training_rows: int = 0  # customer-windows the learned layer was trained on
     buyer_weight: float = 0.0
     spend_weight: float = 0.0
+    card: dict = field(default_factory=dict)  # `model_card`: what was fitted and how it did
 
     @property
     def name(self) -> str:
@@ -828,11 +829,13 @@ def unforecast(known: pd.DataFrame, settings: ValueSettings) -> pd.DataFrame:
 
 
 FILES = {
-    "transactions": "customer_value_bgnbd",
-    "spend": "customer_value_gamma_gamma",
-    "learned": "customer_value_model",
+    "transactions": "bgnbd.nc",
+    "spend": "gamma_gamma.nc",
+    "learned": "learned.skops",
+    "card": "card.json",
 }
-"""The saved forecast: pymc-marketing's own files (NetCDF) and the learned layer (skops)."""
+"""The files of a saved forecast, in its folder: pymc-marketing's own (NetCDF), the learned
+layer (skops) and the model card."""
 
 
 DEGENERATE_DROPOUT = 0.001
@@ -906,28 +909,14 @@ def model_card(model: ValueModel, backtest_scores: pd.DataFrame, alive: str | No
     }
 
 
-Publish = Callable[[str, str, Callable[[UPath], object]], object]
-
-
-def save_value_model(model: ValueModel, card: dict, publish: Publish) -> None:
-    """Write the model's files with `publish(name, suffix, write)` (the warehouse's)."""
-    for part, name in (("transactions", FILES["transactions"]), ("spend", FILES["spend"])):
-        fitted = getattr(model.probabilistic, part)
-        publish(
-            name, ".nc", lambda path, m=fitted: atomically(path, lambda local: m.save(str(local)))
-        )
-    learned = {"buyer": model.buyer, "correction": model.correction}
-    publish(
-        FILES["learned"],
-        ".skops",
-        lambda path: atomically(path, lambda local: sio.dump(learned, local)),
-    )
-    text = json.dumps(
-        {**card, "library_versions": library_versions(PROBABILISTIC_LIBRARIES)},
-        indent=2,
-        default=str,
-    )
-    publish(FILES["learned"], ".json", lambda path: write_bytes(text.encode(), path))
+def save_value_model(model: ValueModel, folder: Path) -> None:
+    """Write the forecast's `FILES` into a new local folder (moved into place whole)."""
+    folder.mkdir(parents=True)
+    model.probabilistic.transactions.save(str(folder / FILES["transactions"]))
+    model.probabilistic.spend.save(str(folder / FILES["spend"]))
+    sio.dump({"buyer": model.buyer, "correction": model.correction}, folder / FILES["learned"])
+    card = {**model.card, "library_versions": library_versions(PROBABILISTIC_LIBRARIES)}
+    (folder / FILES["card"]).write_text(json.dumps(card, indent=2, default=str))
 
 
 def _weights(card: dict) -> dict[str, float]:
@@ -938,24 +927,25 @@ def _weights(card: dict) -> dict[str, float]:
 
 
 def load_value_model(folder: UPath) -> ValueModel:
-    """The forecast saved by `save_value_model` in `folder` (the stable, newest week's files)."""
+    """The forecast saved by `save_value_model` in `folder`."""
     from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
     _quiet()
-    saved = load_model(folder / f"{FILES['learned']}.skops")
-    paths = {part: folder / f"{FILES[part]}.nc" for part in ("transactions", "spend")}
+    paths = {part: folder / name for part, name in FILES.items()}
     for path in paths.values():
         if not path.exists():
             raise InputError(path, "no saved forecast; materialise customer_value first")
+    learned = load_model(paths["learned"]).model
     probabilistic = Probabilistic(
         BetaGeoModel.load(str(paths["transactions"])), GammaGammaModel.load(str(paths["spend"]))
     )
-    card = saved.card
+    card = json.loads(paths["card"].read_text())
     return ValueModel(
         probabilistic,
-        saved.model["buyer"],
-        saved.model["correction"],
+        learned["buyer"],
+        learned["correction"],
         ValueSettings(**card["settings"]),
         dt.date.fromisoformat(card["as_of"]),
+        card=card,
         **_weights(card),
     )

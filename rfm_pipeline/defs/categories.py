@@ -7,15 +7,18 @@ import pandas as pd
 from rfm_pipeline.core import categories
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import keyword_chart, silhouette_by_k
-from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
+from rfm_pipeline.defs.metadata import image_metadata, plain, skipped, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
-NO_DESCRIPTIONS = "skipped: input has no product descriptions"
+NO_DESCRIPTIONS = "input has no product descriptions"
 
 
-def skipped(empty: pd.DataFrame, reason: str) -> dg.Output[pd.DataFrame]:
-    """An empty table whose metadata says why; assets that need it skip in turn."""
-    return dg.Output(empty, metadata=plain({"skipped": reason, "dagster/row_count": 0}))
+def skipped_table(empty: pd.DataFrame, reason: object) -> dg.Output[pd.DataFrame]:
+    """An empty table that says why (in `attrs`, for the assets that skip in turn, and in
+    metadata, for people)."""
+    said = skipped(reason)
+    empty.attrs |= said
+    return dg.Output(empty, metadata=plain({**said, "dagster/row_count": 0}))
 
 
 class ProductCategoriesConfig(dg.Config):
@@ -38,7 +41,7 @@ def product_categories(
     products = categories.products(clean_transactions)
     empty = products.assign(category_id=pd.Series(dtype="int64"), category_name="").iloc[:0]
     if products["description"].isna().all():
-        return skipped(empty, NO_DESCRIPTIONS)
+        return skipped_table(empty, NO_DESCRIPTIONS)
     settings = {
         "ks": list(range(config.k_min, config.k_max + 1)),
         "min_count": config.min_count,
@@ -48,8 +51,9 @@ def product_categories(
     try:
         result = categories.categorise(products, **settings)
     except NotEnoughData as reason:
-        return skipped(empty, f"skipped: {reason}")
+        return skipped_table(empty, reason)
     table = result.table
+    table.attrs["settings"] = settings  # what refits before a cut-off categorise with
     chosen = result.sweep[result.sweep["chosen"]].iloc[0]
     names = categories.names_by_id(table)
     sizes = table.groupby(["category_id", "category_name"]).size().rename("products").reset_index()
@@ -59,7 +63,7 @@ def product_categories(
         metadata=plain(
             {
                 "dagster/row_count": len(table),
-                "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+                "settings": dg.MetadataValue.json(settings),
                 "keywords_kept": len(result.keywords.stems),
                 "keyword_candidates": result.keywords.candidates,
                 "k": int(chosen["k"]),

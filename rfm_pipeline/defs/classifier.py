@@ -1,20 +1,14 @@
-"""Group models, the classifier: the segment classifier, and scoring new transactions with it."""
-
-import datetime as dt
+"""Group models, the classifier: assigns a customer's segment from RFM features."""
 
 import dagster as dg
 import pandas as pd
-from upath import UPath
 
-from rfm_pipeline.core.classifier import FEATURES, model_card, score_file, train_classifier
-from rfm_pipeline.core.model_files import SavedModel, load_model
+from rfm_pipeline.core.classifier import FEATURES, model_card, train_classifier
+from rfm_pipeline.core.model_files import SavedModel
 from rfm_pipeline.core.plots import confusion_heatmap
 from rfm_pipeline.core.rfm import as_of_date
-from rfm_pipeline.core.storage import write_export
-from rfm_pipeline.core.value import FILES, load_value_model
-from rfm_pipeline.defs.ingest import IngestConfig
-from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
-from rfm_pipeline.defs.resources import Engine, Warehouse
+from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
+from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
 
@@ -38,7 +32,6 @@ def _names(customer_segments: pd.DataFrame) -> pd.DataFrame:
     kinds={"sklearn"},
     code_version="2",
     partitions_def=weeks,
-    deps=["clean_transactions"],  # its cleaning rules go on the card, for scoring new lines
 )
 def segment_classifier(
     context: dg.AssetExecutionContext,
@@ -46,6 +39,7 @@ def segment_classifier(
     warehouse: Warehouse,
     rfm_table: pd.DataFrame,
     customer_segments: pd.DataFrame,
+    cleaning_summary: dict,
 ) -> dg.Output[SavedModel]:
     """Assigns a customer's segment from RFM features, so new customers are segmented without
     redoing the embedding. Saved as `segment_classifier.skops` with a JSON model card (and per
@@ -55,8 +49,8 @@ def segment_classifier(
     settings = config.model_dump()
     trained = train_classifier(data, **settings, n_jobs=2)
     names = _names(customer_segments)
-    rules = upstream_metadata(context, "clean_transactions")["rules"]
-    card = model_card(trained, customer_segments, as_of_date(rfm_table).isoformat(), rules)
+    as_of = as_of_date(rfm_table).isoformat()
+    card = model_card(trained, customer_segments, as_of, cleaning_summary["rules"], settings)
     metadata = {
         "model": trained.name,
         "test_accuracy": round(trained.test["accuracy"], 4),
@@ -66,7 +60,7 @@ def segment_classifier(
         "per_segment": table_metadata(
             names[["segment_id", "segment_name"]].merge(trained.report).round(3)
         ),
-        "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+        "settings": dg.MetadataValue.json(settings),
     }
     if not trained.confusion.empty:
         labels = dict(zip(names["segment_id"], names["segment_name"], strict=True))
@@ -75,40 +69,3 @@ def segment_classifier(
             plot, warehouse, "segment_classifier_confusion", context.partition_key
         )
     return dg.Output(SavedModel(trained.model, card), metadata=plain(metadata))
-
-
-class ScoreConfig(IngestConfig):
-    """A transactions file to score, read like the pipeline's input, and where to write."""
-
-    out: str  # .csv or .parquet
-    as_of: str | None = None  # YYYY-MM-DD; None = the day after the file's last invoice
-
-
-@dg.op(out=dg.Out(dg.Nothing))
-def score_transactions(
-    context: dg.OpExecutionContext,
-    config: ScoreConfig,
-    engine: Engine,
-    warehouse: Warehouse,
-) -> None:
-    """Segments for the customers in a transactions file, with the saved classifier, and the
-    saved forecast's probability of buying and expected spend (once customer_value has run)."""
-    saved = load_model(warehouse.path("segment_classifier.skops"))
-    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-    forecast = None
-    if warehouse.path(f"{FILES['learned']}.skops").exists():
-        forecast = load_value_model(warehouse.path())
-    else:
-        context.log.warning("no saved forecast: materialise customer_value for p_active")
-    scored = score_file(
-        engine.connection(), config.path, saved, as_of, forecast, **config.reading()
-    )
-    write_export(scored, UPath(config.out))
-    context.log.info(
-        f"scored {scored['segment_id'].notna().sum()} of {len(scored)} customers into {config.out}"
-    )
-
-
-@dg.job(description="Segment the customers of a transactions file with the saved classifier.")
-def score_new_customers() -> None:
-    score_transactions()

@@ -8,7 +8,7 @@ import ibis.expr.types as ir
 
 from rfm_pipeline.core import cleaning
 from rfm_pipeline.core.errors import InputError
-from rfm_pipeline.defs.metadata import plain, table_metadata, upstream_metadata
+from rfm_pipeline.defs.metadata import plain, table_metadata
 
 
 class CleaningConfig(dg.Config):
@@ -19,30 +19,37 @@ class CleaningConfig(dg.Config):
     match_cancellations: bool = True  # record quantity_canceled on the purchase, or just drop
 
 
-@dg.asset(
+@dg.multi_asset(
+    outs={
+        "clean_transactions": dg.AssetOut(kinds={"duckdb"}, code_version="2"),
+        "cleaning_summary": dg.AssetOut(
+            kinds={"json"},
+            code_version="2",
+            description="The rules the lines were cleaned with (`rules`: every refit before a"
+            " cut-off cleans with them), the funnel (`funnel`: rows removed per step) and how"
+            " the cancellations were matched (`cancellations`).",
+        ),
+    },
     group_name="cleaning",
-    kinds={"duckdb"},
-    code_version="1",
     check_specs=[
         dg.AssetCheckSpec(name, asset="clean_transactions", blocking=blocking, description=text)
         for name, (blocking, text) in cleaning.CHECKS.items()
     ],
 )
 def clean_transactions(
-    context: dg.AssetExecutionContext, config: CleaningConfig, raw_transactions: ir.Table
+    config: CleaningConfig, raw_transactions: ir.Table, raw_summary: dict
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Purchase lines fit for analysis, with `quantity_canceled` and `total_price`.
 
     Drops lines without a customer, exact duplicates, cancellations (first matched to the
     purchase they cancel), non-product stock codes and non-positive prices, in that order;
-    `total_price = unit_price * (quantity - quantity_canceled)`. The funnel is in metadata.
+    `total_price = unit_price * (quantity - quantity_canceled)`.
     """
     rules = cleaning.CleaningRules(**config.model_dump())
     result = cleaning.clean_transactions(raw_transactions, rules)
     empty = cleaning.nothing_left(result.funnel)
     if empty:
-        source = upstream_metadata(context, "raw_transactions").get("source", "the input")
-        raise InputError(source, empty)
+        raise InputError(raw_summary["source"], empty)
     outcomes = cleaning.check_clean(result.table, result.funnel, rules)
     yield from (_check_result(outcome) for outcome in outcomes)
     failed = [o.name for o in outcomes if o.blocking and not o.passed]
@@ -52,15 +59,21 @@ def clean_transactions(
         )
     yield dg.Output(
         result.table,
+        output_name="clean_transactions",
         metadata=plain(
             {
                 "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
                 "funnel": table_metadata(result.funnel),
-                "rules": dg.MetadataValue.json(asdict(rules)),  # what every refit cleans with
                 **{f"cancellations_{k}": v for k, v in result.matching.items()},
             }
         ),
     )
+    summary = {
+        "rules": asdict(rules),
+        "funnel": result.funnel.to_dict("records"),
+        "cancellations": result.matching,
+    }
+    yield dg.Output(plain(summary), output_name="cleaning_summary")
 
 
 def _check_result(outcome: cleaning.CheckOutcome) -> dg.AssetCheckResult:

@@ -5,61 +5,58 @@ import pandas as pd
 
 from rfm_pipeline.core import delivery
 from rfm_pipeline.core.engine import redact
+from rfm_pipeline.core.model_files import SavedModel
+from rfm_pipeline.core.rfm import as_of_date
 from rfm_pipeline.core.storage import export_to_database, write_bytes, write_export
-from rfm_pipeline.defs.metadata import plain, upstream_metadata
+from rfm_pipeline.defs.io_managers import carried
+from rfm_pipeline.defs.metadata import plain
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
-IMAGES = {
-    "eda_revenue_by_month": False,
-    "eda_orders_by_weekday": False,
-    "eda_orders_by_hour": False,
-    "segment_profiles_radar": True,
-    "segment_profiles_snake": True,
-}
-"""Plots the report embeds (True: the week's own), besides the chosen embedding's scatter."""
 
-
-@dg.asset(
-    group_name="delivery",
-    kinds={"html"},
-    code_version="4",
-    deps=[
-        "raw_transactions",
-        "clean_transactions",
-        "rfm_table",
-        "segment_classifier",
-        "new_customer_evaluation",
-        "customer_value",
-    ],
-    partitions_def=weeks,
-)
+@dg.asset(group_name="delivery", kinds={"html"}, code_version="5", partitions_def=weeks)
 def segment_report(
     context: dg.AssetExecutionContext,
     warehouse: Warehouse,
+    raw_summary: dict,
+    cleaning_summary: dict,
+    rfm_table: pd.DataFrame,
     customer_segments: pd.DataFrame,
     segment_profiles: pd.DataFrame,
+    pca_segmentation: pd.DataFrame,
+    umap_segmentation: pd.DataFrame,
+    tsne_segmentation: pd.DataFrame,
     rfm_scores: pd.DataFrame,
     eda_report: pd.DataFrame,
     customer_interests: pd.DataFrame,
     segment_transitions: pd.DataFrame,
+    segment_classifier: SavedModel,
+    new_customer_evaluation: pd.DataFrame,
+    customer_value: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """`segment_report.html`: one self-contained page for the marketing team (images embedded,
     nothing external, printable): first a one-screen summary (each segment's size, revenue
     share, expected revenue next quarter, share likely to buy, the week's change, strategy),
     then the cleaning funnel, data highlights, every segment with its
     strategy, rule-based segments beside clusters, how the segmentation was chosen, the
-    classifier and its test on new customers. Everything in it is this week's or comes from
-    the transaction-level assets it declares.
+    classifier and its test on new customers. Everything in it comes from the inputs it
+    declares, the plots included (drawn again from them).
     """
     week = context.partition_key
-    meta = {name: upstream_metadata(context, name) for name in delivery.REPORT_SOURCES}
-    scatter = f"{customer_segments['embedding'].iloc[0]}_scatter"
-    images = {}
-    for name, weekly in {**IMAGES, scatter: True}.items():
-        path = warehouse.file(f"plots/{name}", ".png", week if weekly else None)
-        if path.exists():
-            images[name] = path.read_bytes()
+    images = delivery.report_images(
+        carried(eda_report, "tables", "eda_report"),
+        segment_profiles,
+        customer_segments,
+        {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation},
+    )
+    sources = delivery.Sources(
+        raw=raw_summary,
+        cleaning=cleaning_summary,
+        as_of=as_of_date(rfm_table).isoformat(),
+        classifier=segment_classifier.card,
+        evaluation=carried(new_customer_evaluation, "summary", "new_customer_evaluation"),
+        forecast=customer_value.attrs.get("forecast"),
+    )
     inputs = delivery.report_inputs(
         week,
         segment_profiles,
@@ -68,7 +65,7 @@ def segment_report(
         rfm_scores,
         eda_report,
         customer_interests,
-        meta,
+        sources,
         images,
     )
     html = delivery.render(inputs)

@@ -1,6 +1,6 @@
-"""Group models, the evaluations: the segment classifier's test on customers who first bought
-later, and the interest classifier's on a later period; each refits earlier stages before a
-cut-off with the settings the main path recorded."""
+"""Group models, the evaluation: the segment classifier's test on customers who first bought
+later, refitting earlier stages before a cut-off with the settings their tables and models
+carry."""
 
 import datetime as dt
 
@@ -9,53 +9,41 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core.cleaning import CleaningRules, midnight
-from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.evaluation import (
     PLACEABLE,
-    InterestModels,
     NewCustomerEvaluation,
     Refit,
-    evaluate_interest_models,
     evaluate_new_customers,
-    interest_card,
 )
 from rfm_pipeline.core.model_files import SavedModel
 from rfm_pipeline.core.rfm import as_of_date
-from rfm_pipeline.defs.metadata import plain, table_metadata, upstream_metadata
+from rfm_pipeline.defs.io_managers import carried
+from rfm_pipeline.defs.metadata import plain, table_metadata
 from rfm_pipeline.defs.weeks import weeks
 
 
 class EvaluationConfig(dg.Config):
-    """The study's goal 5: fit before the cut-off, test on customers who first buy after it.
-    Every stage is refitted with the settings the main path recorded for this week."""
+    """The study's goal 5: fit before the cut-off, test on customers who first buy after it."""
 
     cutoff: str | None = None  # YYYY-MM-DD; None = `test_days` before the as-of date
     test_days: int = 70  # from 2011-10-01 to the as-of date 2011-12-10, as in the study
 
 
-@dg.asset(
-    group_name="models",
-    kinds={"sklearn", "umap"},
-    code_version="3",
-    partitions_def=weeks,
-    deps=[
-        "clean_transactions",
-        "rfm_features",
-        "pca_segmentation",
-        "umap_segmentation",
-        "segment_classifier",
-    ],
-)
+@dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="3", partitions_def=weeks)
 def new_customer_evaluation(
-    context: dg.AssetExecutionContext,
     config: EvaluationConfig,
     raw_transactions: ir.Table,
+    cleaning_summary: dict,
     rfm_table: pd.DataFrame,
+    rfm_features: pd.DataFrame,
+    pca_segmentation: pd.DataFrame,
+    umap_segmentation: pd.DataFrame,
     customer_segments: pd.DataFrame,
+    segment_classifier: SavedModel,
 ) -> dg.Output[pd.DataFrame]:
     """Per segment: how often the classifier, fitted only on transactions before the cut-off,
     agrees with the fitted clustering on customers whose first purchase is on or after it and
-    before the as-of date.
+    before the as-of date. Every stage is refitted with the settings its inputs carry.
     """
     chosen = customer_segments.iloc[0]
     as_of = as_of_date(rfm_table)
@@ -65,6 +53,13 @@ def new_customer_evaluation(
         else as_of - dt.timedelta(days=config.test_days)
     )
     space = chosen["embedding"] if chosen["embedding"] in PLACEABLE else "umap"
+    embedded = {"pca": pca_segmentation, "umap": umap_segmentation}[space]
+    refit = Refit(
+        rules=CleaningRules(**cleaning_summary["rules"]),
+        features=carried(rfm_features, "settings", "rfm_features"),
+        embedding=carried(embedded, "options", f"{space}_segmentation"),
+        classifier=segment_classifier.card["settings"],
+    )
     before = raw_transactions.invoice_date < midnight(as_of)
     result = evaluate_new_customers(
         raw_transactions.filter(before),
@@ -72,22 +67,16 @@ def new_customer_evaluation(
         space=space,
         algorithm=str(chosen["algorithm"]),
         k=int(chosen["k"]),
-        refit=_refit(context, space),
+        refit=refit,
     )
-    metadata = {"as_of": as_of.isoformat(), **_evaluation_metadata(result)}
+    summary = _evaluation_metadata(result)
+    result.per_segment.attrs["summary"] = plain({k: summary[k] for k in REPORTED})  # for the report
+    metadata = {"as_of": as_of.isoformat(), **summary}
     return dg.Output(result.per_segment, metadata=plain(metadata))
 
 
-def _refit(context: dg.AssetExecutionContext, space: str) -> Refit:
-    """The settings this week's main path recorded, for the stages the evaluation refits."""
-    sources = ("clean_transactions", "rfm_features", f"{space}_segmentation", "segment_classifier")
-    recorded = {name: upstream_metadata(context, name) for name in sources}
-    return Refit(
-        rules=CleaningRules(**recorded["clean_transactions"]["rules"]),
-        features=recorded["rfm_features"]["settings"],
-        embedding=recorded[f"{space}_segmentation"]["options"],
-        classifier=recorded["segment_classifier"]["settings"],
-    )
+REPORTED = ("cutoff", "agreement", "macro_f1", "new_customers", "note")
+"""The evaluation's figures the report shows, carried with its table."""
 
 
 def _evaluation_metadata(result: NewCustomerEvaluation) -> dict:
@@ -108,69 +97,4 @@ def _evaluation_metadata(result: NewCustomerEvaluation) -> dict:
         else float("nan"),
         "note": result.note or "evaluated",
         "per_segment": table_metadata(result.per_segment.round(3)),
-    }
-
-
-class InterestClassifierConfig(dg.Config):
-    """The reference protocol: fit before the cut-off, test on the two months after it.
-    Categories and interest groups are refitted with the settings their assets recorded."""
-
-    cutoff: str = "2011-10-01"
-    random_state: int = 42  # of the split and the models
-
-
-@dg.asset(
-    group_name="models",
-    kinds={"sklearn"},
-    code_version="2",
-    deps=["customer_interests"],
-)
-def interest_classifier(
-    context: dg.AssetExecutionContext,
-    config: InterestClassifierConfig,
-    raw_transactions: ir.Table,
-    clean_transactions: ir.Table,
-    product_categories: pd.DataFrame,
-) -> dg.Output[SavedModel | None]:
-    """Predicts a customer's interest group from mean basket value and spend per category;
-    every candidate scored on a 20% hold-out and on the customers of the later period.
-    Saved as `interest_classifier.skops` with a JSON model card.
-    """
-    recorded = {
-        name: upstream_metadata(context, name)
-        for name in ("clean_transactions", "product_categories", "customer_interests")
-    }
-    if "settings" not in recorded["customer_interests"]:  # skipped: say why, as it did
-        return dg.Output(
-            None, metadata=plain({"skipped": recorded["customer_interests"]["skipped"]})
-        )
-    try:
-        result = evaluate_interest_models(
-            raw_transactions,
-            clean_transactions,
-            dt.date.fromisoformat(config.cutoff),
-            CleaningRules(**recorded["clean_transactions"]["rules"]),
-            recorded["product_categories"]["settings"],
-            recorded["customer_interests"]["settings"],
-            config.random_state,
-        )
-    except NotEnoughData as reason:
-        return dg.Output(None, metadata=plain({"skipped": f"skipped: {reason}"}))
-    return dg.Output(
-        SavedModel(result.kept, interest_card(result, config.cutoff)),
-        metadata=plain(_interest_metadata(result)),
-    )
-
-
-def _interest_metadata(result: InterestModels) -> dict:
-    later = result.scores.set_index("model")["later_accuracy"]
-    return {
-        "kept_model": result.kept_name,
-        "later_accuracy": round(float(later[result.kept_name]), 4),
-        "soft_voting_later_accuracy": round(float(later["soft_voting"]), 4),
-        "reference_best_later_accuracy": 0.755,
-        "models": table_metadata(result.scores.round(4)),
-        "fitted_customers": result.fitted_customers,
-        "later_customers": result.later_customers,
-        "last_fitted_transaction": str(result.last_fitted_transaction),
     }

@@ -1,7 +1,8 @@
 """Group ingest: the retailer's transaction log, read into the canonical schema."""
 
+from collections.abc import Iterator
+
 import dagster as dg
-import ibis.expr.types as ir
 import pandas as pd
 
 from rfm_pipeline.core.engine import is_database_url, read_parquet, redact
@@ -41,21 +42,30 @@ class IngestConfig(dg.Config):
         }
 
 
-def source_metadata(path: str, table: str | None) -> dg.MetadataValue:
-    """The source as the UI shows it: a file's path, or a table of a database (no password)."""
-    if is_database_url(path):
-        return dg.MetadataValue.text(f"{redact(path)} table {table}")
-    return dg.MetadataValue.path(path)
+def source_name(path: str, table: str | None) -> str:
+    """The source as people read it: a file's path, or a table of a database (no password)."""
+    return f"{redact(path)} table {table}" if is_database_url(path) else path
 
 
 CODE_VERSION = "3"
 """raw_transactions' code version; a manifest written by another version is not added to."""
 
 
-@dg.asset(group_name="ingest", kinds={"duckdb"}, code_version=CODE_VERSION)
+@dg.multi_asset(
+    outs={
+        "raw_transactions": dg.AssetOut(kinds={"duckdb"}, code_version=CODE_VERSION),
+        "raw_summary": dg.AssetOut(
+            kinds={"json"},
+            code_version=CODE_VERSION,
+            description="Where the log was read from, its period and its size: what the"
+            " cleaning names in an error and the report shows as the period.",
+        ),
+    },
+    group_name="ingest",
+)
 def raw_transactions(
     config: IngestConfig, engine: Engine, warehouse: Warehouse
-) -> dg.Output[ir.Table]:
+) -> Iterator[dg.Output]:
     """Every line of the source log, as published, in the canonical schema and file order.
 
     Columns: line_no, invoice_no, stock_code, description, quantity, invoice_date,
@@ -86,11 +96,17 @@ def raw_transactions(
     nulls = pd.DataFrame(
         {"column": list(summary["nulls"]), "nulls": list(summary["nulls"].values())}
     )
-    return dg.Output(
+    source = source_name(config.path, config.table)
+    counts = {k: summary[k] for k in ("rows", "customers", "invoices", "products")}
+    period = {k: str(summary[k]) for k in ("first_invoice_date", "last_invoice_date")}
+    yield dg.Output(
         table,
+        output_name="raw_transactions",
         metadata=plain(
             {
-                "source": source_metadata(config.path, config.table),
+                "source": dg.MetadataValue.path(source)
+                if source == config.path
+                else dg.MetadataValue.text(source),
                 "engine": engine.describe(),
                 "dagster/row_count": summary["rows"],
                 "first_invoice_date": str(summary["first_invoice_date"]),
@@ -105,3 +121,4 @@ def raw_transactions(
             }
         ),
     )
+    yield dg.Output(plain({"source": source, **period, **counts}), output_name="raw_summary")

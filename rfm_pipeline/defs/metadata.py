@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 from rfm_pipeline.core.plots import png_bytes
 from rfm_pipeline.core.storage import write_bytes
 from rfm_pipeline.defs.resources import Warehouse
-from rfm_pipeline.defs.weeks import WEEKLY_ASSETS
 
 _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 
@@ -31,25 +30,10 @@ def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def upstream_metadata(context: dg.AssetExecutionContext, asset: str) -> dict:
-    """The metadata values of a declared upstream asset's materialisation (tables as frames): of
-    this week for a weekly one, the latest for an unpartitioned one; {} if it has none."""
-    key = dg.AssetKey(asset)
-    if key not in context.assets_def.dependency_keys:
-        raise ValueError(f"{asset} is not an upstream asset of {context.assets_def.key}")
-    week = [context.partition_key] if asset in WEEKLY_ASSETS else None
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=week), limit=1
-    ).records
-    if not records:
-        return {}
-    return {k: _value(v) for k, v in records[0].asset_materialization.metadata.items()}
-
-
-def _value(value: dg.MetadataValue) -> object:
-    if isinstance(value, dg.TableMetadataValue):
-        return pd.DataFrame([record.data for record in value.records])
-    return value.value
+def skipped(reason: object) -> dict[str, str]:
+    """What an asset that made nothing (or nothing of its own) says, one way for all:
+    `skipped: <why>`."""
+    return {"skipped": f"skipped: {reason}"}
 
 
 def plain(metadata: dict[str, object]) -> dict[str, object]:

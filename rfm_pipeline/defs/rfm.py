@@ -115,13 +115,14 @@ def rfm_features(config: FeaturesConfig, rfm_table: pd.DataFrame) -> dg.Output[p
     """
     settings = {"outlier_quantile": config.outlier_quantile, "log_transform": config.log_transform}
     features = rfm.rfm_features(rfm_table, **settings)
+    features.table.attrs["settings"] = settings  # what refits before a cut-off prepare with
     outliers = int(features.table["is_outlier"].sum())
     return dg.Output(
         features.table,
         metadata=plain(
             {
                 "dagster/row_count": len(features.table),
-                "settings": dg.MetadataValue.json(settings),  # what refits before a cut-off use
+                "settings": dg.MetadataValue.json(settings),
                 "customers_fitted": len(features.table) - outliers,
                 "outliers": outliers,
                 "frequency_threshold": round(features.thresholds["frequency"], 2),

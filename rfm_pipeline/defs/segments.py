@@ -6,9 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
-from rfm_pipeline.core import naming, segments, transitions
-from rfm_pipeline.core.plots import embedding_scatter, radar_chart, snake_plot
-from rfm_pipeline.core.spaces import SPACE_NAMES
+from rfm_pipeline.core import naming, segments
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
@@ -19,7 +17,7 @@ class CustomerSegmentsConfig(dg.Config):
 
     embedding: str | None = None  # pca, umap or tsne
     algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
-    max_match_distance: float = transitions.MAX_DISTANCE  # a segment's largest move in a week
+    max_match_distance: float = naming.MAX_DISTANCE  # a segment's largest move in a week
     stick_within: float = 0.02  # keep last week's choice while its silhouette is this near
     # kept solutions this near the best silhouette are tied; the tie goes to fewer segments
     tie_within: float = 0.02
@@ -81,7 +79,7 @@ def customer_segments(
         kept,
         config.embedding,
         config.algorithm,
-        transitions.last_choice(registry),
+        naming.last_choice(registry),
         config.stick_within,
         config.tie_within,
     )
@@ -90,7 +88,7 @@ def customer_segments(
         rfm_features, tables[embedding], embedding, algorithm, gap, customer_value
     )
     facts = segments.facts_of(fitted, gap, customer_value)
-    carried = transitions.carry_over(fitted, registry, week, config.max_match_distance, facts)
+    carried = naming.carry_over(fitted, registry, week, config.max_match_distance, facts)
     yield dg.Output(
         carried.registry,
         output_name="segment_registry",
@@ -101,9 +99,12 @@ def customer_segments(
             }
         ),
     )
+    rule = _rule(config, kept, (embedding, algorithm))
+    comparison = kept.round(3).to_dict("records")  # for the report, with the segments
+    carried.table.attrs["choice"] = plain({"rule": rule, "comparison": comparison})
     metadata = {
         "compared_with_week": compared_with(previous_registry, week),
-        "rule": _rule(config, kept, (embedding, algorithm)),
+        "rule": rule,
         **_choice_metadata(config, kept, (embedding, algorithm), tables[embedding]),
         "usual_gap_days": round(gap, 1),
         **_segments_metadata(carried, kept),
@@ -111,7 +112,7 @@ def customer_segments(
     yield dg.Output(carried.table, output_name="customer_segments", metadata=plain(metadata))
 
 
-def _segments_metadata(carried: transitions.CarriedOver, kept: pd.DataFrame) -> dict:
+def _segments_metadata(carried: naming.CarriedOver, kept: pd.DataFrame) -> dict:
     """What the UI shows of a week's segments: the choice, continuity, sizes."""
     table, status = carried.table, carried.segments["status"]
     single = table["algorithm"].iloc[0] == "single"
@@ -203,34 +204,20 @@ def segment_profiles(
     table = segments.with_value(
         segments.named_profiles(customer_segments), customer_segments, customer_value
     )
-    names = dict(zip(table["segment_id"], table["segment_name"], strict=True))
-    means = segments.profile_means(table)
+    points = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
+    figures = segments.profile_figures(table, customer_segments, points)
+    shown = {"segment_profiles_radar": "radar_chart", "segment_profiles_snake": "snake_plot"}
     metadata = {
         "dagster/row_count": len(table),
         "profiles": table_metadata(table.drop(columns="strategy").round(3)),
         "strategies": dg.MetadataValue.json(
             dict(zip(table["segment_name"], table["strategy"], strict=True))
         ),
-        "radar_chart": image_metadata(
-            radar_chart(means, names, "Segment profiles (min-max scaled)"),
-            warehouse,
-            "segment_profiles_radar",
-            week,
-        ),
-        "snake_plot": image_metadata(
-            snake_plot(segments.standardised_means(customer_segments), names, "Snake plot"),
-            warehouse,
-            "segment_profiles_snake",
-            week,
-        ),
+        **{
+            shown.get(name, name): image_metadata(figure, warehouse, name, week)
+            for name, figure in figures.items()
+        },
     }
-    tables = {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
-    named_points = customer_segments[["customer_id", "segment_name"]]
-    for space, points in tables.items():
-        if points["x"].notna().any():
-            title = f"{SPACE_NAMES[space]} embedding, by segment"
-            plot = embedding_scatter(points.merge(named_points), title)
-            metadata[f"{space}_scatter"] = image_metadata(plot, warehouse, f"{space}_scatter", week)
     every = segments.every_solution({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
     if len(every):
         metadata["every_solution"] = table_metadata(every.round(3))

@@ -112,9 +112,9 @@ def _sweep_outputs(
         )
     # the sweep first: this week's table follows from last week's sweep
     yield dg.Output(sweep, output_name=f"{space}_sweep", metadata=plain(sweep_metadata))
-    metadata = _segmentation_metadata(
-        result, features, {"random_state": config.random_state, **config.options()}
-    )
+    options = {"random_state": config.random_state, **config.options()}
+    result.table.attrs["options"] = options  # what refits before a cut-off embed with
+    metadata = _segmentation_metadata(result, features, options)
     yield dg.Output(result.table, output_name=f"{space}_segmentation", metadata=plain(metadata))
 
 
@@ -126,7 +126,7 @@ def _segmentation_metadata(
         "dagster/row_count": len(result.table),
         "algorithm": result.algorithm,
         "k": int(result.table["k"].iloc[0]),
-        "options": dg.MetadataValue.json(options),  # what refits before a cut-off embed with
+        "options": dg.MetadataValue.json(options),
         "kept_per_algorithm": dg.MetadataValue.json(kept),
         "segments_of_fitted_customers": table_metadata(
             spaces.fitted_segment_sizes(result.table, features)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 import ibis.expr.types as ir
@@ -13,7 +14,8 @@ from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import calibration_plot
 from rfm_pipeline.core.rfm import as_of_date
 from rfm_pipeline.core.segments import comparison
-from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata, upstream_metadata
+from rfm_pipeline.defs.io_managers import carried
+from rfm_pipeline.defs.metadata import image_metadata, plain, skipped, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import weeks
 
@@ -49,6 +51,7 @@ def value_backtest(
     pca_sweep: pd.DataFrame,
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
+    cleaning_summary: dict,
 ) -> dg.Output[pd.DataFrame]:
     """Per cut-off and forecast or segmentation: AUC for buying in the horizon, R² and mean
     absolute error of the spend, predicted and actual total. Each forecast is fitted on the
@@ -66,7 +69,7 @@ def value_backtest(
         kept, {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
     )
     known = lines_before(clean_transactions, as_of)
-    rules = CleaningRules(**upstream_metadata(context, "clean_transactions")["rules"])
+    rules = CleaningRules(**cleaning_summary["rules"])
     metadata = {"settings": dg.MetadataValue.json(dataclasses.asdict(settings))}
     try:
         result = value.backtest(
@@ -78,10 +81,13 @@ def value_backtest(
             lambda then: value.groupings_at(rfm_table, labelled, then),
         )
     except NotEnoughData as reason:
-        metadata["note"] = f"skipped: {reason}"
-        return dg.Output(pd.DataFrame(columns=["cutoff", "model"]), metadata=plain(metadata))
-    metadata |= _backtest_metadata(result, settings, warehouse, context.partition_key)
-    return dg.Output(result.scores, metadata=plain(metadata))
+        metadata |= skipped(reason)
+        scores = pd.DataFrame(columns=["cutoff", "model"])
+    else:
+        metadata |= _backtest_metadata(result, settings, warehouse, context.partition_key)
+        scores = result.scores
+    scores.attrs["settings"] = dataclasses.asdict(settings)  # what customer_value fits with
+    return dg.Output(scores, metadata=plain(metadata))
 
 
 def _backtest_metadata(
@@ -104,22 +110,32 @@ def _backtest_metadata(
     }
 
 
-@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="2", partitions_def=weeks)
+@dg.multi_asset(
+    outs={
+        "customer_value": dg.AssetOut(kinds={"pymc", "sklearn"}, code_version="3"),
+        "value_model": dg.AssetOut(
+            kinds={"pymc", "sklearn"},
+            code_version="3",
+            description="The fitted forecast `rfm-pipeline predict` scores new customers"
+            " with: BG/NBD and Gamma-Gamma (pymc-marketing's files), the learned layer (skops)"
+            " and its card (`value_model/<week>.forecast/`, the newest at"
+            " `value_model.forecast/`); none where the shop's history is too short to fit.",
+        ),
+    },
+    group_name="value",
+    partitions_def=weeks,
+)
 def customer_value(
-    context: dg.AssetExecutionContext,
-    warehouse: Warehouse,
-    clean_transactions: ir.Table,
-    rfm_table: pd.DataFrame,
-    value_backtest: pd.DataFrame,
-) -> dg.Output[pd.DataFrame]:
+    clean_transactions: ir.Table, rfm_table: pd.DataFrame, value_backtest: pd.DataFrame
+) -> Iterator[dg.Output]:
     """Per customer at the week's as-of date: the probability of buying within the horizon
     (`p_active`), expected purchase days and spend in it, the discounted value over the next
     months (`clv_12m` by default) and BG/NBD's probability of being alive (empty where that
     is degenerate: `value.alive_verdict`). The learned layer weighs what `value_backtest`
-    chose; the model is saved for `rfm-pipeline predict` with its card.
+    chose.
     """
     as_of = as_of_date(rfm_table)
-    settings = value.ValueSettings(**upstream_metadata(context, "value_backtest")["settings"])
+    settings = value.ValueSettings(**carried(value_backtest, "settings", "value_backtest"))
     days = value.purchase_days(clean_transactions)
     known = value.history(days, as_of)
     weights = value.chosen_weights(value_backtest)
@@ -128,19 +144,24 @@ def customer_value(
     except NotEnoughData as reason:
         empty = value.unforecast(known, settings)
         note = {"note": f"no forecast: {reason}", "dagster/row_count": len(empty)}
-        return dg.Output(empty, metadata=plain(note))
+        yield dg.Output(empty, output_name="customer_value", metadata=plain(note))
+        yield dg.Output(None, output_name="value_model", metadata=plain(skipped(reason)))
+        return
     table = model.predict(known).assign(as_of=as_of)
     alive = value.alive_verdict(model.probabilistic.parameters, value_backtest)
     if alive:
         table["p_alive_bgnbd"] = float("nan")
-    card = value.model_card(model, value_backtest, alive)
-    value.save_value_model(
-        model,
-        card,
-        lambda name, suffix, write: warehouse.publish(name, suffix, context.partition_key, write),
-    )
+    model.card = card = value.model_card(model, value_backtest, alive)
+    reported = ("model", "choice", "p_alive_bgnbd", "backtest")
+    table.attrs["forecast"] = plain({k: card[k] for k in reported})  # for the report
     spend = f"expected_spend_{settings.horizon_days}d"
     metadata = {
+        "dagster/row_count": len(table),
+        "expected_buyers": round(float(table["p_active"].sum()), 1),
+        f"{spend}_total": round(float(table[spend].sum()), 2),
+    }
+    yield dg.Output(table, output_name="customer_value", metadata=plain(metadata))
+    model_metadata = {
         "model": model.name,
         "choice": dg.MetadataValue.json(card["choice"]),
         "p_alive_bgnbd": card["p_alive_bgnbd"],
@@ -148,9 +169,6 @@ def customer_value(
         "fitted_customers": model.customers,
         "training_windows": len(model.windows),
         "training_rows": model.training_rows,
-        "dagster/row_count": len(table),
-        "expected_buyers": round(float(table["p_active"].sum()), 1),
-        f"{spend}_total": round(float(table[spend].sum()), 2),
         "backtest": table_metadata(pd.DataFrame(card["backtest"]).round(4)),
     }
-    return dg.Output(table, metadata=plain(metadata))
+    yield dg.Output(model, output_name="value_model", metadata=plain(model_metadata))

@@ -38,6 +38,7 @@ WEEKLY_ASSETS = [
     "tsne_sweep",
     "value_backtest",
     "customer_value",
+    "value_model",
     "segment_registry",
     "customer_segments",
     "segment_profiles",

@@ -18,7 +18,7 @@ from rfm_pipeline.core.delivery import (
 )
 from rfm_pipeline.core.plots import bar_chart, png_bytes
 from rfm_pipeline.core.transitions import transitions
-from rfm_pipeline_tests.core.test_transitions import LOST, LOYAL, segmented
+from rfm_pipeline_tests.core.test_naming import LOST, LOYAL, week_of_segments
 
 
 class Page(HTMLParser):
@@ -173,7 +173,7 @@ def test_a_forecast_no_cut_off_could_test_is_shown_as_untested():
 
 
 def test_at_a_glance_orders_segments_by_expected_revenue_with_the_weeks_change():
-    last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
+    last_week = week_of_segments({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
     this_week = last_week.copy()
     this_week.loc[0, ["segment_id", "segment_name"]] = [1, "Lost"]  # one Loyal customer lost
     moves = transitions(last_week, this_week)
@@ -210,10 +210,10 @@ def test_overlap_counts_customers_per_rule_based_segment_and_cluster():
 
 
 def test_export_has_the_documented_columns_and_types():
-    last_week = segmented({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
+    last_week = week_of_segments({0: ("Loyal", LOYAL), 1: ("Lost", LOST)})
     this_week = last_week.copy()
     this_week.loc[0, ["segment_id", "segment_name"]] = [1, "Lost"]
-    newcomer = segmented({1: ("Lost", [(20, 1, 50.0)])}, start=100)
+    newcomer = week_of_segments({1: ("Lost", [(20, 1, 50.0)])}, start=100)
     this_week = pd.concat([this_week, newcomer], ignore_index=True)
     scores = this_week[["customer_id"]].assign(segment="Champions")
     interests = pd.DataFrame({"customer_id": ["c001"], "group_name": ["lantern buyers"]})

@@ -141,28 +141,15 @@ def test_a_saved_forecast_loads_and_predicts_the_same(tmp_path, bundled):
     _, clean = bundled
     days = value.purchase_days(clean)
     model = value.fit_value(days, D("2011-12-10"))
-    written = []
-
-    def publish(name, suffix, write):
-        path = UPath(tmp_path) / f"{name}{suffix}"
-        write(path)
-        written.append(path.name)
-
-    card = value.model_card(model, pd.DataFrame(columns=["model"]), None)
-    value.save_value_model(model, card, publish)
-    assert sorted(written) == [
-        "customer_value_bgnbd.nc",
-        "customer_value_gamma_gamma.nc",
-        "customer_value_model.json",
-        "customer_value_model.skops",
-    ]
+    model.card = value.model_card(model, pd.DataFrame(columns=["model"]), None)
+    folder = tmp_path / "value_model.forecast"
+    value.save_value_model(model, folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(value.FILES.values())
     known = value.history(days, D("2011-12-10")).head(200)
-    loaded = value.load_value_model(UPath(tmp_path))
+    loaded = value.load_value_model(UPath(folder))
     pd.testing.assert_frame_equal(loaded.predict(known), model.predict(known))
     assert loaded.settings == model.settings and loaded.as_of == D("2011-12-10")
-    versions = json.loads((UPath(tmp_path) / "customer_value_model.json").read_text())[
-        "library_versions"
-    ]
+    versions = json.loads((folder / "card.json").read_text())["library_versions"]
     assert versions["pymc-marketing"].split(".")[0] == "1" and {"pymc", "pytensor"} <= set(versions)
 
 

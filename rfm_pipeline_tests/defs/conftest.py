@@ -19,6 +19,10 @@ WEEK = "2011-11-28"
 """The week the graph fixture materialises (as of 2011-12-05)."""
 
 
+CLEANING = dg.AssetSelection.assets("clean_transactions").required_multi_asset_neighbors()
+"""The cleaning step alone: clean_transactions and cleaning_summary, made together."""
+
+
 def resources(warehouse) -> dict:
     engine = Engine(threads=1)
     store = Warehouse(base_path=str(warehouse))

@@ -11,7 +11,7 @@ from rfm_pipeline.core import cleaning
 from rfm_pipeline.defs.cleaning import clean_transactions
 from rfm_pipeline.defs.ingest import raw_transactions
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
-from rfm_pipeline_tests.defs.conftest import ingest_config, resources
+from rfm_pipeline_tests.defs.conftest import CLEANING, ingest_config, resources
 
 
 def test_assets_materialise_to_the_warehouse_with_metadata(tmp_path, uci_parquet):
@@ -45,7 +45,7 @@ def test_one_asset_runs_alone_from_the_stored_upstream(tmp_path, uci_parquet):
     assets = [raw_transactions, clean_transactions]
     dg.materialize(assets, resources=resources(tmp_path), run_config=ingest_config(uci_parquet))
     (tmp_path / "clean_transactions.parquet").unlink()
-    result = dg.materialize(assets, resources=resources(tmp_path), selection="clean_transactions")
+    result = dg.materialize(assets, resources=resources(tmp_path), selection=CLEANING)
     assert result.success
     assert len(pd.read_parquet(tmp_path / "clean_transactions.parquet")) == 4
 

@@ -1,6 +1,15 @@
-"""customer_interests: spend shares per category and an interest group per customer."""
+"""customer_interests: spend shares per category and an interest group per customer; and
+interest_classifier, refitting them before a cut-off with the settings their tables carry."""
+
+import datetime as dt
+import json
 
 import numpy as np
+
+from rfm_pipeline.core.categories import categorise, names_by_id, products
+from rfm_pipeline.core.cleaning import CleaningRules, cleaned_before
+from rfm_pipeline.core.engine import connect
+from rfm_pipeline.core.interests import customer_features, interest_groups
 
 
 def test_every_customer_has_its_spend_shares_and_a_named_group(graph):
@@ -36,3 +45,29 @@ def test_every_customer_has_its_spend_shares_and_a_named_group(graph):
     names = interests.groupby("group_id")["group_name"].nunique()
     assert names.eq(1).all() and interests["group_name"].nunique() == meta["k"]
     assert interests["group_name"].str.contains(" buyers, ").all()
+
+
+def test_the_interest_classifier_says_why_it_skipped_and_saves_nothing(graph):
+    """On the graph's shop the refit before 2011-10-01 leaves an interest group of one
+    customer, too few to split; the later-period test itself is checked on the bundled data
+    (test_end_to_end.py) and in core/test_evaluation.py."""
+    assert graph.metadata("interest_classifier") == {
+        "skipped": "skipped: an interest group has a single customer: too few to split"
+    }
+    assert not list(graph.warehouse.glob("interest_classifier*"))
+    # the refit the asset made, with the settings its stored inputs carry: one group of one
+    rules = json.loads((graph.warehouse / "cleaning_summary.json").read_text())["rules"]
+    stored = {
+        name: graph.table(name, week=None) for name in ("product_categories", "customer_interests")
+    }
+    con = connect(threads=1)
+    before, _ = cleaned_before(
+        con.read_parquet(graph.warehouse / "raw_transactions.parquet"),
+        dt.date(2011, 10, 1),
+        CleaningRules(**rules),
+    )
+    categorised = categorise(products(before), **stored["product_categories"].attrs["settings"])
+    names = names_by_id(categorised.table)
+    features = customer_features(before, categorised.table, len(names))
+    groups = interest_groups(features, names, **stored["customer_interests"].attrs["settings"])
+    assert groups.table["group_id"].value_counts().min() == 1

@@ -9,6 +9,7 @@ from scipy.special import hyp2f1
 
 from rfm_pipeline.core.value import (
     BASELINE,
+    FILES,
     LEARNED,
     MODEL,
     TIERS,
@@ -67,7 +68,10 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     assert table.columns.tolist() == [*VALUE_COLUMNS[1:], "as_of"]
     assert sorted(table.index) == sorted(graph.table("rfm_table")["customer_id"])
     assert set(table["as_of"].astype(str)) == {"2011-12-05"}
-    card = json.loads((graph.warehouse / "customer_value_model" / f"{WEEK}.json").read_text())
+    saved_folder = graph.warehouse / "value_model.forecast"  # the newest week's, at its stable path
+    assert sorted(p.name for p in saved_folder.iterdir()) == sorted(FILES.values())
+    assert (graph.warehouse / "value_model" / f"{WEEK}.forecast" / "card.json").exists()
+    card = json.loads((saved_folder / "card.json").read_text())
     assert card["as_of"] == "2011-12-05" and card["settings"]["clv_months"] == 12
     assert {row["model"] for row in card["backtest"]} == {MODEL, BASELINE, LEARNED}
     backtest = graph.table("value_backtest")
@@ -76,12 +80,11 @@ def test_customer_value_is_what_the_saved_model_gives_every_customer(graph):
     withheld = alive_verdict(card["parameters"], backtest)
     # the parameters in the saved model files, and on the card
     saved = {}
-    for name in ("customer_value_bgnbd.nc", "customer_value_gamma_gamma.nc"):
-        with xr.open_dataset(graph.warehouse / name, group="posterior") as posterior:
+    for name in (FILES["transactions"], FILES["spend"]):
+        with xr.open_dataset(saved_folder / name, group="posterior") as posterior:
             saved |= {v: float(posterior[v].mean()) for v in posterior.data_vars}
     assert set(saved) >= {"r", "alpha", "a", "b", "p", "q", "v"}
     assert card["parameters"] == {name: round(value, 6) for name, value in saved.items()}
-    assert (graph.warehouse / "customer_value_model.skops").exists()
     # each customer's purchase days before the as-of date, from the clean lines
     clean = graph.table("clean_transactions", week=None)
     clean = clean[clean["invoice_date"] < "2011-12-05"]
