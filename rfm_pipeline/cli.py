@@ -9,7 +9,9 @@ import argparse
 import datetime as dt
 import os
 import sys
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -307,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
     The transaction-level assets run first, as one run; then the customer-level assets run
     once per week, in order, as a backfill does: the week of the as-of date (default: the day
     after the last invoice), or each week of `--week`. A run that fails puts back what it
-    replaced (the warehouse resource does, however a run is launched) and stops the command.
+    replaced (the warehouse resource does, however a run is launched) and stops the command,
+    which puts back its earlier runs too (`settle`): never tables of two logs side by side.
     """
     as_of = parse_date(args.as_of)
     if args.week and as_of:
@@ -315,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from rfm_pipeline.definitions import defs
+    from rfm_pipeline.defs.resources import GROUP_TAG
     from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, customer_segments_fresh, weeks
 
     first_week = weeks.start.date()
@@ -333,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
     weekly = selected & set(WEEKLY_ASSETS)
     checks = graph.asset_check_keys
     results = []
+    group = {GROUP_TAG: uuid.uuid4().hex}  # the command's runs stand or fall together
 
     def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
         subset = job.get_subset(
@@ -348,31 +353,78 @@ def run(args: argparse.Namespace) -> int:
             instance=instance,
             partition_key=week.isoformat() if week else None,
             raise_on_error=False,
+            tags=group,
         )
         results.append(result)
         return result.success
 
+    warehouse = warehouse_of(args)
     with project_instance() as instance:
-        done = execute(selected - weekly) if selected - weekly else True
-        if done and weekly and not chosen_weeks:
-            chosen_weeks = as_of_week(as_of, first_week, warehouse_of(args))
-        for week in chosen_weeks if weekly else []:
-            done = done and execute(weekly, week, as_of)
+        try:
+            done = execute(selected - weekly) if selected - weekly else True
+            if done and weekly and not chosen_weeks:
+                chosen_weeks = as_of_week(as_of, first_week, warehouse)
+            for week in chosen_weeks if weekly else []:
+                done = done and execute(weekly, week, as_of)
+        except BaseException:  # a bad --as-of, an interrupt: the runs so far are put back
+            if error := settle(instance, warehouse, [r.run_id for r in results], False).error:
+                print(f"error: the command stopped, and {error}", file=sys.stderr)
+            raise
+        undone = settle(instance, warehouse, [r.run_id for r in results], done)
     for result in results:
         print_summary(result)
     if not done:
         kind, message = failure_message(results[-1])
+        if undone.error:
+            print(f"error: {message}; then {undone.error}", file=sys.stderr)
+            return 1
+        if undone.files:
+            print(f"\nput back {undone.files} files of this command's earlier runs too")
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT if kind == "InputError" else 1
     return 0
 
 
+@dataclass
+class PutBack:
+    """What `settle` put back: files, and why that failed if it did (one line)."""
+
+    files: int = 0
+    error: str | None = None
+
+
+def settle(instance, warehouse: str, runs: list[str], done: bool) -> PutBack:
+    """End the command's runs as one: when all succeeded, drop their kept copies; otherwise
+    put back every run, newest first (a failed run has put back its own, unless that failed
+    too), recorded in the instance. A put-back that fails stops there and leaves every copy
+    left to the next run, which restores them in the same order."""
+    from upath import UPath
+
+    from rfm_pipeline.core.storage import Journal
+    from rfm_pipeline.defs.resources import put_back, put_back_failed
+
+    journals = [Journal(UPath(warehouse), run) for run in reversed(runs)]
+    if done:
+        for journal in journals:
+            journal.forget()
+        return PutBack()
+    files = 0
+    for journal in journals:
+        try:
+            files += put_back(instance, journal, set(runs), runs[-1])[0]
+        except Exception as error:
+            for left in journals:
+                left.release()
+            return PutBack(files, put_back_failed(journal, error, UPath(warehouse) / ".previous"))
+    return PutBack(files)
+
+
 def failure_message(result) -> tuple[str, str]:
-    """The first failed step's root cause: its exception class name and one-line message."""
-    for event in result.all_events:
-        if event.event_type_value != "STEP_FAILURE":
-            continue
-        error = event.event_specific_data.error
+    """The first failed step's root cause (else the run's, such as a resource that could not
+    start): its exception class name and one-line message."""
+    errors = [getattr(e.event_specific_data, "error", None) for e in result.all_events]
+    steps = [e.event_specific_data.error for e in result.all_events if e.is_step_failure]
+    for error in steps or [error for error in errors if error is not None]:
         while error.cause is not None and error.cls_name != "InputError":
             error = error.cause
         message = " ".join(error.message.split())

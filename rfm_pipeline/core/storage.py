@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -158,28 +159,35 @@ class Journal:
     """What one run replaced in the warehouse, so that a failed run can put everything back.
 
     Before a run writes a file, `keep` copies the current version aside (or notes that there was
-    none); `restore` puts every kept version back and removes files the run created; `forget`
-    drops the copies once the run has succeeded. A run killed before either leaves its journal
-    behind with the process that wrote it; `recover` puts such runs' files back. Object stores
-    are not journalled.
+    none) and notes which output the file is, if told; `restore` puts every kept version back
+    and removes files the run created; `forget` drops the copies once the run has succeeded. A
+    run killed before either leaves its journal behind with the process that wrote it, and so
+    does a restore that failed; `abandoned` lists such journals, newest first, for the next
+    run to restore. Object stores are not journalled.
     """
 
     def __init__(self, root: UPath, run_id: str) -> None:
         self.root = Path(root.path).resolve() if is_local(root) else None
         self.folder = self.root / ".previous" / run_id if self.root else None
+        self.run_id = run_id
 
-    def keep(self, path: UPath) -> None:
+    def keep(self, path: UPath, output: tuple[str, str | None] | None = None) -> None:
+        """Keep the current version of `path`; `output`: the (name, week) whose file it is."""
         if self.folder is None or not is_local(path):
             return
         target = Path(path.path).resolve()
         relative = target.relative_to(self.root)
-        copy, created = self.folder / relative, self.folder / "created.txt"
+        copy, created = self.folder / relative, self.folder / CREATED
         if not self.folder.exists():
             self.folder.mkdir(parents=True)
             (self.folder / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n")
+            (self.folder / STARTED).write_text(f"{time.time_ns()}\n")
         noted = created.exists() and str(relative) in created.read_text().splitlines()
         if copy.exists() or noted:
             return
+        if output is not None:
+            with (self.folder / OUTPUTS).open("a") as handle:
+                handle.write(f"{relative}\t{output[0]}\t{output[1] or ''}\n")
         if target.is_dir():
             shutil.copytree(target, copy)
         elif target.exists():
@@ -189,22 +197,34 @@ class Journal:
             with created.open("a") as handle:
                 handle.write(f"{relative}\n")
 
+    def outputs(self) -> dict[tuple[str, str | None], list[Path]]:
+        """The files of each output `keep` was told of, by (name, week): read before `restore`
+        to see afterwards which outputs are there again and which are gone."""
+        notes = self.folder / OUTPUTS if self.folder else None
+        found: dict[tuple[str, str | None], list[Path]] = {}
+        for line in notes.read_text().splitlines() if notes and notes.exists() else []:
+            relative, name, week = line.split("\t")
+            found.setdefault((name, week or None), []).append(self.root / relative)
+        return found
+
     def restore(self) -> int:
         """Put the kept versions back and remove what the run created (and what a killed
-        writer of the run left half-written); returns the files restored."""
+        writer of the run left half-written); returns the files restored. A restore that
+        fails part-way leaves the rest of the journal, no longer owned, for the next run."""
         if self.folder is None or not self.folder.exists():
             return 0
-        created = self.folder / "created.txt"
+        created = self.folder / CREATED
         count = 0
+        (self.folder / OWNER).unlink(missing_ok=True)
         if created.exists():
             for relative in created.read_text().splitlines():
                 _remove_partial(self.root / relative)
                 _remove(self.root / relative)
                 count += 1
             created.unlink()
-        (self.folder / OWNER).unlink(missing_ok=True)
         for copy in sorted(self._kept()):
             target = self.root / copy.relative_to(self.folder)
+            target.parent.mkdir(parents=True, exist_ok=True)  # a folder removed since
             _remove_partial(target)
             _replace(copy, target)
             count += 1
@@ -212,11 +232,15 @@ class Journal:
         return count
 
     def _kept(self) -> list[Path]:
-        """The kept copies: files, and the folders of tables Spark wrote (`*.parquet/`)."""
+        """The kept copies: files, and outputs that are folders, named with a suffix as files
+        are (a table Spark wrote, `*.parquet/`; a forecast, `*.forecast/`): put back whole."""
         kept, folders = [], [self.folder]
         while folders:
-            for entry in folders.pop().iterdir():
-                if entry.is_dir() and not entry.name.endswith(".parquet"):
+            folder = folders.pop()
+            for entry in folder.iterdir():
+                if folder == self.folder and entry.name in NOTES:
+                    continue
+                if entry.is_dir() and not entry.suffix:
                     folders.append(entry)
                 else:
                     kept.append(entry)
@@ -227,6 +251,16 @@ class Journal:
             shutil.rmtree(self.folder, ignore_errors=True)
             if self.folder.parent.exists() and not any(self.folder.parent.iterdir()):
                 self.folder.parent.rmdir()
+
+    def release(self) -> None:
+        """Leave the journal to the next run, as if its process were gone (a command that
+        could not put it back itself)."""
+        if self.folder is not None:
+            (self.folder / OWNER).unlink(missing_ok=True)
+
+    def exists(self) -> bool:
+        """Whether anything of the journal is left on disk."""
+        return self.folder is not None and self.folder.exists()
 
     def alive(self) -> bool:
         """Whether the process that keeps this journal still runs (on this machine)."""
@@ -244,20 +278,35 @@ class Journal:
             return True
         return True
 
+    def started(self) -> int:
+        """When the run began keeping files (nanoseconds; 0 if unknown)."""
+        note = self.folder / STARTED if self.folder else None
+        text = note.read_text().strip() if note and note.exists() else ""
+        return int(text) if text.isdigit() else 0
+
     @classmethod
-    def recover(cls, root: UPath, current: str) -> dict[str, int]:
-        """Put back the files of every run other than `current` whose process is gone without
-        restoring or forgetting (a run killed mid-way); run id -> files put back."""
+    def abandoned(cls, root: UPath, current: str) -> list[Journal]:
+        """The journals of runs other than `current` whose process is gone without restoring
+        or forgetting (a run killed mid-way, a restore that failed), newest first: the order
+        in which to restore them when several replaced the same file."""
         if not is_local(root):
-            return {}
+            return []
         folder = Path(root.path).resolve() / ".previous"
         runs = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
         journals = [cls(root, run) for run in runs if run != current]
-        return {j.folder.name: j.restore() for j in journals if not j.alive()}
+        return sorted((j for j in journals if not j.alive()), key=cls.started, reverse=True)
 
 
 OWNER = "owner.txt"
 """In a journal: the host and process id of the run that keeps it."""
+CREATED = "created.txt"
+"""In a journal: the files the run created, one a line."""
+OUTPUTS = "outputs.txt"
+"""In a journal: each kept file's output, a line `file<TAB>name<TAB>week`."""
+STARTED = "started.txt"
+"""In a journal: when the run kept its first file (nanoseconds since the epoch)."""
+NOTES = (OWNER, CREATED, OUTPUTS, STARTED)
+"""A journal's own notes, beside the kept copies."""
 
 
 def _remove_partial(target: Path) -> None:

@@ -48,40 +48,55 @@ class Warehouse(dg.ConfigurableResource):
     An output is `<name><suffix>`; a weekly one is `<name>/<week><suffix>` and, while it is the
     newest week written, `<name><suffix>` too: one stable path holds the latest week.
 
-    Within a run, `keep` is called before each write (`Journal`). When the run ends, a step
-    that failed puts back every output the run replaced, byte for byte, and removes what it
-    created; however the run was launched (UI, schedule, `rfm-pipeline run`, tests), this is
-    the one place that happens. A run killed mid-way cannot: the next run puts its files back
-    before it starts.
+    Within a run, `keep` is called before each write (`Journal`). When a step fails, the run
+    puts back every output it replaced, byte for byte, removes what it created, and records
+    that in the instance (`put_back`), so the UI describes the files on disk; however the run
+    was launched (UI, schedule, `rfm-pipeline run`, tests), this is the one place that happens.
+    A run of a command's group (`GROUP_TAG`) that succeeds keeps its copies for the command,
+    which puts back the whole group if a later run fails. A run killed mid-way cannot put its
+    files back: the next run does, before it starts.
     """
 
     base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
     _journal: Journal | None = PrivateAttr(default=None)
+    _outputs: dict[str, tuple[str, str | None]] = PrivateAttr(default_factory=dict)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         if context.run is None:
             return
-        for run_id, count in Journal.recover(self.path(), context.run.run_id).items():
-            context.log.warning(f"run {run_id} was killed mid-way: {count} outputs put back")
+        abandoned = Journal.abandoned(self.path(), context.run.run_id)
+        runs = {journal.run_id for journal in abandoned}
+        for journal in abandoned:
+            try:
+                count, assets = put_back(context.instance, journal, runs, journal.run_id)
+            except Exception as error:  # nothing is written over a half put-back warehouse
+                raise dg.Failure(put_back_failed(journal, error)) from None
+            context.log.warning(
+                f"run {journal.run_id} ended without putting its outputs back (killed mid-way,"
+                f" or its put-back failed): {count} outputs put back{of_assets(assets)}"
+            )
         self._journal = Journal(self.path(), context.run.run_id)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._journal is None or context.instance is None or context.run is None:
             return
-        failed = context.instance.all_logs(
-            context.run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-        )
-        if failed:
-            restored = self._journal.restore()
-            context.log.info(f"a step failed: {restored} outputs put back as they were")
-        else:
-            self._journal.forget()
+        run_id = context.run.run_id
+        if not context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            if GROUP_TAG not in context.run.tags:
+                self._journal.forget()
+            return
+        try:
+            count, assets = put_back(context.instance, self._journal, {run_id}, run_id)
+        except Exception as error:  # told in the run's log: the UI shows it
+            context.log.error(put_back_failed(self._journal, error))
+            return
+        context.log.warning(f"a step failed: {count} outputs put back{of_assets(assets)}")
 
     def keep(self, *paths: UPath) -> None:
         """Note the current version of files this run is about to replace."""
         for path in paths:
             if self._journal is not None:
-                self._journal.keep(path)
+                self._journal.keep(path, self._outputs.get(str(path)))
 
     def path(self, *parts: str) -> UPath:
         """A path inside the warehouse; parts that would lead outside it are refused."""
@@ -95,13 +110,15 @@ class Warehouse(dg.ConfigurableResource):
         return self.path(name, f"{week}{suffix}") if week else self.path(f"{name}{suffix}")
 
     def targets(self, name: str, suffix: str, week: str | None = None) -> list[UPath]:
-        """Where an output goes: the week's file, then the stable path if no newer week exists."""
+        """Where an output goes: the week's file, then the stable path if no newer week exists.
+        The first is the output's own file (the stable path copies the newest week's)."""
         stable = self.file(name, suffix)
+        own = self.file(name, suffix, week)
+        self._outputs[str(own)] = (name, week)  # so `keep` notes whose file it is
         if week is None:
             return [stable]
-        weekly = self.file(name, suffix, week)
         newer = [p for p in self.path(name).glob(f"*{suffix}") if p.name[: -len(suffix)] > week]
-        return [weekly] if newer else [weekly, stable]
+        return [own] if newer else [own, stable]
 
     def publish(
         self, name: str, suffix: str, week: str | None, write: Callable[[UPath], None]
@@ -122,3 +139,111 @@ class Warehouse(dg.ConfigurableResource):
             if path.exists():
                 self.keep(path)
                 path.unlink()
+
+
+GROUP_TAG = "rfm_pipeline/command"
+"""Set by `rfm-pipeline run` on every run it launches, one value per command: such a run
+keeps its copies when it succeeds, so the command can put back all its runs if a later one
+fails, and never leaves tables of two logs side by side."""
+
+PUT_BACK_AFTER = "put_back_after"
+"""Metadata of a materialisation reported again because its file was put back: the id of
+the run after whose failure that happened."""
+
+MADE_BY = "rfm_pipeline/made_by_run"
+"""Tag of a materialisation reported again: the run that made the file it describes."""
+
+
+def put_back(
+    instance: dg.DagsterInstance | None, journal: Journal, runs: set[str], after: str
+) -> tuple[int, list[str]]:
+    """Put back the files `journal` kept, and make the instance describe them again
+    (`record_put_back`; `runs`: every run being put back together). Returns how many files
+    were put back and the assets the journal's run had materialised."""
+    outputs = journal.outputs()
+    count = journal.restore()
+    if instance is None:
+        return count, []
+    there = {output: any(p.exists() for p in paths) for output, paths in outputs.items()}
+    return count, record_put_back(instance, journal.run_id, there, runs | {journal.run_id}, after)
+
+
+def record_put_back(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    there: dict[tuple[str, str | None], bool],
+    runs: set[str],
+    after: str,
+) -> list[str]:
+    """For each asset (and week) `run_id` materialised, make its latest materialisation the
+    one of the file now on disk: its latest from a run not in `runs`, reported again with
+    `put_back_after`; where the file is gone (`there`: (name, week) -> whether its file is on
+    disk), no materialisation at all. Dagster wipes only a whole asset, so such an asset is
+    wiped and its other weeks reported again. Returns the assets, by name."""
+    touched: dict[dg.AssetKey, set[str | None]] = {}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        touched.setdefault(materialization.asset_key, set()).add(materialization.partition)
+    for key, weeks in touched.items():
+        earlier = earlier_materializations(instance, key, runs)
+        name = key.to_python_identifier()
+        gone = {w for w in weeks if not there.get((name, w), w in earlier)}
+        if gone:
+            instance.wipe_assets([key])
+        again = (set(earlier) | weeks) - gone if gone else weeks
+        order = {w: earlier[w].storage_id if w in earlier else float("inf") for w in again}
+        for week in sorted(again, key=order.__getitem__):
+            record = earlier.get(week)
+            found = record.asset_materialization if record else None
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    asset_key=key,
+                    partition=week,
+                    description=found.description if found else None,
+                    metadata={**(found.metadata if found else {}), PUT_BACK_AFTER: after},
+                    tags={**(found.tags or {}), MADE_BY: made_by(record)} if found else None,
+                )
+            )
+    return sorted(key.to_user_string() for key in touched)
+
+
+def earlier_materializations(
+    instance: dg.DagsterInstance, key: dg.AssetKey, runs: set[str]
+) -> dict[str | None, dg.EventLogRecord]:
+    """The latest materialisation of each week of `key` (None: unpartitioned) from a run
+    not in `runs`."""
+    found: dict[str | None, dg.EventLogRecord] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(key, limit=1000, cursor=cursor)
+        for record in page.records:  # newest first
+            if made_by(record) not in runs:
+                found.setdefault(record.partition_key, record)
+        if not page.has_more:
+            return found
+        cursor = page.cursor
+
+
+def made_by(record: dg.EventLogRecord) -> str:
+    """The run that made a materialisation's file, also when it was reported again."""
+    return record.run_id or (record.asset_materialization.tags or {}).get(MADE_BY, "")
+
+
+def put_back_failed(journal: Journal, error: Exception, where: object = None) -> str:
+    """The one line that says a put-back failed, and where the copies wait (`where`, else
+    the journal's folder)."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if not journal.exists():
+        run = journal.run_id
+        return f"the outputs of run {run} are put back, but the instance cannot say so: {reason}"
+    return (
+        f"putting back the outputs of run {journal.run_id} failed: {reason}; the earlier"
+        f" versions are kept in {where or journal.folder} and the next run puts them back"
+    )
+
+
+def of_assets(assets: list[str]) -> str:
+    """`; the instance describes ... again` for a log line, or nothing."""
+    if not assets:
+        return ""
+    return f"; the instance describes them again for {len(assets)} assets: {', '.join(assets)}"

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from upath import UPath
 
-from rfm_pipeline.core.storage import export_to_database, write_table
+from rfm_pipeline.core.storage import Journal, export_to_database, write_table
 
 
 def test_frames_and_engine_tables_round_trip(con, tmp_path):
@@ -61,6 +61,46 @@ def test_spark_writes_a_folder_that_replaces_the_table_whole(spark, tmp_path):
     assert journal.restore() == 1  # the run failed later: the old file is back
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), old)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
+def test_a_journal_notes_each_files_output_and_left_journals_restore_newest_first(tmp_path):
+    root = UPath(tmp_path)
+    table = tmp_path / "rfm_table" / "2011-11-28.parquet"
+    table.parent.mkdir()
+    table.write_bytes(b"before both runs")
+    older, newer = Journal(root, "run-b"), Journal(root, "run-a")  # not in name order
+    older.keep(root / "rfm_table" / "2011-11-28.parquet", ("rfm_table", "2011-11-28"))
+    older.keep(root / "rfm_table.parquet")  # the stable copy: no output of its own
+    table.write_bytes(b"by the older run")
+    newer.keep(root / "rfm_table" / "2011-11-28.parquet", ("rfm_table", "2011-11-28"))
+    newer.keep(root / "raw_transactions.parquet", ("raw_transactions", None))
+    table.write_bytes(b"by the newer run")
+    assert older.outputs() == {("rfm_table", "2011-11-28"): [table]}
+    assert set(newer.outputs()) == {("rfm_table", "2011-11-28"), ("raw_transactions", None)}
+
+    assert Journal.abandoned(root, "run-c") == []  # this process keeps them
+    older.release()
+    newer.release()
+    left = Journal.abandoned(root, "run-c")
+    assert [j.run_id for j in left] == ["run-a", "run-b"]
+    for journal in left:
+        journal.restore()
+    assert table.read_bytes() == b"before both runs"
+    assert not (tmp_path / ".previous").exists()
+
+
+def test_an_output_that_is_a_folder_is_put_back_whole(tmp_path):
+    root = UPath(tmp_path)
+    forecast = tmp_path / "customer_value" / "2011-11-28.forecast"
+    forecast.mkdir(parents=True)
+    (forecast / "model.nc").write_bytes(b"earlier fit")
+    journal = Journal(root, "run-1")
+    journal.keep(root / "customer_value" / "2011-11-28.forecast")
+    (forecast / "model.nc").write_bytes(b"new fit")
+    (forecast / "extra.json").write_text("{}")
+    assert journal.restore() == 1
+    assert sorted(p.name for p in forecast.iterdir()) == ["model.nc"]
+    assert (forecast / "model.nc").read_bytes() == b"earlier fit"
 
 
 def export_frame(rows: int, segment: str) -> pd.DataFrame:
