@@ -140,10 +140,7 @@ def parse_weeks(text: str, first: dt.date) -> list[dt.date]:
         if day.weekday() != 0:
             raise UsageError(f"--week: {part} is a {day:%A}; weeks start on Monday")
         if day < first:
-            raise UsageError(
-                f"--week: {part} is before the first week, {first}"
-                " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
-            )
+            raise UsageError(f"--week: {part} is before the first week, {first}")
         bounds.append(day)
     if bounds[1] < bounds[0]:
         raise UsageError(f"--week: {end} is before {start}")
@@ -297,8 +294,8 @@ def as_of_week(as_of: str | None, first_week: dt.date, warehouse: str) -> list[d
     week = week_of_as_of(dt.date.fromisoformat(as_of))
     if week < first_week:
         raise UsageError(
-            f"the as-of date {as_of} falls before the first week, {first_week}"
-            " (set RFM_PIPELINE_FIRST_WEEK to an earlier Monday)"
+            f"the as-of date {as_of} falls before the first week of the warehouse's data,"
+            f" {first_week}"
         )
     return [week]
 
@@ -317,9 +314,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--week and --as-of exclude each other: a week is as of its end")
     import dagster as dg
 
+    from rfm_pipeline import settings
+
+    settings.serve(warehouse_of(args))  # its weeks, where these definitions load first
     from rfm_pipeline.definitions import defs
     from rfm_pipeline.defs.resources import GROUP_TAG
-    from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, customer_segments_fresh, weeks
+    from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weeks
 
     first_week = weeks.start.date()
     chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
@@ -342,11 +342,7 @@ def run(args: argparse.Namespace) -> int:
     def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
         subset = job.get_subset(
             asset_selection={dg.AssetKey(name) for name in names},
-            asset_check_selection={  # the assets' own checks; freshness has its own job
-                c
-                for c in checks
-                if c.asset_key.to_user_string() in names and c != customer_segments_fresh.check_key
-            },
+            asset_check_selection={c for c in checks if c.asset_key.to_user_string() in names},
         )
         result = subset.execute_in_process(
             run_config=run_config(args, names, as_of),

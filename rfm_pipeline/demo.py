@@ -6,8 +6,9 @@ one that ended before today, and split into one CSV export per day, as a till wo
 (`<folder>/till/YYYY-MM-DD.csv`). The history before the last `weeks` weeks lands in the drop
 folder (`<folder>/exports/`) at once; then, a week at a time, that week's exports land and the
 weekly job runs for it on the drop folder: `raw_transactions` reads only the new files (its
-manifest), the week's segments are matched to the week before's, and the freshness check runs.
-It fails while the feed is behind and passes once the newest week is current.
+manifest), the week's segments are matched to the week before's, and the summary says how many
+weeks the newest one is behind (the UI's freshness policy on customer_segments goes by when it
+was materialised, so every replayed week is fresh there).
 
 Everything goes under `<folder>` (default `data/demo/`): its own warehouse and Dagster
 instance, so the project's runs stay apart; `make demo-ui` opens the UI on it.
@@ -58,7 +59,7 @@ def demo(
 ) -> int:
     """Replay the bundled data as daily exports and run the weekly job on the last `weeks`
     weeks, one at a time, through `run` (the command line's `main`, given its arguments);
-    print what each week read, decided and how fresh it is."""
+    print what each week read, decided and how far behind it is."""
     for part in PARTS:
         shutil.rmtree(folder / part, ignore_errors=True)
     os.environ["DAGSTER_HOME"] = str(folder / ".dagster_home")
@@ -112,10 +113,8 @@ def _drop(files: list[Path], exports: Path) -> None:
 
 
 def week_summary(week: str) -> str:
-    """What the week read and decided, from the instance, and the freshness check run now."""
+    """What the week read and decided, from the instance, and how far behind the newest week is."""
     import dagster as dg
-
-    from rfm_pipeline.definitions import defs
 
     with dg.DagsterInstance.get() as instance:
 
@@ -129,9 +128,8 @@ def week_summary(week: str) -> str:
             meta("customer_segments"),
             meta("segment_transitions"),
         )
-        check = defs.resolve_job_def("check_freshness").execute_in_process(instance=instance)
-        evaluation = check.get_asset_check_evaluations()[0]
-    stale = evaluation.metadata["days_since_its_as_of"].value
+        newest = max(instance.get_materialized_partitions(dg.AssetKey("customer_segments")))
+    behind = (week_ended_before(dt.datetime.now(dt.UTC)) - dt.date.fromisoformat(newest)).days // 7
     return "\n".join(
         [
             f"demo: week {week}: read {raw.get('read')}",
@@ -141,7 +139,7 @@ def week_summary(week: str) -> str:
             + ", ".join(
                 f"{m} {moves.get(f'moved_{m}', 0):,}" for m in ("same", "up", "down", "new")
             ),
-            f"demo: freshness {'passed' if evaluation.passed else 'failed'}: the newest week's"
-            f" as-of date is {stale} days old",
+            f"demo: the newest week is {newest}: "
+            + (f"{behind} week(s) behind the last week ended" if behind > 0 else "current"),
         ]
     )

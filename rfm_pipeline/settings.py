@@ -4,6 +4,8 @@ the same figures."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -69,6 +71,34 @@ def _has_avx2_and_fma() -> bool:
 def warehouse_path() -> str:
     """The base path of every output: `$RFM_PIPELINE_WAREHOUSE`, else `data/warehouse/`."""
     return os.environ.get(WAREHOUSE_ENV) or str(PROJECT_ROOT / "data" / "warehouse")
+
+
+EARLIEST_WEEK = "1990-01-01"
+"""The first weekly partition where no run has recorded the data's first week yet: early enough
+for the weeks of any shop's log."""
+
+_served: str | None = None
+
+
+def serve(warehouse: str) -> None:
+    """Take the weekly partitions from `warehouse` rather than `warehouse_path()` (the command
+    line's `--warehouse`); only before the definitions are loaded."""
+    global _served
+    _served = warehouse
+
+
+def first_week() -> str:
+    """The first weekly partition: the Monday of the week of the shop's first transaction, as
+    the warehouse's `raw_summary.json` records it (every run of `raw_transactions` writes it),
+    so that the partitions begin where the data begins; `EARLIEST_WEEK` before any run."""
+    from upath import UPath
+
+    summary = UPath(_served or warehouse_path()) / "raw_summary.json"
+    try:
+        first = dt.date.fromisoformat(json.loads(summary.read_text())["first_invoice_date"][:10])
+    except (OSError, ValueError, KeyError):
+        return EARLIEST_WEEK
+    return (first - dt.timedelta(days=first.weekday())).isoformat()
 
 
 INSTANCE_HEADER = "# Written by rfm_pipeline.settings; delete this line to keep your own edits.\n"

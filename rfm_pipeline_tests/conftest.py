@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import uuid
 
 import ibis
@@ -12,6 +13,10 @@ import pytest
 
 from rfm_pipeline.core.engine import connect, redact, shared_connection
 from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
+from rfm_pipeline.settings import WAREHOUSE_ENV
+
+# no test reads or writes the checkout's warehouse, whose data would set the definitions' weeks
+os.environ[WAREHOUSE_ENV] = tempfile.mkdtemp(prefix="rfm_pipeline_warehouse_")
 
 WEEKS = "rfm_pipeline_tests/defs/test_weeks.py"
 WIRING = "rfm_pipeline_tests/defs"

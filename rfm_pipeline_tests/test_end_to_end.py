@@ -161,7 +161,7 @@ def test_monthly_csv_exports_give_the_single_files_tables_and_so_its_segments(
     graph = defs.resolve_asset_graph()
     upstream = dg.AssetSelection.assets("customer_segments").upstream().resolve(graph)
     whole = {k.to_user_string() for k in upstream if not graph.get(k).is_partitioned}
-    assert whole == {"raw_transactions", "clean_transactions"}
+    assert whole == {"raw_transactions", "raw_summary", "clean_transactions", "cleaning_summary"}
     for key in upstream - {k for k in upstream if not graph.get(k).is_partitioned}:
         ancestors = dg.AssetSelection.assets(key).upstream().resolve(graph)  # itself included
         assert dg.AssetKey("rfm_table") in ancestors, key

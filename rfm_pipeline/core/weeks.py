@@ -33,11 +33,3 @@ def week_of_as_of(as_of: dt.date) -> dt.date:
 def week_ended_before(moment: dt.datetime) -> dt.date:
     """The last week that ended at or before `moment`: what a weekly tick refreshes."""
     return week_start(moment.date()) - WEEK
-
-
-def days_stale(newest_week: dt.date | None, now: dt.datetime) -> float:
-    """How many days before `now` the newest week's as-of date lies (inf when there is none)."""
-    if newest_week is None:
-        return float("inf")
-    as_of = dt.datetime.combine(week_as_of(newest_week), dt.time(), tzinfo=dt.UTC)
-    return (now - as_of).total_seconds() / 86_400

@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 import dagster as dg
 import ibis.expr.types as ir
+from pydantic import Field
 
 from rfm_pipeline.core import cleaning
 from rfm_pipeline.core.errors import InputError
@@ -14,9 +15,22 @@ from rfm_pipeline.defs.metadata import plain, table_metadata
 class CleaningConfig(dg.Config):
     """The study's rules; change them only knowingly, the figures depend on them."""
 
-    non_product_pattern: str = r"^[A-Za-z]+"  # stock codes that are not products (POST, M, DOT)
-    cancellation_prefix: str = "C"  # invoice numbers of cancellations start with this
-    match_cancellations: bool = True  # record quantity_canceled on the purchase, or just drop
+    non_product_pattern: str = Field(
+        default=r"^[A-Za-z]+",
+        description="Regular expression matching stock codes that are not products (postage POST,"
+        " manual M, DOT); their lines are dropped. Codes that start with letters: the study's"
+        " rule.",
+    )
+    cancellation_prefix: str = Field(
+        default="C",
+        description="How the invoice numbers of cancellations start; those lines are taken out of"
+        " the purchases. C, as in the UCI data.",
+    )
+    match_cancellations: bool = Field(
+        default=True,
+        description="True: match each cancellation to the purchase it cancels, which records"
+        " quantity_canceled; false: just drop cancellations. True, the study's rule.",
+    )
 
 
 @dg.multi_asset(

@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import delivery
 from rfm_pipeline.core.engine import redact
@@ -87,8 +88,17 @@ def segment_report(
 class ExportConfig(dg.Config):
     """Where a CRM reads the export besides the warehouse's files: a PostgreSQL table."""
 
-    database: str | None = None  # postgresql://user@host:5432/db; the password from PGPASSWORD
-    table: str = "segments"  # or schema.table; one row per customer and week
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL URL to also write the export to (postgresql://user@host:5432/db),"
+        " without the password: it comes from PGPASSWORD or ~/.pgpass. None: the warehouse's files"
+        " only, which need no database.",
+    )
+    table: str = Field(
+        default="segments",
+        description="Table (or schema.table) that receives one row per customer and week; a week's"
+        " rows are replaced in one transaction. segments, the name of what it holds.",
+    )
 
 
 @dg.asset(group_name="delivery", kinds={"pandas"}, code_version="2", partitions_def=weeks)

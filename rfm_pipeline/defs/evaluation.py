@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core.cleaning import CleaningRules, midnight
 from rfm_pipeline.core.evaluation import (
@@ -25,8 +26,17 @@ from rfm_pipeline.defs.weeks import weeks
 class EvaluationConfig(dg.Config):
     """The study's goal 5: fit before the cut-off, test on customers who first buy after it."""
 
-    cutoff: str | None = None  # YYYY-MM-DD; None = `test_days` before the as-of date
-    test_days: int = 70  # from 2011-10-01 to the as-of date 2011-12-10, as in the study
+    cutoff: str | None = Field(
+        default=None,
+        description="Date (YYYY-MM-DD) that splits fitting from testing: models see transactions"
+        " before it and are tested on customers who first buy on or after it. None: test_days"
+        " before the as-of date, so the test moves with the week.",
+    )
+    test_days: int = Field(
+        default=70,
+        description="Days before the as-of date where the cut-off falls when cutoff is not set."
+        " 70: from 2011-10-01 to the as-of date 2011-12-10, as in the study.",
+    )
 
 
 @dg.asset(group_name="models", kinds={"sklearn", "umap"}, code_version="3", partitions_def=weeks)

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import categories, interests
 from rfm_pipeline.core.cleaning import CleaningRules
@@ -21,9 +22,20 @@ from rfm_pipeline.defs.resources import Warehouse
 
 
 class CustomerInterestsConfig(dg.Config):
-    k_min: int = 4
-    k_max: int = 12  # the reference chose 11
-    random_state: int = 42
+    k_min: int = Field(
+        default=4,
+        description="Fewest interest groups KMeans tries. 4 to 12 (with k_max) brackets the"
+        " reference's 11 groups.",
+    )
+    k_max: int = Field(
+        default=12,
+        description="Most interest groups KMeans tries; the best silhouette wins. 12, just above"
+        " the reference's choice of 11.",
+    )
+    random_state: int = Field(
+        default=42,
+        description="Seed of KMeans, fixed so the same customers always give the same groups.",
+    )
 
 
 @dg.asset(group_name="categories", kinds={"duckdb", "sklearn"}, code_version="1")
@@ -81,8 +93,17 @@ def customer_interests(
 class InterestClassifierConfig(dg.Config):
     """The reference protocol: fit before the cut-off, test on the two months after it."""
 
-    cutoff: str = "2011-10-01"
-    random_state: int = 42  # of the split and the models
+    cutoff: str = Field(
+        default="2011-10-01",
+        description="Date (YYYY-MM-DD): categories, groups and classifiers are fitted on invoices"
+        " before it and tested on the customers of the period after it. 2011-10-01, the"
+        " reference's, leaves the bundled data's last two months to test on.",
+    )
+    random_state: int = Field(
+        default=42,
+        description="Seed of the hold-out split and the models, fixed so reruns give the same"
+        " scores.",
+    )
 
 
 @dg.asset(group_name="models", kinds={"sklearn"}, code_version="2")

@@ -2,6 +2,7 @@
 
 import base64
 import datetime as dt
+from decimal import Decimal
 
 import dagster as dg
 import numpy as np
@@ -61,6 +62,8 @@ def _plain(value: object) -> object:
         return None
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, Decimal):  # an exact sum on Spark or PostgreSQL
+        return float(value)
     if isinstance(value, (dt.date, pd.Timestamp)):
         return value.isoformat()
     return value

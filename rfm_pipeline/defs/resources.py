@@ -5,7 +5,7 @@ from typing import Literal
 
 import dagster as dg
 import ibis
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 from upath import UPath
 
 from rfm_pipeline.core.engine import redact, shared_connection
@@ -19,12 +19,39 @@ class Engine(dg.ConfigurableResource):
     expressions. DuckDB spills to `temp_directory` past `memory_limit`. Give a database
     URL without its password: libpq reads `PGPASSWORD` and `~/.pgpass` as usual."""
 
-    backend: Literal["duckdb", "spark", "postgres"] = "duckdb"
-    memory_limit: str = "4GB"
-    threads: int | None = None
-    temp_directory: str | None = None
-    spark_master: str = "local[2]"
-    database: str | None = None  # postgresql://user@host:5432/db, for the postgres engine
+    backend: Literal["duckdb", "spark", "postgres"] = Field(
+        default="duckdb",
+        description="Where the transaction-level work runs: duckdb (in this process), spark or"
+        " postgres. duckdb: nothing to install or start, and it spills to disk past its memory"
+        " limit.",
+    )
+    memory_limit: str = Field(
+        default="4GB",
+        description="DuckDB's memory cap, written as DuckDB writes sizes (4GB, 500MB); past it,"
+        " DuckDB spills to temp_directory. 4GB keeps 100 million lines within a laptop's memory.",
+    )
+    threads: int | None = Field(
+        default=None,
+        description="DuckDB's threads. None: all cores; the results are the same on any number of"
+        " threads.",
+    )
+    temp_directory: str | None = Field(
+        default=None,
+        description="Folder DuckDB spills to past memory_limit; point it at a disk with room."
+        " None: DuckDB's default, a .tmp folder in the working directory.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark's master URL for the spark backend: local[N] for N cores of this"
+        " machine, or a cluster's spark://host:port. local[2]: a light local default for trying"
+        " Spark.",
+    )
+    database: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for the postgres backend (postgresql://user@host:5432/db),"
+        " without the password: it comes from PGPASSWORD or ~/.pgpass. None: no database, the"
+        " other backends need none.",
+    )
 
     def connection(self) -> ibis.BaseBackend:
         return shared_connection(
@@ -57,7 +84,12 @@ class Warehouse(dg.ConfigurableResource):
     files back: the next run does, before it starts.
     """
 
-    base_path: str | None = None  # None: $RFM_PIPELINE_WAREHOUSE, else data/warehouse/
+    base_path: str | None = Field(
+        default=None,
+        description="Folder or URL (s3://, gs://) under which every output is written. None:"
+        " $RFM_PIPELINE_WAREHOUSE, else the project's data/warehouse/, so the environment can move"
+        " it.",
+    )
     _journal: Journal | None = PrivateAttr(default=None)
     _outputs: dict[str, tuple[str, str | None]] = PrivateAttr(default_factory=dict)
 

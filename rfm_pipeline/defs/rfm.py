@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import rfm
 from rfm_pipeline.core.plots import bar_chart
@@ -17,7 +18,12 @@ from rfm_pipeline.defs.weeks import week_of, weeks
 class RfmConfig(dg.Config):
     """The as-of date: only transactions before it count; recency is measured up to it."""
 
-    as_of: str | None = None  # YYYY-MM-DD; None = the week's end, or the day after the data's end
+    as_of: str | None = Field(
+        default=None,
+        description="Date (YYYY-MM-DD) of the RFM table: only earlier transactions count, and"
+        " recency runs up to it. None: the Monday that ends the week, or the day after the last"
+        " invoice if the data ends sooner (2011-12-10, the study's date).",
+    )
 
 
 @dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="6", partitions_def=weeks)
@@ -61,9 +67,21 @@ def rfm_table(
 class RfmScoresConfig(dg.Config):
     """Score edges (4 increasing numbers each); None = this run's quintiles."""
 
-    recency_edges: list[float] | None = None
-    frequency_edges: list[float] | None = None
-    monetary_edges: list[float] | None = None
+    recency_edges: list[float] | None = Field(
+        default=None,
+        description="Four increasing recency values (days) where the R score changes; fewer days"
+        " score higher. None: this run's quintiles; fix them so next week's scores mean the same.",
+    )
+    frequency_edges: list[float] | None = Field(
+        default=None,
+        description="Four increasing frequency values (invoices) where the F score changes. None:"
+        " this run's quintiles; fix them so next week's scores mean the same.",
+    )
+    monetary_edges: list[float] | None = Field(
+        default=None,
+        description="Four increasing monetary values (spend, in the log's currency) where the M"
+        " score changes. None: this run's quintiles; fix them so next week's scores mean the same.",
+    )
 
 
 @dg.asset(group_name="rfm", kinds={"pandas"}, code_version="1", partitions_def=weeks)
@@ -104,8 +122,16 @@ def rfm_scores(
 class FeaturesConfig(dg.Config):
     """The study's preparation: hold out customers above a percentile; optional log transform."""
 
-    outlier_quantile: float = 0.95  # of frequency and of monetary
-    log_transform: bool = False  # sign(x)·log(1+|x|) before scaling; off as in the study
+    outlier_quantile: float = Field(
+        default=0.95,
+        description="Quantile (0-1) of frequency and of monetary above which a customer is an"
+        " outlier: held out of fitting, still segmented. 0.95, the study's 95th percentile.",
+    )
+    log_transform: bool = Field(
+        default=False,
+        description="Pass recency, frequency and monetary through sign(x)·log(1+|x|) before"
+        " scaling, to shorten their long tails. Off, as in the study.",
+    )
 
 
 @dg.asset(group_name="rfm", kinds={"pandas", "sklearn"}, code_version="1", partitions_def=weeks)

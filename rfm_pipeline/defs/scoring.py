@@ -4,6 +4,7 @@ classifier and forecast (`rfm-pipeline predict` runs it too)."""
 import datetime as dt
 
 import dagster as dg
+from pydantic import Field
 from upath import UPath
 
 from rfm_pipeline.core.model_files import SavedModel
@@ -17,8 +18,15 @@ from rfm_pipeline.defs.resources import Engine
 class ScoreConfig(IngestConfig):
     """A transactions file to score, read like the pipeline's input, and where to write."""
 
-    out: str  # .csv or .parquet
-    as_of: str | None = None  # YYYY-MM-DD; None = the day after the file's last invoice
+    out: str = Field(
+        description="File the scored customers are written to, .csv or .parquet. Required: only"
+        " the caller knows where the scores should go.",
+    )
+    as_of: str | None = Field(
+        default=None,
+        description="Date (YYYY-MM-DD) the file's customers are scored at. None: the day after the"
+        " file's last invoice, as the pipeline dates its own log.",
+    )
 
 
 @dg.op(

@@ -5,22 +5,45 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import naming, segments
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
-from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
+from rfm_pipeline.defs.weeks import FRESHNESS, compared_with, previous_week, weeks
 
 
 class CustomerSegmentsConfig(dg.Config):
     """Which segmentation the business uses; None = the documented rule's choice."""
 
-    embedding: str | None = None  # pca, umap or tsne
-    algorithm: str | None = None  # kmeans, gmm, agglomerative or hdbscan
-    max_match_distance: float = naming.MAX_DISTANCE  # a segment's largest move in a week
-    stick_within: float = 0.02  # keep last week's choice while its silhouette is this near
-    # kept solutions this near the best silhouette are tied; the tie goes to fewer segments
-    tie_within: float = 0.02
+    embedding: str | None = Field(
+        default=None,
+        description="Space whose segmentation the business uses: pca, umap or tsne (or value /"
+        " rfm: the forecast's tiers, the RFM grid). None: the documented rule chooses.",
+    )
+    algorithm: str | None = Field(
+        default=None,
+        description="Clustering within that space: kmeans, gmm, agglomerative or hdbscan (tiers or"
+        " grid for value and rfm). None: the documented rule chooses.",
+    )
+    max_match_distance: float = Field(
+        default=naming.MAX_DISTANCE,
+        description="Farthest a segment's centre may move in a week (standard deviations of R, F"
+        " and M) and keep last week's id, name and strategy. 1.0: within one standard deviation it"
+        " is the same group in the same place.",
+    )
+    stick_within: float = Field(
+        default=0.02,
+        description="Silhouette margin: last week's segmentation stays while its silhouette is"
+        " within this of the best, so segments do not change for a hair's difference. 0.02, as"
+        " tie_within.",
+    )
+    tie_within: float = Field(
+        default=0.02,
+        description="Silhouette margin: kept solutions within this of the best are tied, and the"
+        " tie goes to fewer segments. 0.02: other seeds moved UMAP's silhouettes by up to 0.015,"
+        " so less decides nothing.",
+    )
 
 
 @dg.multi_asset(
@@ -40,6 +63,7 @@ class CustomerSegmentsConfig(dg.Config):
             " same place keeps last week's id and name.",
             kinds={"pandas"},
             code_version="6",
+            freshness_policy=FRESHNESS,
         ),
     },
     ins={"previous_registry": previous_week("segment_registry")},

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import spaces
 from rfm_pipeline.core.plots import silhouette_by_k
@@ -19,17 +20,54 @@ from rfm_pipeline.defs.weeks import compared_with, previous_week, weeks
 class SweepConfig(dg.Config):
     """The clustering sweep in one space."""
 
-    k_min: int = 3
-    k_max: int = 8
-    algorithms: list[str] = ["kmeans", "gmm", "agglomerative"]
-    algorithm: str | None = None  # this space's segmentation; None = the best eligible silhouette
-    min_share: float = 0.02  # smallest segment's share of customers for a solution to be chosen
-    random_state: int = 42
-    sample_size: int = 10_000  # above this many non-outliers, fit on a random sample of them
-    stick_within: float = 0.02  # keep last week's k while its silhouette is this near the best
-    # silhouettes this near the best are tied, and the tie goes to fewer segments: the same
-    # features embedded with other seeds (or on another CPU) moved UMAP's by up to 0.015
-    tie_within: float = 0.02
+    k_min: int = Field(
+        default=3,
+        description="Fewest segments each algorithm tries. 3 to 8 (with k_max), the study's range"
+        " for its non-linear spaces.",
+    )
+    k_max: int = Field(
+        default=8,
+        description="Most segments each algorithm tries. 8, the top of the study's range for its"
+        " non-linear spaces.",
+    )
+    algorithms: list[str] = Field(
+        default=["kmeans", "gmm", "agglomerative"],
+        description="Clusterings swept, of kmeans, gmm (Gaussian mixture), agglomerative and"
+        " hdbscan. The first three, the study's for its non-linear spaces.",
+    )
+    algorithm: str | None = Field(
+        default=None,
+        description="The algorithm whose kept solution is this space's segmentation. None: the"
+        " best eligible silhouette, so the space offers its best.",
+    )
+    min_share: float = Field(
+        default=0.02,
+        description="Smallest segment's share of customers (0-1) for a solution to be kept. 0.02"
+        " (2%): a smaller segment is too small to act on.",
+    )
+    random_state: int = Field(
+        default=42,
+        description="Seed of the embedding, the sample and the clusterings, fixed so the same"
+        " input gives the same segments.",
+    )
+    sample_size: int = Field(
+        default=10_000,
+        description="Above this many non-outlier customers, fit and score on a random sample of"
+        " this size and place everyone else. 10,000: above the bundled data's 4,044, so the"
+        " study's figures use everyone, while a large shop's silhouettes stay within memory.",
+    )
+    stick_within: float = Field(
+        default=0.02,
+        description="Silhouette margin: each algorithm keeps last week's k while its silhouette is"
+        " within this of the best, so segments do not change for a hair's difference. 0.02, as"
+        " tie_within.",
+    )
+    tie_within: float = Field(
+        default=0.02,
+        description="Silhouette margin: solutions within this of the best are tied, and the tie"
+        " goes to fewer segments. 0.02: the same features embedded with other seeds (or on another"
+        " CPU) moved UMAP's silhouettes by up to 0.015.",
+    )
 
     def options(self) -> dict[str, float]:
         """The embedding's own options (PCA has none)."""
@@ -39,18 +77,42 @@ class SweepConfig(dg.Config):
 class PcaConfig(SweepConfig):
     """The study's RFM I: PCA(2), KMeans and Gaussian mixtures for k = 2..10."""
 
-    k_min: int = 2
-    k_max: int = 10
-    algorithms: list[str] = ["kmeans", "gmm"]
+    k_min: int = Field(
+        default=2,
+        description="Fewest segments each algorithm tries. 2 to 10 (with k_max), the study's range"
+        " for PCA.",
+    )
+    k_max: int = Field(
+        default=10,
+        description="Most segments each algorithm tries. 10, the top of the study's range for PCA.",
+    )
+    algorithms: list[str] = Field(
+        default=["kmeans", "gmm"],
+        description="Clusterings swept, of kmeans, gmm (Gaussian mixture), agglomerative and"
+        " hdbscan. KMeans and Gaussian mixtures, the study's two for PCA.",
+    )
 
 
 class UmapConfig(SweepConfig):
     """UMAP(2) fitted on the non-outliers, which places new customers with `transform`; KMeans,
     Gaussian mixtures, agglomerative and HDBSCAN over k = 3..8."""
 
-    algorithms: list[str] = ["kmeans", "gmm", "agglomerative", "hdbscan"]
-    n_neighbors: int = 15
-    min_dist: float = 0.1
+    algorithms: list[str] = Field(
+        default=["kmeans", "gmm", "agglomerative", "hdbscan"],
+        description="Clusterings swept, of kmeans, gmm (Gaussian mixture), agglomerative and"
+        " hdbscan. All four: the study had no UMAP space to follow, so every algorithm is"
+        " compared.",
+    )
+    n_neighbors: int = Field(
+        default=15,
+        description="UMAP's neighbourhood size (customers): larger keeps more of the global shape."
+        " 15, the UMAP library's default.",
+    )
+    min_dist: float = Field(
+        default=0.1,
+        description="UMAP's smallest distance between embedded points: smaller packs groups"
+        " tighter. 0.1, the UMAP library's default.",
+    )
 
     def options(self) -> dict[str, float]:
         return {"n_neighbors": self.n_neighbors, "min_dist": self.min_dist}
@@ -61,11 +123,21 @@ class TsneConfig(SweepConfig):
     KMeans, Gaussian mixtures and agglomerative over k = 3..8, each k kept by the study's rule
     (the best silhouette)."""
 
-    perplexity: float = 50.0
-    random_state: int = 100
-    # the study's rule, which this space reproduces: its KMeans silhouettes for k = 4..8 lie
-    # within 0.006 of each other, and the study kept the best, k = 7
-    tie_within: float = 0.0
+    perplexity: float = Field(
+        default=50.0,
+        description="t-SNE's effective number of neighbours per customer. 50, the study's value.",
+    )
+    random_state: int = Field(
+        default=100,
+        description="Seed of the embedding, the sample and the clusterings. 100, the study's t-SNE"
+        " seed, so this space reproduces its figures.",
+    )
+    tie_within: float = Field(
+        default=0.0,
+        description="Silhouette margin: solutions within this of the best are tied, and the tie"
+        " goes to fewer segments. 0: the study kept the best silhouette (KMeans k = 7, though k ="
+        " 4..8 lie within 0.006), and this space reproduces it.",
+    )
 
     def options(self) -> dict[str, float]:
         return {"perplexity": self.perplexity}

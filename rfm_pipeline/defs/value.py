@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 import ibis.expr.types as ir
 import pandas as pd
+from pydantic import Field
 
 from rfm_pipeline.core import value
 from rfm_pipeline.core.cleaning import CleaningRules, lines_before
@@ -23,15 +24,54 @@ from rfm_pipeline.defs.weeks import weeks
 class ValueConfig(dg.Config):
     """The forecast's settings (customer_value uses the ones backtested here) and the cut-offs."""
 
-    horizon_days: int = 90
-    clv_months: int = 12
-    annual_discount_rate: float = 0.10
-    step_days: int = 14  # between the learned layer's training windows
-    min_history_days: int = 30  # before a training window's date
-    max_training_rows: int = 200_000  # customers drawn at random across the windows above it
-    random_state: int = 0
-    cutoffs: list[str] | None = None  # YYYY-MM-DD; None = the first days of `cutoff_count`
-    cutoff_count: int = 4  # months up to the last whose horizon ends by the as-of date
+    horizon_days: int = Field(
+        default=90,
+        description="Days ahead the forecast covers: the probability of buying and the expected"
+        " spend are for this window. 90, a quarter, the period marketing plans for.",
+    )
+    clv_months: int = Field(
+        default=12,
+        description="Months of future spend in the lifetime value (clv_12m). 12: a year, the usual"
+        " lifetime-value horizon.",
+    )
+    annual_discount_rate: float = Field(
+        default=0.10,
+        description="Yearly rate (share, 0.10 = 10%) that discounts future spend in the lifetime"
+        " value. 10%, a common cost of money for a small shop.",
+    )
+    step_days: int = Field(
+        default=14,
+        description="Days between the learned layer's training windows (dates at which a"
+        " customer's history and the horizon after it are taken). 14: every two weeks, so"
+        " consecutive windows differ.",
+    )
+    min_history_days: int = Field(
+        default=30,
+        description="Days of history a training window needs after the log's first day. 30: a"
+        " month, so every window has some history to learn from.",
+    )
+    max_training_rows: int = Field(
+        default=200_000,
+        description="Most customer-windows the learned layer trains on, drawn at random evenly"
+        " across the windows above it. 200,000: above the bundled data's count, and bounded memory"
+        " on a large shop.",
+    )
+    random_state: int = Field(
+        default=0,
+        description="Seed of the window sampling and the learned layer, fixed so the same input"
+        " gives the same forecast.",
+    )
+    cutoffs: list[str] | None = Field(
+        default=None,
+        description="Backtest cut-off dates (YYYY-MM-DD): forecasts are fitted before each and"
+        " scored on the horizon after it. None: the first days of cutoff_count months, the last"
+        " being the last whose horizon ends by the as-of date.",
+    )
+    cutoff_count: int = Field(
+        default=4,
+        description="Number of monthly cut-offs when cutoffs is not set. 4: 2011-06-01 to"
+        " 2011-09-01 on the bundled data, so no choice rests on a single month.",
+    )
 
     def settings(self) -> value.ValueSettings:
         return value.ValueSettings(**self.model_dump(exclude={"cutoffs", "cutoff_count"}))

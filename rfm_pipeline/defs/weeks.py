@@ -1,5 +1,5 @@
 """Weeks: the partitions of the customer-level assets, the weekly job and its schedule, and the
-check that makes a stalled schedule visible.
+freshness policy that makes a stalled schedule visible.
 
 From `rfm_table` on, every customer-level asset is partitioned by week (weeks start on Monday;
 a week's as-of date is the Monday that ends it). The transaction-level assets stay whole: they
@@ -11,20 +11,27 @@ import os
 
 import dagster as dg
 
-from rfm_pipeline.core.weeks import days_stale, week_ended_before
+from rfm_pipeline.core.weeks import week_ended_before
+from rfm_pipeline.settings import first_week
 
-FIRST_WEEK = os.environ.get("RFM_PIPELINE_FIRST_WEEK", "1990-01-01")
-"""The first week (a Monday): far enough back for the history of any shop that keeps one
-(`RFM_PIPELINE_FIRST_WEEK` moves it earlier still)."""
+FIRST_WEEK = first_week()
+"""The first week (a Monday): the week of the shop's first transaction, as the warehouse's data
+records it (`settings.first_week`)."""
 
 WEEKLY_CRON = os.environ.get("RFM_PIPELINE_WEEKLY_CRON", "0 6 * * 1")
 """When the weekly refresh runs (UTC): Monday 06:00, for the week that ended at midnight."""
 
-STALE_AFTER_DAYS = 8.0
-"""The freshness check fails once the newest week's as-of date is older than this."""
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(days=8), warn_window=dt.timedelta(days=7, hours=6)
+)
+"""customer_segments' freshness policy: a warning when Monday's run is six hours late, a
+failure a day after a missed one. Dagster's daemon (`make ui`) evaluates it by the time of the
+newest materialisation, whichever week it was; the asset's page shows the state."""
 
 weeks = dg.WeeklyPartitionsDefinition(start_date=FIRST_WEEK, day_offset=1, end_offset=1)
-"""Weeks from FIRST_WEEK to the current one (still running), named by their Monday."""
+"""Weeks from FIRST_WEEK to the current one (still running), named by their Monday. They end
+with the week under way rather than the newest week of the data: a running code location must
+hold the week its schedule launches on Monday without being reloaded."""
 
 WEEKLY_ASSETS = [
     "rfm_table",
@@ -92,43 +99,17 @@ def compared_with(found: dict, week: str) -> str:
     return f"none: {before} has not been materialised"
 
 
-@dg.asset_check(
-    asset="customer_segments",
-    description=f"Fails when the newest week's as-of date is more than {STALE_AFTER_DAYS:g} days"
-    " old: a day after a missed weekly run.",
-)
-def customer_segments_fresh(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    materialised = context.instance.get_materialized_partitions(dg.AssetKey("customer_segments"))
-    newest = max(materialised, default=None)
-    stale = days_stale(dt.date.fromisoformat(newest) if newest else None, dt.datetime.now(dt.UTC))
-    return dg.AssetCheckResult(
-        passed=stale <= STALE_AFTER_DAYS,
-        metadata={
-            "newest_week": newest or "none",
-            "days_since_its_as_of": round(stale, 1) if stale != float("inf") else -1,
-            "weeks_materialised": len(materialised),
-        },
-    )
-
-
 everything = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.checks(customer_segments_fresh),
+    selection=dg.AssetSelection.all(),
     description="Materialise every asset: the customer-level ones for one week.",
 )
 
 weekly_segmentation = dg.define_asset_job(
     "weekly_segmentation",
-    selection=dg.AssetSelection.assets(*WEEKLY_ASSETS).upstream()
-    - dg.AssetSelection.checks(customer_segments_fresh),
+    selection=dg.AssetSelection.assets(*WEEKLY_ASSETS).upstream(),
     description="One week's segments: refresh the transactions, then every customer-level asset"
     " as of the Monday that ends the week.",
-)
-
-check_freshness = dg.define_asset_job(
-    "check_freshness",
-    selection=dg.AssetSelection.checks(customer_segments_fresh),
-    description="Is the newest week of customer_segments recent enough?",
 )
 
 
@@ -137,17 +118,12 @@ check_freshness = dg.define_asset_job(
     cron_schedule=WEEKLY_CRON,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="The weekly refresh: at each tick (Monday 06:00 UTC unless"
+    " RFM_PIPELINE_WEEKLY_CRON says otherwise) one run of weekly_segmentation for the week that"
+    " ended before it, the transactions first, then every customer-level asset in order. The"
+    " downstream assets follow by this job, not by automation conditions.",
 )
 def weekly_segmentation_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """The week that ended before the tick (Monday 06:00: the week that ended at midnight)."""
     week = week_ended_before(context.scheduled_execution_time).isoformat()
     return dg.RunRequest(run_key=week, partition_key=week)
-
-
-freshness_schedule = dg.ScheduleDefinition(
-    job=check_freshness,
-    cron_schedule="0 7 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Daily freshness check of customer_segments, so a stalled schedule shows.",
-)

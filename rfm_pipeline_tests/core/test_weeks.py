@@ -2,10 +2,7 @@
 
 import datetime as dt
 
-import pytest
-
 from rfm_pipeline.core.weeks import (
-    days_stale,
     week_as_of,
     week_ended_before,
     week_of_as_of,
@@ -31,10 +28,3 @@ def test_a_tick_refreshes_the_week_that_ended_before_it():
     assert week_ended_before(monday) == D("2011-11-28")
     assert week_ended_before(monday + dt.timedelta(days=1)) == D("2011-11-28")
     assert week_ended_before(monday - dt.timedelta(hours=7)) == D("2011-11-21")  # Sunday night
-
-
-def test_days_stale_counts_from_the_newest_weeks_as_of():
-    now = dt.datetime(2011, 12, 13, 12, 0, tzinfo=dt.UTC)
-    assert days_stale(D("2011-11-28"), now) == pytest.approx(8.5)
-    assert days_stale(D("2011-12-05"), now) == pytest.approx(1.5)
-    assert days_stale(None, now) == float("inf")

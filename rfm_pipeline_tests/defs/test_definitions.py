@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from rfm_pipeline.definitions import defs
-from rfm_pipeline.settings import PROJECT_ROOT
+from rfm_pipeline.settings import EARLIEST_WEEK, PROJECT_ROOT
 
 
 def test_definitions_load_with_groups_and_the_everything_job():
@@ -51,3 +51,20 @@ def test_dg_launches_one_asset_for_one_week_on_a_materialised_warehouse(graph, t
     assert launched.returncode == 0, launched.stderr[-2000:]
     table = graph.table("rfm_table", week="2011-11-21")
     assert set(table["as_of"].astype(str)) == {"2011-11-28"}
+
+
+def first_partition(warehouse: Path) -> str:
+    """The first weekly partition the definitions hold when they serve `warehouse`."""
+    code = "from rfm_pipeline.defs.weeks import weeks; print(weeks.get_first_partition_key())"
+    env = {**os.environ, "RFM_PIPELINE_WAREHOUSE": str(warehouse)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_the_weeks_begin_where_the_warehouses_data_begins(graph, tmp_path):
+    # the graph's shop first bought on Wednesday 2010-12-01: its week is that of Monday 11-29
+    assert first_partition(graph.warehouse) == "2010-11-29"
+    assert first_partition(tmp_path) == EARLIEST_WEEK  # no run yet: any log's weeks fit

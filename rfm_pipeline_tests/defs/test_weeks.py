@@ -3,18 +3,24 @@ weeks materialised out of order."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 
 import dagster as dg
 import pandas as pd
 import pytest
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.loader import LoadingContextForTest
+from dagster._core.test_utils import freeze_time
 
 from rfm_pipeline.cli import main
 from rfm_pipeline.core import naming, segments
 from rfm_pipeline.core.delivery import EXPORT_COLUMNS
 from rfm_pipeline.definitions import defs
 from rfm_pipeline.defs.weeks import (
+    FRESHNESS,
     WEEKLY_ASSETS,
     compared_with,
     weekly_segmentation_schedule,
@@ -62,23 +68,49 @@ def test_the_schedule_runs_monday_morning_for_the_week_that_just_ended(tick, wee
     assert request.partition_key == week
 
 
-def freshness(instance) -> dg.AssetCheckEvaluation:
-    result = defs.resolve_job_def("check_freshness").execute_in_process(instance=instance)
-    return result.get_asset_check_evaluations()[0]
+SEGMENTS = dg.AssetKey("customer_segments")
 
 
-def test_freshness_fails_without_a_recent_week_and_passes_with_one():
+def freshness(instance: dg.DagsterInstance, now: dt.datetime) -> FreshnessState:
+    """customer_segments' freshness at `now`, as Dagster's freshness daemon evaluates it."""
+    node = defs.resolve_asset_graph().get(SEGMENTS)
+    evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(node.freshness_policy)]()
+    with freeze_time(now):
+        return asyncio.run(evaluator.evaluate_freshness(LoadingContextForTest(instance), node))
+
+
+def materialise(instance: dg.DagsterInstance, week: str, at: dt.datetime) -> None:
+    with freeze_time(at):
+        instance.report_runless_asset_event(dg.AssetMaterialization(SEGMENTS, partition=week))
+
+
+MONDAY_RUN = dt.datetime(2026, 11, 30, 6, 5, tzinfo=dt.UTC)
+"""When a Monday tick's run materialised the week that ended at midnight, 2026-11-23."""
+
+
+def test_the_newest_week_is_fresh_after_its_monday_run_and_stale_a_day_after_a_missed_one():
+    assert defs.resolve_asset_graph().get(SEGMENTS).freshness_policy == FRESHNESS
+    next_run = MONDAY_RUN + dt.timedelta(weeks=1)
     with dg.instance_for_test() as instance:
-        assert not freshness(instance).passed  # no week at all
-        report = instance.report_runless_asset_event
-        report(dg.AssetMaterialization("customer_segments", partition="2011-11-28"))
-        stale = freshness(instance)
-        assert not stale.passed
-        assert stale.metadata["newest_week"].value == "2011-11-28"
-        today = dt.datetime.now(dt.UTC)
-        last_week = (today.date() - dt.timedelta(days=today.weekday() + 7)).isoformat()
-        report(dg.AssetMaterialization("customer_segments", partition=last_week))
-        assert freshness(instance).passed
+        assert freshness(instance, MONDAY_RUN) == FreshnessState.UNKNOWN  # no week at all
+        materialise(instance, "2026-11-23", MONDAY_RUN)
+        assert freshness(instance, MONDAY_RUN + dt.timedelta(hours=1)) == FreshnessState.PASS
+        assert freshness(instance, next_run - dt.timedelta(minutes=5)) == FreshnessState.PASS
+        # the next Monday's run has not come: six hours late a warning, a day late a failure
+        assert freshness(instance, next_run + dt.timedelta(hours=7)) == FreshnessState.WARN
+        assert freshness(instance, next_run + dt.timedelta(days=1)) == FreshnessState.FAIL
+        materialise(instance, "2026-11-30", next_run + dt.timedelta(days=1, hours=2))
+        assert freshness(instance, next_run + dt.timedelta(days=1, hours=3)) == FreshnessState.PASS
+
+
+def test_the_weekly_job_not_automation_conditions_moves_the_weekly_assets():
+    graph = defs.resolve_asset_graph()
+    assert not [
+        key for key in graph.materializable_asset_keys if graph.get(key).automation_condition
+    ]
+    assert weekly_segmentation_schedule.job_name == "weekly_segmentation"
+    assert "not by automation conditions" in weekly_segmentation_schedule.description
+    assert {s.name for s in defs.schedules} == {"weekly_segmentation_schedule"}
 
 
 SELECTION = [
