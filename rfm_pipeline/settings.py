@@ -93,12 +93,14 @@ def first_week() -> str:
     so that the partitions begin where the data begins; `EARLIEST_WEEK` before any run."""
     from upath import UPath
 
+    from rfm_pipeline.core.weeks import week_start
+
     summary = UPath(_served or warehouse_path()) / "raw_summary.json"
     try:
         first = dt.date.fromisoformat(json.loads(summary.read_text())["first_invoice_date"][:10])
     except (OSError, ValueError, KeyError):
         return EARLIEST_WEEK
-    return (first - dt.timedelta(days=first.weekday())).isoformat()
+    return week_start(first).isoformat()
 
 
 INSTANCE_HEADER = "# Written by rfm_pipeline.settings; delete this line to keep your own edits.\n"
