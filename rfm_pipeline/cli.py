@@ -76,7 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="duckdb",
         help="where the transaction-level assets run (default: duckdb, in process)",
     )
-    run.add_argument("--spark-master", default="local[2]", help="Spark master (default local[2])")
+    run.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="Spark master: local[N], spark://host:7077, or a Spark Connect server's"
+        " sc://host:15002 (default local[2])",
+    )
+    run.add_argument(
+        "--spark-staging",
+        help="with a Spark cluster or Connect server: where tables moved to it are staged, a"
+        " folder every host mounts or s3a://bucket/prefix",
+    )
     run.add_argument(
         "--database",
         help="postgresql://user@host:port/db for --engine postgres"
@@ -228,7 +238,6 @@ def run_config(args: argparse.Namespace, selected: set[str], as_of: str | None =
         "ops": ops,
         "loggers": LOGGERS,
         "resources": {
-            "engine": {"config": engine_config(args)},
             "warehouse": {"config": {"base_path": warehouse_of(args)}},
         },
     }
@@ -239,6 +248,8 @@ def engine_config(args: argparse.Namespace) -> dict[str, object]:
     from rfm_pipeline.core.engine import is_database_url
 
     config: dict[str, object] = {"backend": args.engine, "spark_master": args.spark_master}
+    if args.spark_staging:
+        config["spark_staging"] = args.spark_staging
     if args.threads:
         config["threads"] = args.threads
     database = args.database or (args.input if args.input and is_database_url(args.input) else None)
@@ -317,10 +328,11 @@ def run(args: argparse.Namespace) -> int:
     from rfm_pipeline import settings
 
     settings.serve(warehouse_of(args))  # its weeks, where these definitions load first
-    from rfm_pipeline.definitions import defs
-    from rfm_pipeline.defs.resources import GROUP_TAG
+    from rfm_pipeline.definitions import project_definitions
+    from rfm_pipeline.defs.resources import GROUP_TAG, Engine
     from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weeks
 
+    defs = project_definitions(Engine(**engine_config(args)))
     first_week = weeks.start.date()
     chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
     job = defs.resolve_job_def("everything")

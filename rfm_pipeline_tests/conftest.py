@@ -11,9 +11,12 @@ import ibis
 import pandas as pd
 import pytest
 
+from rfm_pipeline.core import engine
+from rfm_pipeline.core.cleaning import clean_transactions
 from rfm_pipeline.core.engine import connect, redact, shared_connection
-from rfm_pipeline.core.ingest import CANONICAL_SCHEMA
-from rfm_pipeline.settings import WAREHOUSE_ENV
+from rfm_pipeline.core.ingest import CANONICAL_SCHEMA, read_transactions
+from rfm_pipeline.core.rfm import default_as_of, rfm_table
+from rfm_pipeline.settings import BUNDLED_INPUT, WAREHOUSE_ENV
 
 # no test reads or writes the checkout's warehouse, whose data would set the definitions' weeks
 os.environ[WAREHOUSE_ENV] = tempfile.mkdtemp(prefix="rfm_pipeline_warehouse_")
@@ -27,6 +30,7 @@ SLOWEST = [
     "rfm_pipeline_tests/test_determinism.py",
     WIRING,
     "rfm_pipeline_tests/core/test_engine.py",
+    "rfm_pipeline_tests/test_spark_clusters.py",
     "rfm_pipeline_tests/core/test_value.py",
 ]
 """The groups that take longest, longest first (each about 90 s to 220 s of one worker), so
@@ -195,3 +199,37 @@ def object_store():
     store = fsspec.filesystem("memory")
     yield store
     store.rm("/", recursive=True)
+
+
+# ---- the transaction stage on any engine ---------------------------------------------
+
+CLEAN_ORDER = ["invoice_date", "invoice_no", "stock_code", "quantity", "unit_price"]
+
+
+def stage(con, path, **reading) -> dict:
+    """Ingest, clean and RFM on `con`: the figures, and the tables as frames in a fixed order."""
+    result = clean_transactions(read_transactions(con, path, **reading))
+    clean = result.table
+    rfm = rfm_table(clean, default_as_of(clean))
+    return {
+        "funnel": result.funnel,
+        "matching": result.matching,
+        "revenue": round(float(engine.exact_sum(clean.total_price).execute()), 2),
+        "clean": clean.to_pyarrow().to_pandas().sort_values(CLEAN_ORDER, ignore_index=True),
+        "rfm": rfm.to_pyarrow().to_pandas().sort_values("customer_id", ignore_index=True),
+    }
+
+
+def assert_same(expected: dict, got: dict) -> None:
+    assert got["funnel"].equals(expected["funnel"])
+    assert got["matching"] == expected["matching"]
+    assert got["revenue"] == expected["revenue"]
+    for name in ("clean", "rfm"):
+        left, right = expected[name], got[name]
+        assert list(right.columns) == list(left.columns)
+        assert right.astype(str).equals(left.astype(str)), name
+
+
+@pytest.fixture(scope="module")
+def bundled_on_duckdb() -> dict:
+    return stage(engine.connect(), BUNDLED_INPUT)

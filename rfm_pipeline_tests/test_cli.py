@@ -211,6 +211,11 @@ def test_run_on_spark_writes_the_tables_with_spark(home, capsys, uci_parquet, sp
     written = home / "warehouse" / "clean_transactions.parquet"
     assert written.is_dir() and any(written.glob("part-*.parquet"))  # Spark's own parts
     assert len(pd.read_parquet(written)) == 4
+    with dg.DagsterInstance.get() as instance:  # where the UI shows the run's engine
+        event = instance.get_latest_materialization_event(dg.AssetKey("clean_transactions"))
+        metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert (metadata["engine"], metadata["spark_master"]) == ("spark", "local[2]")
+    assert metadata["spark_version"].startswith("4.0.")
 
 
 def test_a_database_password_never_shows(home, capsys, monkeypatch, postgres_url):

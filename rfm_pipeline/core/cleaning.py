@@ -14,6 +14,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from rfm_pipeline.core import engine
+
 SOURCE_COLUMNS = (
     "invoice_no",
     "stock_code",
@@ -129,20 +131,18 @@ def match_cancellations(lines: ir.Table, rules: CleaningRules) -> ir.Table:
     # the study matched against every line that survived the customer, value and duplicate
     # steps; the few cancellations are stored first, so that the lines are then read once,
     # for the purchases, instead of being stored whole for the join
-    cancels = (
+    cancels = engine.cached(
         lines.filter(
             lines.matchable
             & (lines.quantity < 0)
             & (lines.description.fill_null("") != rules.discount_description)
-        )
-        .select(
+        ).select(
             cancel_line_no="line_no",
             customer_id="customer_id",
             stock_code="stock_code",
             cancel_date="invoice_date",
             quantity_canceled=-lines.quantity,
         )
-        .cache()
     )
     purchases = lines.filter(lines.matchable & (lines.quantity > 0)).select(
         purchase_line_no="line_no",
@@ -189,11 +189,11 @@ def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> Cle
     their matches); each query reads the lines afresh, which at scale is much faster than
     storing them all."""
     rules = rules or CleaningRules()
-    lines = flag_lines(raw, rules, repeated_lines(raw).cache())
+    lines = flag_lines(raw, rules, engine.cached(repeated_lines(raw)))
     dropped = count_dropped(lines, rules)
     kept = lines.filter(lines.dropped_by.isnull())
     if rules.match_cancellations:
-        matches = match_cancellations(lines, rules).cache()
+        matches = engine.cached(match_cancellations(lines, rules))
         canceled = canceled_quantities(matches)
         kept = kept.left_join(canceled, kept.line_no == canceled.purchase_line_no)
         quantity_canceled = ibis.coalesce(kept.quantity_canceled, 0)

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
+import weakref
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +25,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.parquet as pq
 from ibis.backends.duckdb import Backend as DuckDBBackend
+from upath import UPath
 
 BACKENDS = ("duckdb", "spark", "postgres")
 """The engines, by the name `--engine` takes."""
@@ -46,32 +49,75 @@ def connect(
     return ibis.duckdb.connect(**options)
 
 
-def connect_spark(master: str = "local[2]", driver_memory: str = "4g") -> ibis.BaseBackend:
-    """Spark through Ibis's PySpark backend: local mode by default, or a cluster's master URL.
+def connect_spark(
+    master: str = "local[2]", staging: str | None = None, driver_memory: str = "4g"
+) -> ibis.BaseBackend:
+    """Spark through Ibis's PySpark backend: local mode (`local[N]`), a cluster's master URL
+    (`spark://host:7077`, `yarn`, `k8s://...`) or a Spark Connect server (`sc://host:15002`,
+    Databricks Connect and other Connect-compatible engines).
 
     Timestamps are wall-clock times (UTC session, Parquet without time zone), and a local
-    run gets as many shuffle partitions as cores instead of Spark's 200.
+    run gets as many shuffle partitions as cores instead of Spark's 200. A session off this
+    machine stages the tables moved to it under `staging` (see `staging`). One process
+    holds one classic session: asking for a second master is refused, not ignored.
     """
     from pyspark.sql import SparkSession
 
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
     cores = re.fullmatch(r"local\[(\d+|\*)\]", master)
-    partitions = (
-        (os.cpu_count() or 2) if cores and cores[1] == "*" else int(cores[1]) if cores else 200
-    )
-    session = (
-        SparkSession.builder.master(master)
-        .appName("rfm_pipeline")
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(2 * partitions))
-        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    return ibis.pyspark.connect(session)
+    if cores:  # a cluster keeps its own number (Spark's adaptive execution merges them)
+        count = (os.cpu_count() or 2) if cores[1] == "*" else int(cores[1])
+        settings["spark.sql.shuffle.partitions"] = str(2 * count)
+    if is_spark_connect(master):  # Connect's own builder, which leaves local sessions possible
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        builder = ConnectSession.builder.remote(master)
+    else:  # settings of the driver, which a Connect server fixes for itself
+        builder = SparkSession.builder.master(master).appName("rfm_pipeline")
+        settings |= {
+            "spark.driver.memory": driver_memory,
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+        }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    if not is_spark_connect(master):
+        running = session.sparkContext.master
+        if running != master:
+            raise ValueError(
+                f"this process already runs a Spark session on {running}; a second one on"
+                f" {master} needs a process of its own"
+            )
+        session.sparkContext.setLogLevel("ERROR")
+    con = ibis.pyspark.connect(session)
+    _spark_sessions[con] = (master, staging)
+    return con
+
+
+_spark_sessions: dict[ibis.BaseBackend, tuple[str, str | None]] = {}
+"""Each Spark connection's master URL and staging location."""
+
+
+def is_spark_connect(master: str) -> bool:
+    """Whether a Spark master URL names a Spark Connect server (`sc://host:port`)."""
+    return master.startswith("sc://")
+
+
+def is_local_spark(master: str) -> bool:
+    """Whether a Spark master runs in this process (`local`, `local[N]`, `local[*]`), so its
+    executors read this machine's files."""
+    return re.fullmatch(r"local(\[(\d+|\*)(, *\d+)?\])?", master) is not None
+
+
+def spark_description(con: ibis.BaseBackend) -> dict[str, str]:
+    """The Spark session a connection runs on: its master URL and Spark's version."""
+    master, _ = _spark_sessions[con]
+    return {"spark_master": master, "spark_version": con.version}
 
 
 def connect_postgres(url: str) -> ibis.BaseBackend:
@@ -112,6 +158,7 @@ def shared_connection(
     temp_directory: str | None = None,
     spark_master: str = "local[2]",
     database: str | None = None,
+    spark_staging: str | None = None,
 ) -> ibis.BaseBackend:
     """One connection per process and settings, so tables loaded for one run can be joined;
     one per database URL (or Spark master) whatever DuckDB's settings, so a table read from
@@ -119,7 +166,7 @@ def shared_connection(
     if backend == "duckdb":
         return connect(memory_limit, threads, temp_directory)
     if backend == "spark":
-        return _shared(connect_spark, spark_master)
+        return _shared(connect_spark, spark_master, spark_staging)
     if backend == "postgres":
         if not database:
             raise ValueError("the postgres engine needs a database URL (--database)")
@@ -128,14 +175,35 @@ def shared_connection(
 
 
 @functools.cache
-def _shared(connect_to, where: str) -> ibis.BaseBackend:
-    return connect_to(where)
+def _shared(connect_to, where: str, *options) -> ibis.BaseBackend:
+    return connect_to(where, *options)
 
 
 def backend_of(expr: ir.Expr | ibis.BaseBackend) -> str:
     """'duckdb', 'spark' or 'postgres': the engine a table or expression runs on."""
     con = expr if isinstance(expr, ibis.BaseBackend) else ibis.get_backend(expr)
     return "spark" if con.name == "pyspark" else con.name
+
+
+def cached(table: ir.Table) -> ir.Table:
+    """The table computed once and kept on its engine for the queries that read it again
+    (Ibis's `cache`). Spark Connect does not cache a query over a file's `_metadata` columns
+    (the line numbers), and Ibis then stops; there the table is checkpointed on the executors
+    instead (`localCheckpoint`, which Connect supports), kept while an expression uses it."""
+    con = ibis.get_backend(table)
+    if backend_of(con) != "spark" or not is_spark_connect(_spark_sessions[con][0]):
+        return table.cache()
+    frame = con._session.sql(con.compile(table)).localCheckpoint()
+    name = ibis.util.gen_name("checkpoint")
+    frame.createOrReplaceTempView(name)
+    kept = con.table(name)
+    weakref.finalize(kept.op(), _release, con, name, frame)
+    return kept
+
+
+def _release(con: ibis.BaseBackend, name: str, frame) -> None:
+    con._session.catalog.dropTempView(name)
+    del frame  # the client's last reference: Connect frees the checkpoint
 
 
 # ---- database URLs ----------------------------------------------------------------------
@@ -193,11 +261,9 @@ def read_parquet_in_order(con: ibis.BaseBackend, path: str | Path) -> ir.Table:
     if backend == "duckdb":
         table = con.read_parquet(str(path), file_row_number=True)
         return table.rename(line_no="file_row_number")
-    if backend == "spark":
-        from pyspark.sql import functions as F
-
+    if backend == "spark":  # an expression in SQL text runs on classic and Connect sessions
         frame = con._session.read.parquet(str(path))
-        frame = frame.select("*", F.col("_metadata.row_index").alias("line_no"))
+        frame = frame.selectExpr("*", "_metadata.row_index AS line_no")
         name = ibis.util.gen_name("source")
         frame.createOrReplaceTempView(name)
         return con.table(name)
@@ -225,7 +291,7 @@ def _copied_out(table: ir.Table) -> pa.RecordBatchReader:
 
     con = ibis.get_backend(table)
     schema = table.schema().to_pyarrow()
-    staged = staging() / f"{ibis.util.gen_name('copy')}.csv"
+    staged = local_staging() / f"{ibis.util.gen_name('copy')}.csv"
     query = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(sql.SQL(con.compile(table)))
     with con.con.cursor() as cursor, cursor.copy(query) as copy, staged.open("wb") as out:
         for chunk in copy:
@@ -260,24 +326,61 @@ def transfer(data: ir.Table | pa.RecordBatchReader, con: ibis.BaseBackend) -> ir
     if backend == "postgres":
         copy_into(con.con, name, batches, temporary=True)
         return con.table(name)
-    path = staging() / f"{name}.parquet"
+    path = staging(con) / f"{name}.parquet"
     _write_batches(batches, path)
     return con.read_parquet(str(path))
 
 
-def _write_batches(batches: pa.RecordBatchReader, path: Path) -> None:
-    with pq.ParquetWriter(path, batches.schema) as writer:
+def _write_batches(batches: pa.RecordBatchReader, path: Path | UPath) -> None:
+    with path.open("wb") as sink, pq.ParquetWriter(sink, batches.schema) as writer:
         for batch in batches:
             writer.write_batch(batch)
 
 
+def staging(con: ibis.BaseBackend | None = None) -> Path | UPath:
+    """Where a table moved to the engine `con` is staged for it to read.
+
+    This machine's temporary folder (`local_staging`) for DuckDB, for a local Spark session and
+    for files read here. A Spark cluster or Connect server runs its executors elsewhere, so
+    it stages under the location its session was given: a folder every host mounts at the
+    same path, or an object store (`s3a://bucket/prefix`); without one it is refused.
+    """
+    if con is None or backend_of(con) != "spark":
+        return local_staging()
+    master, location = _spark_sessions[con]
+    if location:
+        return _shared_staging(location)
+    if is_local_spark(master):
+        return local_staging()
+    raise ValueError(
+        f"Spark at {master} may run its executors on other hosts, which cannot read this"
+        " machine's temporary folder: give a staging location every executor can read"
+        " (--spark-staging: a folder every host mounts, or s3a://bucket/prefix)"
+    )
+
+
 @functools.cache
-def staging() -> Path:
-    """A folder for tables moved between engines and object-store files read here, removed
-    when the process ends."""
+def local_staging() -> Path:
+    """A folder of this machine for tables moved between engines and object-store files read
+    here, removed when the process ends."""
     folder = Path(tempfile.mkdtemp(prefix="rfm_pipeline_staging_"))
     atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+@functools.cache
+def _shared_staging(location: str) -> UPath:
+    """A folder of this process under a shared staging location, removed when it ends."""
+    folder = UPath(location) / f"rfm_pipeline_staging_{uuid.uuid4().hex[:12]}"
+    if folder.protocol in ("", "file", "local"):
+        folder.mkdir(parents=True)
+    atexit.register(_remove_folder, folder)
+    return folder
+
+
+def _remove_folder(folder: UPath) -> None:
+    if folder.exists():
+        folder.fs.rm(folder.path, recursive=True)
 
 
 POSTGRES_TYPES = {

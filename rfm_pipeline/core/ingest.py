@@ -213,7 +213,7 @@ def fingerprints(location: str | Path) -> dict[str, str]:
 def staged(file: UPath) -> Path:
     """A local copy of an object-store file for the engine to read, fetched once per process."""
     key = hashlib.blake2b(str(file).encode(), digest_size=8).hexdigest()
-    local = engine.staging() / f"{key}-{file.name}"
+    local = engine.local_staging() / f"{key}-{file.name}"
     if not local.exists():
         partial = local.with_name(f".{local.name}.part")
         try:

@@ -51,7 +51,7 @@ class ProductCategoriesConfig(dg.Config):
     )
 
 
-@dg.asset(group_name="categories", kinds={"duckdb", "sklearn"}, code_version="1")
+@dg.asset(group_name="categories", kinds={"engine", "sklearn"}, code_version="1")
 def product_categories(
     config: ProductCategoriesConfig, warehouse: Warehouse, clean_transactions: ir.Table
 ) -> dg.Output[pd.DataFrame]:

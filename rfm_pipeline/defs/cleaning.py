@@ -10,6 +10,7 @@ from pydantic import Field
 from rfm_pipeline.core import cleaning
 from rfm_pipeline.core.errors import InputError
 from rfm_pipeline.defs.metadata import plain, table_metadata
+from rfm_pipeline.defs.resources import Engine
 
 
 class CleaningConfig(dg.Config):
@@ -35,7 +36,7 @@ class CleaningConfig(dg.Config):
 
 @dg.multi_asset(
     outs={
-        "clean_transactions": dg.AssetOut(kinds={"duckdb"}, code_version="2"),
+        "clean_transactions": dg.AssetOut(kinds={"engine"}, code_version="2"),
         "cleaning_summary": dg.AssetOut(
             kinds={"json"},
             code_version="2",
@@ -51,7 +52,7 @@ class CleaningConfig(dg.Config):
     ],
 )
 def clean_transactions(
-    config: CleaningConfig, raw_transactions: ir.Table, raw_summary: dict
+    config: CleaningConfig, engine: Engine, raw_transactions: ir.Table, raw_summary: dict
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Purchase lines fit for analysis, with `quantity_canceled` and `total_price`.
 
@@ -76,6 +77,7 @@ def clean_transactions(
         output_name="clean_transactions",
         metadata=plain(
             {
+                **engine.metadata(),
                 "dagster/row_count": int(result.funnel["rows_after"].iloc[-1]),
                 "funnel": table_metadata(result.funnel),
                 **{f"cancellations_{k}": v for k, v in result.matching.items()},

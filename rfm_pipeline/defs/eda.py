@@ -10,7 +10,7 @@ from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 
 
-@dg.asset(group_name="eda", kinds={"duckdb"}, code_version="2")
+@dg.asset(group_name="eda", kinds={"engine"}, code_version="2")
 def eda_report(
     warehouse: Warehouse,
     raw_transactions: ir.Table,

@@ -93,7 +93,7 @@ CODE_VERSION = "3"
 
 @dg.multi_asset(
     outs={
-        "raw_transactions": dg.AssetOut(kinds={"duckdb"}, code_version=CODE_VERSION),
+        "raw_transactions": dg.AssetOut(kinds={"engine"}, code_version=CODE_VERSION),
         "raw_summary": dg.AssetOut(
             kinds={"json"},
             code_version=CODE_VERSION,
@@ -126,7 +126,7 @@ def raw_transactions(
     period = {k: str(summary[k]) for k in ("first_invoice_date", "last_invoice_date")}
     metadata = {
         "source": dg.MetadataValue.path(source) if source == config.path else source,
-        "engine": engine.describe(),
+        **engine.metadata(),
         "dagster/row_count": summary["rows"],
         **period,
         **counts,

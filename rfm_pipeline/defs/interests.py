@@ -38,7 +38,7 @@ class CustomerInterestsConfig(dg.Config):
     )
 
 
-@dg.asset(group_name="categories", kinds={"duckdb", "sklearn"}, code_version="1")
+@dg.asset(group_name="categories", kinds={"engine", "sklearn"}, code_version="1")
 def customer_interests(
     config: CustomerInterestsConfig,
     warehouse: Warehouse,

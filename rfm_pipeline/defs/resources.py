@@ -1,5 +1,6 @@
 """The engine every transaction-level asset runs on, and the warehouse every output goes to."""
 
+import os
 from collections.abc import Callable
 from typing import Literal
 
@@ -8,7 +9,7 @@ import ibis
 from pydantic import Field, PrivateAttr
 from upath import UPath
 
-from rfm_pipeline.core.engine import redact, shared_connection
+from rfm_pipeline.core.engine import redact, shared_connection, spark_description
 from rfm_pipeline.core.storage import Journal, copy_file
 from rfm_pipeline.settings import warehouse_path
 
@@ -43,8 +44,16 @@ class Engine(dg.ConfigurableResource):
     spark_master: str = Field(
         default="local[2]",
         description="Spark's master URL for the spark backend: local[N] for N cores of this"
-        " machine, or a cluster's spark://host:port. local[2]: a light local default for trying"
-        " Spark.",
+        " machine, a cluster's spark://host:7077 (or yarn, k8s://...), or a Spark Connect"
+        " server's sc://host:15002 (Databricks Connect and Connect-compatible engines too)."
+        " local[2]: a light local default for trying Spark.",
+    )
+    spark_staging: str | None = Field(
+        default=None,
+        description="Where a Spark session off this machine (a cluster or a Connect server)"
+        " stages the tables moved to it (a CSV or Excel log, say): a folder every host mounts"
+        " at the same path, or an object store (s3a://bucket/prefix). None: this machine's"
+        " temporary folder, which only a local[N] session can read; others are refused.",
     )
     database: str | None = Field(
         default=None,
@@ -52,6 +61,14 @@ class Engine(dg.ConfigurableResource):
         " without the password: it comes from PGPASSWORD or ~/.pgpass. None: no database, the"
         " other backends need none.",
     )
+
+    @classmethod
+    def from_environment(cls) -> "Engine":
+        """The engine a code location is deployed with: `RFM_PIPELINE_ENGINE`,
+        `RFM_PIPELINE_SPARK_MASTER`, `RFM_PIPELINE_SPARK_STAGING` and `RFM_PIPELINE_DATABASE`
+        where set, else the defaults (DuckDB in process)."""
+        found = {field: os.environ.get(variable) for field, variable in ENGINE_ENV.items()}
+        return cls(**{field: value for field, value in found.items() if value})
 
     def connection(self) -> ibis.BaseBackend:
         return shared_connection(
@@ -61,12 +78,26 @@ class Engine(dg.ConfigurableResource):
             self.temp_directory,
             self.spark_master,
             self.database,
+            self.spark_staging,
         )
 
-    def describe(self) -> str:
-        """The engine as metadata shows it (a database URL without its password)."""
-        where = {"spark": self.spark_master, "postgres": redact(self.database or "")}
-        return f"{self.backend} {where[self.backend]}" if self.backend in where else self.backend
+    def metadata(self) -> dict[str, str]:
+        """The engine as the run's metadata records it: its name and where it runs (a database
+        URL without its password; Spark's master URL and Spark's version)."""
+        if self.backend == "spark":
+            return {"engine": "spark", **spark_description(self.connection())}
+        if self.backend == "postgres":
+            return {"engine": "postgres", "database": redact(self.database or "")}
+        return {"engine": "duckdb"}
+
+
+ENGINE_ENV = {
+    "backend": "RFM_PIPELINE_ENGINE",
+    "spark_master": "RFM_PIPELINE_SPARK_MASTER",
+    "spark_staging": "RFM_PIPELINE_SPARK_STAGING",
+    "database": "RFM_PIPELINE_DATABASE",
+}
+"""The environment variables a deployment sets the engine with, by the field each sets."""
 
 
 class Warehouse(dg.ConfigurableResource):

@@ -11,7 +11,7 @@ from rfm_pipeline.core import rfm
 from rfm_pipeline.core.plots import bar_chart
 from rfm_pipeline.core.weeks import week_as_of
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
-from rfm_pipeline.defs.resources import Warehouse
+from rfm_pipeline.defs.resources import Engine, Warehouse
 from rfm_pipeline.defs.weeks import week_of, weeks
 
 
@@ -26,9 +26,12 @@ class RfmConfig(dg.Config):
     )
 
 
-@dg.asset(group_name="rfm", kinds={"duckdb"}, code_version="6", partitions_def=weeks)
+@dg.asset(group_name="rfm", kinds={"engine"}, code_version="6", partitions_def=weeks)
 def rfm_table(
-    context: dg.AssetExecutionContext, config: RfmConfig, clean_transactions: ir.Table
+    context: dg.AssetExecutionContext,
+    config: RfmConfig,
+    engine: Engine,
+    clean_transactions: ir.Table,
 ) -> dg.Output[ir.Table]:
     """One row per customer: recency (days since the last invoice), frequency (invoices),
     monetary (spend), first and last purchase, tenure_days and avg_order_value, at the as-of date:
@@ -53,6 +56,7 @@ def rfm_table(
         metadata=plain(
             {
                 "as_of": as_of.isoformat(),
+                **engine.metadata(),
                 "dagster/row_count": int(row["customers"]),
                 "recency_mean_days": round(float(row["recency_mean"]), 2),
                 "recency_median_days": float(row["recency_median"]),

@@ -8,43 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from rfm_pipeline.core import engine
-from rfm_pipeline.core.cleaning import clean_transactions
 from rfm_pipeline.core.errors import InputError
 from rfm_pipeline.core.ingest import read_log, read_transactions
-from rfm_pipeline.core.rfm import default_as_of, rfm_table
 from rfm_pipeline.settings import BUNDLED_INPUT
-from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
-
-CLEAN_ORDER = ["invoice_date", "invoice_no", "stock_code", "quantity", "unit_price"]
-
-
-def stage(con, path, **reading) -> dict:
-    """Ingest, clean and RFM on `con`: the figures, and the tables as frames in a fixed order."""
-    result = clean_transactions(read_transactions(con, path, **reading))
-    clean = result.table
-    rfm = rfm_table(clean, default_as_of(clean))
-    return {
-        "funnel": result.funnel,
-        "matching": result.matching,
-        "revenue": round(float(engine.exact_sum(clean.total_price).execute()), 2),
-        "clean": clean.to_pyarrow().to_pandas().sort_values(CLEAN_ORDER, ignore_index=True),
-        "rfm": rfm.to_pyarrow().to_pandas().sort_values("customer_id", ignore_index=True),
-    }
-
-
-def assert_same(expected: dict, got: dict) -> None:
-    assert got["funnel"].equals(expected["funnel"])
-    assert got["matching"] == expected["matching"]
-    assert got["revenue"] == expected["revenue"]
-    for name in ("clean", "rfm"):
-        left, right = expected[name], got[name]
-        assert list(right.columns) == list(left.columns)
-        assert right.astype(str).equals(left.astype(str)), name
-
-
-@pytest.fixture(scope="module")
-def bundled_on_duckdb() -> dict:
-    return stage(engine.connect(), BUNDLED_INPUT)
+from rfm_pipeline_tests.conftest import UCI_ROWS, assert_same, stage, uci_frame
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rfm_pipeline.definitions import defs
+from rfm_pipeline.definitions import ON_ENGINE, defs, project_definitions
+from rfm_pipeline.defs.resources import Engine
 from rfm_pipeline.settings import EARLIEST_WEEK, PROJECT_ROOT
 
 
@@ -23,6 +24,27 @@ def test_definitions_load_with_groups_and_the_everything_job():
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= set(specs)
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"no_null_keys", "funnel_adds_up", "canceled_within_quantity"} <= checks
+
+
+def test_the_transaction_assets_kinds_name_the_engine_they_run_on(monkeypatch):
+    monkeypatch.setenv("RFM_PIPELINE_ENGINE", "spark")
+    monkeypatch.setenv("RFM_PIPELINE_SPARK_MASTER", "sc://spark.example:15002")
+    monkeypatch.setenv("RFM_PIPELINE_SPARK_STAGING", "s3a://bucket/staging")
+    deployed = project_definitions(Engine.from_environment())
+    assert deployed.resources["engine"].spark_master == "sc://spark.example:15002"
+    assert deployed.resources["engine"].spark_staging == "s3a://bucket/staging"
+    specs = {spec.key.to_user_string(): spec for spec in deployed.resolve_all_asset_specs()}
+    on_spark = {name for name, spec in specs.items() if "spark" in spec.kinds}
+    assert on_spark == {
+        "raw_transactions",
+        "clean_transactions",
+        "rfm_table",
+        "eda_report",
+        "product_categories",
+        "customer_interests",
+    }
+    assert specs["product_categories"].kinds == {"spark", "sklearn"}
+    assert not any("duckdb" in spec.kinds or ON_ENGINE in spec.kinds for spec in specs.values())
 
 
 def dg_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
