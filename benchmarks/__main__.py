@@ -46,13 +46,19 @@ def main() -> None:
         " data (default 1,10,50,200; 10,50; 1,10)",
     )
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers: how many")
+    parser.add_argument("--spark-cluster", help="engines: a standalone cluster's spark:// URL")
+    parser.add_argument("--spark-connect", help="engines: a Spark Connect server's sc:// URL")
     args = parser.parse_args()
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     for name in args.names or list(BENCHMARKS):
         options = {
             "scale": {"sizes": tuple(int(n) for n in (args.sizes or "1,10,50,200").split(","))},
-            "engines": {"sizes": tuple(int(n) for n in (args.sizes or "10,50").split(","))},
+            "engines": {
+                "sizes": tuple(int(n) for n in (args.sizes or "10,50").split(",")),
+                "spark_cluster": args.spark_cluster,
+                "spark_connect": args.spark_connect,
+            },
             "incremental": {"sizes": tuple(int(n) for n in (args.sizes or "1,10").split(","))},
             "customers": {"customers": args.customers},
             "value": {"customers": args.customers},

@@ -2,13 +2,17 @@
 
 For each size the scaled log (`scale.scale_up`) goes through the three transaction-level
 assets as the pipeline runs them: each stage reads the stored Parquet of the one before on
-the engine and writes its own from the engine. DuckDB reads the file in process; Spark
-(local[2]) reads it with its own reader and writes folders of parts; PostgreSQL reads the log
-from a table of the database (loaded beforehand, as a shop keeping its log there would have
-it; the load is reported apart) and takes each stored table back with COPY. Every engine's
-RFM table is checked against DuckDB's. Peak memory is sampled every 0.2 s over the process,
-its children (Spark's JVM) and the PostgreSQL server process serving it.
-Run: `python -m benchmarks engines [--sizes 10,50]`.
+the engine and writes its own from the engine. DuckDB reads the file in process; Spark reads
+it with its own reader and writes folders of parts, in local mode (local[2]) and, when their
+URLs are given, on a standalone cluster and through a Spark Connect server (started as the
+README's "Beyond one machine" says); PostgreSQL reads the log from a table of the database
+(loaded beforehand, as a shop keeping its log there would have it; the load is reported
+apart) and takes each stored table back with COPY. Every engine's clean and RFM tables are
+checked against DuckDB's. Peak memory is sampled every 0.2 s over the process, its children
+(local Spark's JVM), the cluster's executors or the Connect server, and the PostgreSQL server
+process serving it.
+Run: `python -m benchmarks engines [--sizes 10,50] [--spark-cluster spark://127.0.0.1:7077]
+[--spark-connect sc://127.0.0.1:15002]`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 from benchmarks.scale import scaled_logs
 
 DATABASE = os.environ.get("RFM_PIPELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-ENGINES = ("duckdb", "spark", "postgres")
+SPARK_SERVICES = ("org.apache.spark.executor.", "org.apache.spark.sql.connect.service.")
+"""The command lines of the JVMs that do a remote Spark session's work."""
 
 
 def rss_mib(pids: set[int]) -> float:
@@ -54,17 +59,33 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-class PeakMemory:
-    """Samples the memory of this process tree (and extra pids) until stopped."""
+def spark_services() -> set[int]:
+    """The processes doing a cluster's or a Connect server's work on this machine."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if any(name in text for name in SPARK_SERVICES):
+            found.add(int(cmdline.parent.name))
+    return found
 
-    def __init__(self, extra: set[int] = frozenset()) -> None:
-        self.extra, self.peak, self._stop = set(extra), 0.0, threading.Event()
+
+class PeakMemory:
+    """Samples the memory of this process tree and extra pids (given, or found by `more`
+    at each sample) until stopped."""
+
+    def __init__(self, extra: set[int] = frozenset(), more=lambda: set()) -> None:
+        self.extra, self.more = set(extra), more
+        self.peak, self._stop = 0.0, threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._stop.wait(0.2):
-            self.peak = max(self.peak, rss_mib(descendants(os.getpid()) | self.extra))
+            pids = descendants(os.getpid()) | self.extra | self.more()
+            self.peak = max(self.peak, rss_mib(pids))
 
     def stop(self) -> float:
         self._stop.set()
@@ -72,7 +93,7 @@ class PeakMemory:
         return round(self.peak)
 
 
-def stage(backend: str, source: str, folder: Path) -> dict:
+def stage(backend: str, source: str, folder: Path, master: str = "local[2]") -> dict:
     """One engine's ingest, clean and RFM, each stored and read back as the assets do."""
     from upath import UPath
 
@@ -82,12 +103,18 @@ def stage(backend: str, source: str, folder: Path) -> dict:
 
     started = time.perf_counter()
     con = engine.shared_connection(
-        backend, memory_limit="4GB", database=DATABASE, temp_directory=str(folder / "spill")
+        backend,
+        memory_limit="4GB",
+        database=DATABASE,
+        temp_directory=str(folder / "spill"),
+        spark_master=master,
+        spark_staging=str(folder / "staging"),
     )
     server = set()
     if backend == "postgres":
         server = {int(con.raw_sql("SELECT pg_backend_pid()").fetchone()[0])}
-    memory = PeakMemory(server)
+    remote = backend == "spark" and not engine.is_local_spark(master)
+    memory = PeakMemory(server, spark_services if remote else lambda: set())
     connected = time.perf_counter()
     reading = {"table": "bench_transactions"} if backend == "postgres" else {}
     write_table(read_transactions(con, source, **reading), UPath(folder / "raw.parquet"))
@@ -124,17 +151,35 @@ def load_into_postgres(source: Path) -> float:
     return round(time.perf_counter() - started, 1)
 
 
-def same_rfm(folder: Path, backend: str) -> bool:
+def same_tables(folder: Path, setup: str) -> bool:
+    """Whether a setup's clean and RFM tables equal DuckDB's, row for row."""
     import pandas as pd
 
-    def read(name: str) -> pd.DataFrame:
-        table = pd.read_parquet(folder / name / "rfm.parquet")
-        return table.sort_values("customer_id", ignore_index=True).astype(str)
+    def read(name: str, table: str) -> pd.DataFrame:
+        frame = pd.read_parquet(folder / name / table).astype(str)
+        return frame.sort_values(list(frame.columns), ignore_index=True)
 
-    return read(backend).equals(read("duckdb"))
+    tables = ("clean.parquet", "rfm.parquet")
+    return all(read(setup, table).equals(read("duckdb", table)) for table in tables)
 
 
-def run(repeats: int = 1, reference_repeats: int = 1, sizes: tuple[int, ...] = (10, 50)):
+def setups(spark_cluster: str | None, spark_connect: str | None) -> dict[str, tuple[str, str]]:
+    """The engines measured, by name: (backend, Spark master)."""
+    found = {"duckdb": ("duckdb", ""), "spark-local": ("spark", "local[2]")}
+    if spark_cluster:
+        found["spark-cluster"] = ("spark", spark_cluster)
+    if spark_connect:
+        found["spark-connect"] = ("spark", spark_connect)
+    return found | {"postgres": ("postgres", "")}
+
+
+def run(
+    repeats: int = 1,
+    reference_repeats: int = 1,
+    sizes: tuple[int, ...] = (10, 50),
+    spark_cluster: str | None = None,
+    spark_connect: str | None = None,
+):
     rows = []
     for size, folder, source, lines in scaled_logs(sizes):
         row = {
@@ -142,28 +187,31 @@ def run(repeats: int = 1, reference_repeats: int = 1, sizes: tuple[int, ...] = (
             "lines": lines,
             "postgres_load_seconds": load_into_postgres(source),
         }
-        for backend in ENGINES:
-            (folder / backend).mkdir()
+        for name, (backend, master) in setups(spark_cluster, spark_connect).items():
+            out = folder / name
+            (out / "staging").mkdir(parents=True)
             where = DATABASE if backend == "postgres" else str(source)
-            command = [
-                sys.executable,
-                "-m",
-                "benchmarks.engines",
-                backend,
-                where,
-                str(folder / backend),
-            ]
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
-            row[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-            row[backend]["same_rfm_as_duckdb"] = same_rfm(folder, backend)
-            print(json.dumps({size: {backend: row[backend]}}), flush=True)
+            command = [sys.executable, "-m", "benchmarks.engines", backend, where, str(out)]
+            # a cluster's executors get the memory local mode's driver has
+            environment = {
+                **os.environ,
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "SPARK_EXECUTOR_MEMORY": "4g",
+            }
+            done = subprocess.run(
+                [*command, master], capture_output=True, text=True, check=True, env=environment
+            )
+            row[name] = json.loads(done.stdout.strip().splitlines()[-1])
+            row[name]["same_tables_as_duckdb"] = same_tables(folder, name)
+            print(json.dumps({size: {name: row[name]}}), flush=True)
         rows.append(row)
     return {
-        "benchmark": "ingest + clean + RFM on DuckDB, Spark local[2] and PostgreSQL",
+        "benchmark": "ingest + clean + RFM on DuckDB, Spark (local[2], a standalone cluster,"
+        " Spark Connect) and PostgreSQL",
         "sizes": rows,
     }
 
 
 if __name__ == "__main__":
     backend, source, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    print(json.dumps(stage(backend, source, folder)))
+    print(json.dumps(stage(backend, source, folder, sys.argv[4] or "local[2]")))

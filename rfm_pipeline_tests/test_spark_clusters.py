@@ -15,10 +15,19 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from upath import UPath
 
 from rfm_pipeline.core import engine
+from rfm_pipeline.core.ingest import read_log
+from rfm_pipeline.core.storage import write_table
 from rfm_pipeline.settings import BUNDLED_INPUT
-from rfm_pipeline_tests.conftest import CLEAN_ORDER, assert_same, stage, unavailable
+from rfm_pipeline_tests.conftest import (
+    CLEAN_ORDER,
+    UCI_ROWS,
+    assert_same,
+    stage,
+    unavailable,
+)
 
 
 def free_port() -> int:
@@ -156,3 +165,26 @@ def test_a_remote_session_without_a_shared_staging_location_is_refused(services,
         engine.transfer(pa.table({"a": [1]}).to_reader(), con)
     moved = engine.transfer(pa.table({"a": [1, 2]}).to_reader(), spark)
     assert moved.a.sum().execute() == 3  # a local session stages on this machine
+
+
+def test_an_object_store_log_reaches_a_remote_session_through_its_staging(
+    services, tmp_path, uci_parquet, object_store
+):
+    """The log is fetched here, so the executors read it from the staging location, not from
+    this machine's copy; the table is the one DuckDB reads."""
+    object_store.put_file(str(uci_parquet), "/shop/log.parquet")
+    con = engine.connect_spark(services["connect"], staging=str(tmp_path))
+    got = read_log(con, "memory://shop/log.parquet").table.to_pyarrow().to_pandas()
+    expected = read_log(engine.connect(), uci_parquet).table.to_pyarrow().to_pandas()
+    assert len(got) == len(UCI_ROWS)
+    assert list(tmp_path.glob("rfm_pipeline_staging_*/*.parquet"))  # read from there
+    assert got.sort_values("line_no", ignore_index=True).astype(str).equals(expected.astype(str))
+
+
+def test_a_remote_session_never_writes_a_table_through_this_machine(services, tmp_path):
+    con = engine.connect_spark(services["connect"], staging=str(tmp_path))
+    table = con.sql("SELECT 1 AS a")
+    with pytest.raises(ValueError, match="give a --warehouse folder every host mounts"):
+        write_table(table, UPath("memory://warehouse/a.parquet"))
+    write_table(table, UPath(tmp_path / "a.parquet"))  # a shared folder: written in place
+    assert pd.read_parquet(tmp_path / "a.parquet")["a"].tolist() == [1]

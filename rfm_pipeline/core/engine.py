@@ -114,6 +114,12 @@ def is_local_spark(master: str) -> bool:
     return re.fullmatch(r"local(\[(\d+|\*)(, *\d+)?\])?", master) is not None
 
 
+def runs_elsewhere(con: ibis.BaseBackend) -> bool:
+    """Whether the engine's workers may run on other hosts (a Spark cluster, a Connect
+    server), so that they read and write only locations every host reaches."""
+    return backend_of(con) == "spark" and not is_local_spark(_spark_sessions[con][0])
+
+
 def spark_description(con: ibis.BaseBackend) -> dict[str, str]:
     """The Spark session a connection runs on: its master URL and Spark's version."""
     master, _ = _spark_sessions[con]
@@ -350,7 +356,7 @@ def staging(con: ibis.BaseBackend | None = None) -> Path | UPath:
     master, location = _spark_sessions[con]
     if location:
         return _shared_staging(location)
-    if is_local_spark(master):
+    if not runs_elsewhere(con):
         return local_staging()
     raise ValueError(
         f"Spark at {master} may run its executors on other hosts, which cannot read this"

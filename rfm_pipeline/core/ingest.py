@@ -119,12 +119,14 @@ def read_source(
     if is_object_store(path):
         if not files[0].is_file():
             raise InputError(path, "not found: no such file, nor files under it")
+        reader = engine.connect() if engine.runs_elsewhere(con) else con  # its copy is here
         try:
-            return read_source(
-                con, staged(files[0]), fmt or detect_format(path), encoding, delimiter, sheet
+            log = read_source(
+                reader, staged(files[0]), fmt or detect_format(path), encoding, delimiter, sheet
             )
         except InputError as error:  # named as the user named it, not by its local copy
             raise InputError(path, error.problem, error.column, error.values) from None
+        return log if reader is con else engine.transfer(log, con)
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
-from rfm_pipeline.core.engine import copy_into, redact, write_parquet
+from rfm_pipeline.core.engine import copy_into, redact, runs_elsewhere, write_parquet
 
 Tabular = ir.Table | pd.DataFrame | pa.Table
 
@@ -33,6 +34,13 @@ def write_table(table: Tabular, path: UPath) -> None:
 
     Ibis tables are written by their engine (never through pandas); frames through pyarrow.
     """
+    remote = isinstance(table, ir.Table) and runs_elsewhere(ibis.get_backend(table))
+    if remote and not is_local(path):  # its executors would write to their own folders
+        raise ValueError(
+            f"{path}: Spark on a cluster writes tables from its executors, which cannot"
+            " reach this machine's temporary folder for the upload: give a --warehouse"
+            " folder every host mounts"
+        )
     atomically(path, lambda local: _write(table, local))
 
 
