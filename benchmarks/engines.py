@@ -28,8 +28,9 @@ from pathlib import Path
 from benchmarks.scale import scaled_logs
 
 DATABASE = os.environ.get("RFM_PIPELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-SPARK_SERVICES = ("org.apache.spark.executor.", "org.apache.spark.sql.connect.service.")
-"""The command lines of the JVMs that do a remote Spark session's work."""
+SPARK_SERVICES = {"spark": "org.apache.spark.executor.", "sc": "SparkConnectServer"}
+"""In the command line of the JVMs that do a remote session's work, by the master's scheme:
+a cluster's executors, or the Connect server."""
 
 
 def rss_mib(pids: set[int]) -> float:
@@ -59,15 +60,16 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def spark_services() -> set[int]:
-    """The processes doing a cluster's or a Connect server's work on this machine."""
+def spark_services(master: str) -> set[int]:
+    """The processes doing the work of a cluster's or a Connect server's sessions here."""
+    name = SPARK_SERVICES[master.partition("://")[0]]
     found = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if any(name in text for name in SPARK_SERVICES):
+        if name in text:
             found.add(int(cmdline.parent.name))
     return found
 
@@ -114,7 +116,7 @@ def stage(backend: str, source: str, folder: Path, master: str = "local[2]") -> 
     if backend == "postgres":
         server = {int(con.raw_sql("SELECT pg_backend_pid()").fetchone()[0])}
     remote = backend == "spark" and not engine.is_local_spark(master)
-    memory = PeakMemory(server, spark_services if remote else lambda: set())
+    memory = PeakMemory(server, (lambda: spark_services(master)) if remote else lambda: set())
     connected = time.perf_counter()
     reading = {"table": "bench_transactions"} if backend == "postgres" else {}
     write_table(read_transactions(con, source, **reading), UPath(folder / "raw.parquet"))
