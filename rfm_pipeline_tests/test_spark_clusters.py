@@ -64,9 +64,14 @@ class Service:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=60)
+        """Asked to stop, then killed: a Connect server waits for its open sessions."""
+        for sent in (signal.SIGTERM, signal.SIGKILL):
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, sent)
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    continue
 
 
 def connect_jar() -> Path:
