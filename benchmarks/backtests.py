@@ -70,20 +70,14 @@ def backtest_log(path: Path) -> dict:
     settings = value.ValueSettings()
     cutoffs = value.default_cutoffs(as_of, settings.horizon_days, 4)
     started = time.perf_counter()
-    result = value.backtest(
-        raw,
-        clean,
-        cutoffs,
-        CleaningRules(),
-        settings,
-        lambda then: value.groupings_at(then, {}, then),
-    )
+    result = value.backtest(raw, clean, cutoffs, CleaningRules(), settings)
     seconds = time.perf_counter() - started
+    groupings = value.grouping_scores(result.outcomes, pd.DataFrame(), {})  # grid, deciles
     model = value.fit_value(
         value.purchase_days(clean), as_of, settings, weights=value.chosen_weights(result.scores)
     )
     parameters = model.probabilistic.parameters
-    scores = result.scores.reindex(columns=COLUMNS)
+    scores = pd.concat([result.scores, groupings], ignore_index=True).reindex(columns=COLUMNS)
     return {
         "as_of": as_of.isoformat(),
         "backtest_seconds": round(seconds, 1),

@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import logging
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -540,25 +539,29 @@ BG/NBD + Gamma-Gamma is, and no further off where it is not."""
 
 @dataclass
 class Backtest:
-    """Per cut-off and forecast or grouping: `scores` rows (the forecasts' with their learned
-    layer's weights); per cut-off, forecast and decile: `calibration`; per part of the learned
-    layer and weight: `weights` (`choose_weights`); the cut-offs skipped, with the reason."""
+    """Per cut-off and forecast (and the forecast's value tiers): `scores` rows (the
+    forecasts' with their learned layer's weights); per cut-off, forecast and decile:
+    `calibration`; per part of the learned layer and weight: `weights` (`choose_weights`);
+    per cut-off and customer: `outcomes` (`Cutoff.outcomes`), for scoring groupings later
+    (`grouping_scores`); the cut-offs skipped, with the reason."""
 
     scores: pd.DataFrame
     calibration: pd.DataFrame
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
 class Cutoff:
     """One cut-off's customers: their spend in the horizon after it, each layer's figures
-    (`ValueModel.parts`) and the groupings' `grouped_scores` rows."""
+    (`ValueModel.parts`), and `outcomes`: every customer's R, F and M at the cut-off with the
+    spend in the horizon after it (`future_spend`; empty for a customer with no forecast)."""
 
     cutoff: dt.date
     actual: np.ndarray
     parts: dict[str, np.ndarray]
-    groupings: list[dict]
+    outcomes: pd.DataFrame
 
     def scores(self, buyer_weight: float, spend_weight: float) -> dict:
         """`scores` of the forecast with the learned layer at these weights."""
@@ -574,22 +577,19 @@ def backtest_cutoff(
     after: ir.Table,
     cutoff: dt.date,
     settings: ValueSettings,
-    groupings: dict[str, pd.Series] | None = None,
+    rfm_then: pd.DataFrame,
 ) -> Cutoff:
     """Fit on `before` (the lines before the cut-off, cleaned on their own), score the horizon
-    after it from `after` (the lines the week knows, cleaned together); `groupings` name each
-    customer's group at the cut-off (index: customer id) and are scored with `grouped_scores`."""
+    after it from `after` (the lines the week knows, cleaned together); `rfm_then` is the RFM
+    table at the cut-off, kept in the outcomes."""
     days = purchase_days(before)
     known = history(days, cutoff)
     model = fit_value(days, cutoff, settings, known)
     ahead = history(purchase_days(after), cutoff, settings.horizon_days)
     actual = known[["customer_id"]].merge(ahead[["customer_id", "future_spend"]], how="left")
-    actual = actual["future_spend"].fillna(0.0).to_numpy()
-    rows = []
-    for name, groups in (groupings or {}).items():
-        labels = groups.reindex(known["customer_id"]).fillna(-1).reset_index(drop=True)
-        rows.append({"model": name, **grouped_scores(actual, labels)})
-    return Cutoff(cutoff, actual, model.parts(known), rows)
+    actual["future_spend"] = actual["future_spend"].fillna(0.0)
+    outcomes = rfm_then[["customer_id", *rfm.RFM_COLUMNS]].merge(actual, how="left")
+    return Cutoff(cutoff, actual["future_spend"].to_numpy(), model.parts(known), outcomes)
 
 
 def shortfall(part: str, scored: dict, base: dict) -> str | None:
@@ -764,12 +764,11 @@ def backtest(
     cutoffs: list[dt.date],
     rules: CleaningRules,
     settings: ValueSettings,
-    groupings: Callable[[pd.DataFrame], dict[str, pd.Series]] | None = None,
 ) -> Backtest:
     """`backtest_cutoff` at every cut-off, the lines before each cleaned on their own, then the
-    learned layer's weights chosen over them all (`choose_weights`); `groupings` turn the RFM
-    table at a cut-off into named groups (see `groupings_at`). A cut-off with too little
-    history is skipped (and said so); with none left it raises."""
+    learned layer's weights chosen over them all (`choose_weights`). It needs no segmentation:
+    they are scored from its `outcomes` where one is chosen (`grouping_scores`). A cut-off
+    with too little history is skipped (and said so); with none left it raises."""
     parts, skipped = [], []
     for cutoff in cutoffs:
         before, _ = cleaned_before(raw, cutoff, rules)
@@ -777,8 +776,7 @@ def backtest(
             rfm_then = rfm.rfm_table(before, cutoff).execute()
             if len(rfm_then) < MIN_CUSTOMERS:
                 raise NotEnoughData(f"{len(rfm_then)} customers (at least {MIN_CUSTOMERS} needed)")
-            named = groupings(rfm_then) if groupings else {}
-            parts.append(backtest_cutoff(before, after, cutoff, settings, named))
+            parts.append(backtest_cutoff(before, after, cutoff, settings, rfm_then))
         except NotEnoughData as reason:
             skipped.append(f"{cutoff}: {reason}")
     if not parts:
@@ -791,13 +789,40 @@ def backtest(
             blend(cut.parts["p_bgnbd"], cut.parts["p_learned"], chosen[0]), cut.spend(chosen[1])
         )
         tiered = {"model": TIERS, **grouped_scores(cut.actual, pd.Series(tiers))}
-        for row in [*_forecast_rows(cut, chosen), *cut.groupings, tiered]:
+        for row in [*_forecast_rows(cut, chosen), tiered]:
             rows.append({**row, "cutoff": cut.cutoff.isoformat()})
         for name, spend in ((MODEL, cut.spend(chosen[1])), (BASELINE, cut.spend(0.0))):
             curves.append(
                 calibration(cut.actual, spend).assign(model=name, cutoff=cut.cutoff.isoformat())
             )
-    return Backtest(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), weights, skipped)
+    outcomes = pd.concat(
+        [cut.outcomes.assign(cutoff=cut.cutoff.isoformat()) for cut in parts], ignore_index=True
+    )
+    return Backtest(
+        pd.DataFrame(rows), pd.concat(curves, ignore_index=True), weights, outcomes, skipped
+    )
+
+
+OUTCOME_COLUMNS = ["customer_id", *rfm.RFM_COLUMNS, "future_spend", "cutoff"]
+"""`Backtest.outcomes`' columns."""
+
+
+def grouping_scores(
+    outcomes: pd.DataFrame, rfm_now: pd.DataFrame, labelled: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """How much of the horizon after each of the backtest's cut-offs each grouping explains
+    (`grouped_scores` rows with `cutoff`): the 11-cell grid and frequency deciles at the
+    cut-off, and this week's segmentations carried there (`groupings_at`), from the backtest's
+    `outcomes` alone, without fitting anything again."""
+    rows = []
+    for cutoff, then in outcomes.groupby("cutoff", sort=True):
+        then = then.reset_index(drop=True)
+        scored = then[then["future_spend"].notna()]
+        actual = scored["future_spend"].to_numpy()
+        for name, groups in groupings_at(rfm_now, labelled, then).items():
+            labels = groups.reindex(scored["customer_id"]).fillna(-1).reset_index(drop=True)
+            rows.append({"model": name, **grouped_scores(actual, labels), "cutoff": cutoff})
+    return pd.DataFrame(rows)
 
 
 def summary(result: Backtest) -> pd.DataFrame:

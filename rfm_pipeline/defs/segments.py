@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from rfm_pipeline.core import naming, segments
+from rfm_pipeline.core import naming, segments, value
 from rfm_pipeline.defs.metadata import image_metadata, plain, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
 from rfm_pipeline.defs.weeks import FRESHNESS, compared_with, previous_week, weeks
@@ -81,6 +81,7 @@ def customer_segments(
     umap_sweep: pd.DataFrame,
     tsne_sweep: pd.DataFrame,
     value_backtest: pd.DataFrame,
+    backtest_outcomes: pd.DataFrame,
     rfm_table: pd.DataFrame,
     customer_value: pd.DataFrame,
     previous_registry: dict[str, pd.DataFrame],
@@ -98,7 +99,9 @@ def customer_segments(
         **segments.by_rule(rfm_table, customer_value),
     }
     sweeps = {"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep}
-    kept = segments.comparison(sweeps, value_backtest)
+    labelled = value.kept_labels(segments.comparison(sweeps), tables)
+    scored = value.grouping_scores(backtest_outcomes, rfm_table, labelled)
+    kept = segments.comparison(sweeps, pd.concat([value_backtest, scored], ignore_index=True))
     embedding, algorithm = segments.choose(
         kept,
         config.embedding,
@@ -132,6 +135,7 @@ def customer_segments(
         **_choice_metadata(config, kept, (embedding, algorithm), tables[embedding]),
         "usual_gap_days": round(gap, 1),
         **_segments_metadata(carried, kept),
+        "segmentation_backtest": table_metadata(scored.round(4)),  # per cut-off
     }
     yield dg.Output(carried.table, output_name="customer_segments", metadata=plain(metadata))
 

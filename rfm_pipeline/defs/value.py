@@ -14,7 +14,6 @@ from rfm_pipeline.core.cleaning import CleaningRules, lines_before
 from rfm_pipeline.core.errors import NotEnoughData
 from rfm_pipeline.core.plots import calibration_plot
 from rfm_pipeline.core.rfm import as_of_date
-from rfm_pipeline.core.segments import comparison
 from rfm_pipeline.defs.io_managers import carried
 from rfm_pipeline.defs.metadata import image_metadata, plain, skipped, table_metadata
 from rfm_pipeline.defs.resources import Warehouse
@@ -77,7 +76,20 @@ class ValueConfig(dg.Config):
         return value.ValueSettings(**self.model_dump(exclude={"cutoffs", "cutoff_count"}))
 
 
-@dg.asset(group_name="value", kinds={"pymc", "sklearn"}, code_version="2", partitions_def=weeks)
+@dg.multi_asset(
+    outs={
+        "value_backtest": dg.AssetOut(kinds={"pymc", "sklearn"}, code_version="3"),
+        "backtest_outcomes": dg.AssetOut(
+            kinds={"pandas"},
+            code_version="1",
+            description="Per cut-off of the backtest and customer: R, F and M at the cut-off"
+            " and the spend in the horizon after it (`future_spend`), which the choice of a"
+            " segmentation scores each grouping against, without fitting anything again.",
+        ),
+    },
+    group_name="value",
+    partitions_def=weeks,
+)
 def value_backtest(
     context: dg.AssetExecutionContext,
     config: ValueConfig,
@@ -85,49 +97,38 @@ def value_backtest(
     raw_transactions: ir.Table,
     clean_transactions: ir.Table,
     rfm_table: pd.DataFrame,
-    pca_segmentation: pd.DataFrame,
-    umap_segmentation: pd.DataFrame,
-    tsne_segmentation: pd.DataFrame,
-    pca_sweep: pd.DataFrame,
-    umap_sweep: pd.DataFrame,
-    tsne_sweep: pd.DataFrame,
     cleaning_summary: dict,
-) -> dg.Output[pd.DataFrame]:
-    """Per cut-off and forecast or segmentation: AUC for buying in the horizon, R² and mean
-    absolute error of the spend, predicted and actual total. Each forecast is fitted on the
-    lines before the cut-off (cleaned on their own); the segmentations are scored by how much
-    of the horizon their groups explain (the 11-cell RFM grid, frequency deciles and each kept
-    solution of this week's spaces, carried to the cut-off by RFM alone).
+) -> Iterator[dg.Output]:
+    """Per cut-off and forecast: AUC for buying in the horizon, R² and mean absolute error of
+    the spend, predicted and actual total; and the forecast's value tiers, scored as a
+    segmentation. Each forecast is fitted on the lines before the cut-off (cleaned on their
+    own). It needs no segmentation, so it runs beside the spaces; what happened after each
+    cut-off is kept in `backtest_outcomes` for scoring them.
     """
     as_of = as_of_date(rfm_table)
     settings = config.settings()
     cutoffs = [dt.date.fromisoformat(c) for c in config.cutoffs or []] or value.default_cutoffs(
         as_of, settings.horizon_days, config.cutoff_count
     )
-    kept = comparison({"pca": pca_sweep, "umap": umap_sweep, "tsne": tsne_sweep})
-    labelled = value.kept_labels(
-        kept, {"pca": pca_segmentation, "umap": umap_segmentation, "tsne": tsne_segmentation}
-    )
     known = lines_before(clean_transactions, as_of)
     rules = CleaningRules(**cleaning_summary["rules"])
     metadata = {"settings": dg.MetadataValue.json(dataclasses.asdict(settings))}
     try:
-        result = value.backtest(
-            raw_transactions,
-            known,
-            cutoffs,
-            rules,
-            settings,
-            lambda then: value.groupings_at(rfm_table, labelled, then),
-        )
+        result = value.backtest(raw_transactions, known, cutoffs, rules, settings)
     except NotEnoughData as reason:
         metadata |= skipped(reason)
         scores = pd.DataFrame(columns=["cutoff", "model"])
+        outcomes = pd.DataFrame(columns=value.OUTCOME_COLUMNS)
     else:
         metadata |= _backtest_metadata(result, settings, warehouse, context.partition_key)
-        scores = result.scores
+        scores, outcomes = result.scores, result.outcomes
     scores.attrs["settings"] = dataclasses.asdict(settings)  # what customer_value fits with
-    return dg.Output(scores, metadata=plain(metadata))
+    yield dg.Output(scores, output_name="value_backtest", metadata=plain(metadata))
+    yield dg.Output(
+        outcomes,
+        output_name="backtest_outcomes",
+        metadata=plain({"dagster/row_count": len(outcomes)}),
+    )
 
 
 def _backtest_metadata(

@@ -44,6 +44,7 @@ WEEKLY_ASSETS = [
     "tsne_segmentation",
     "tsne_sweep",
     "value_backtest",
+    "backtest_outcomes",
     "customer_value",
     "value_model",
     "segment_registry",

@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 
 
@@ -33,9 +34,19 @@ def test_the_choice_is_the_fewest_segments_of_the_tie_among_those_as_predictive_
     segments; where no clustering is preferred, the value tiers if they match the grid, else
     the grid."""
     chosen = graph.table("customer_segments").iloc[0]
-    backtest = graph.table("value_backtest").groupby("model")[["auc", "r2"]].mean()
-    grid = backtest.loc["RFM grid (11 cells)"]
     metadata = graph.metadata("customer_segments")
+    # the segmentations scored here, from the backtest's outcomes, at each of its cut-offs
+    scored = pd.DataFrame([r.data for r in metadata["segmentation_backtest"].records])
+    kept_now = {
+        f"{s}/{a}"
+        for s in ("pca", "umap", "tsne")
+        for a in graph.table(f"{s}_sweep").query("kept")["algorithm"]
+    }
+    assert set(scored["model"]) == {"RFM grid (11 cells)", "frequency deciles", *kept_now}
+    forecasts = graph.table("value_backtest")
+    assert set(scored["cutoff"]) == set(forecasts["cutoff"])
+    backtest = pd.concat([forecasts, scored]).groupby("model")[["auc", "r2"]].mean()
+    grid = backtest.loc["RFM grid (11 cells)"]
     kept = [r.data for r in metadata["comparison"].records]
     ruled = {"value": "value tiers", "rfm": "RFM grid (11 cells)"}
     for row in kept:
