@@ -121,9 +121,16 @@ def runs_elsewhere(con: ibis.BaseBackend) -> bool:
 
 
 def spark_description(con: ibis.BaseBackend) -> dict[str, str]:
-    """The Spark session a connection runs on: its master URL and Spark's version."""
+    """The Spark session a connection runs on: its master URL (`redact_token`) and Spark's
+    version."""
     master, _ = _spark_sessions[con]
-    return {"spark_master": master, "spark_version": con.version}
+    return {"spark_master": redact_token(master), "spark_version": con.version}
+
+
+def redact_token(master: str) -> str:
+    """A Spark master URL fit to show: a Connect URL's token (`sc://host/;token=...`, as
+    Databricks Connect's) replaced by `***`."""
+    return re.sub(r"(;token=)[^;]*", r"\1***", master)
 
 
 def connect_postgres(url: str) -> ibis.BaseBackend:

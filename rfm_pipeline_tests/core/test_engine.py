@@ -131,3 +131,11 @@ def test_cents_are_the_same_on_every_engine(spark, postgres_url):
         table = engine.transfer(values.to_reader(), con)
         ratio = engine.exact_ratio(table.spend, table.orders).name("ratio")
         assert table.select(ratio).to_pyarrow()["ratio"].to_pylist() == expected
+
+
+def test_a_spark_connect_token_never_shows():
+    url = "sc://workspace.example:443/;token=s3cret;x-databricks-cluster-id=0123"
+    assert engine.redact_token(url) == (
+        "sc://workspace.example:443/;token=***;x-databricks-cluster-id=0123"
+    )
+    assert engine.redact_token("spark://master:7077") == "spark://master:7077"
