@@ -40,9 +40,7 @@ class Service:
     """A Spark service (a JVM) started from the installed pyspark's scripts."""
 
     def __init__(self, log: Path, script: str, *arguments: str) -> None:
-        import pyspark
-
-        home = Path(pyspark.__file__).parent
+        home = spark_home()
         environment = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1"}
         self.log = log
         with log.open("wb") as out:
@@ -74,11 +72,16 @@ class Service:
                     continue
 
 
-def connect_jar() -> Path:
-    """The Spark Connect server, shipped in pyspark's own jars."""
+def spark_home() -> Path:
+    """The installed pyspark, which ships Spark's scripts and jars."""
     import pyspark
 
-    return next((Path(pyspark.__file__).parent / "jars").glob("spark-connect_*.jar"))
+    return Path(pyspark.__file__).parent
+
+
+def connect_jar() -> Path:
+    """The Spark Connect server, shipped in pyspark's own jars."""
+    return next((spark_home() / "jars").glob("spark-connect_*.jar"))
 
 
 @pytest.fixture(scope="module")

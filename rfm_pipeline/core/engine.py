@@ -114,10 +114,14 @@ def is_local_spark(master: str) -> bool:
     return re.fullmatch(r"local(\[(\d+|\*)(, *\d+)?\])?", master) is not None
 
 
-def runs_elsewhere(con: ibis.BaseBackend) -> bool:
-    """Whether the engine's workers may run on other hosts (a Spark cluster, a Connect
-    server), so that they read and write only locations every host reaches."""
-    return backend_of(con) == "spark" and not is_local_spark(_spark_sessions[con][0])
+def runs_elsewhere(expr: ir.Expr | ibis.BaseBackend) -> bool:
+    """Whether the engine of a table or connection may run its workers on other hosts (a
+    Spark cluster, a Connect server), so that they read and write only locations every host
+    reaches."""
+    if backend_of(expr) != "spark":
+        return False
+    con = expr if isinstance(expr, ibis.BaseBackend) else ibis.get_backend(expr)
+    return not is_local_spark(_spark_sessions[con][0])
 
 
 def spark_description(con: ibis.BaseBackend) -> dict[str, str]:
@@ -215,8 +219,9 @@ def cached(table: ir.Table) -> ir.Table:
 
 
 def _release(con: ibis.BaseBackend, name: str, frame) -> None:
+    """Drop the view; `frame`, held until now, is then freed, and Connect frees its
+    checkpoint."""
     con._session.catalog.dropTempView(name)
-    del frame  # the client's last reference: Connect frees the checkpoint
 
 
 # ---- database URLs ----------------------------------------------------------------------

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
@@ -34,7 +33,7 @@ def write_table(table: Tabular, path: UPath) -> None:
 
     Ibis tables are written by their engine (never through pandas); frames through pyarrow.
     """
-    remote = isinstance(table, ir.Table) and runs_elsewhere(ibis.get_backend(table))
+    remote = isinstance(table, ir.Table) and runs_elsewhere(table)
     if remote and not is_local(path):  # its executors would write to their own folders
         raise ValueError(
             f"{path}: Spark on a cluster writes tables from its executors, which cannot"
