@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# Python keeps each module it compiles (__pycache__/), so a new process does not compile the
+# definitions' libraries again: where the environment says not to, importing them takes twice as long
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: home run test ui demo demo-ui lint bench clean
 
