@@ -316,22 +316,28 @@ def run(args: argparse.Namespace) -> int:
 
     The transaction-level assets run first, as one run; then the customer-level assets run
     once per week, in order, as a backfill does: the week of the as-of date (default: the day
-    after the last invoice), or each week of `--week`. The transaction-level assets no weekly
-    one needs (the interest classifier) run beside the weekly runs, in a second process
-    (`Beside`), so two cores work at once. A run that fails puts back what it replaced (the
-    warehouse resource does, however a run is launched) and stops the command, which puts back
-    its other runs too (`settle`): never tables of two logs side by side.
+    after the last invoice), or each week of `--week`. A run that fails puts back what it
+    replaced (the warehouse resource does, however a run is launched) and stops the command,
+    which puts back its earlier runs too (`settle`): never tables of two logs side by side.
     """
     as_of = parse_date(args.as_of)
     if args.week and as_of:
         raise UsageError("--week and --as-of exclude each other: a week is as of its end")
-    from rfm_pipeline.defs.resources import GROUP_TAG
+    import dagster as dg
+
+    from rfm_pipeline import settings
+
+    settings.serve(warehouse_of(args))  # its weeks, where these definitions load first
+    from rfm_pipeline.definitions import project_definitions
+    from rfm_pipeline.defs.resources import GROUP_TAG, Engine
     from rfm_pipeline.defs.weeks import WEEKLY_ASSETS, weeks
 
-    job, graph = definitions_for(args)
+    defs = project_definitions(Engine(**engine_config(args)))
     first_week = weeks.start.date()
     chosen_weeks = parse_weeks(args.week, first_week) if args.week else []
+    job = defs.resolve_job_def("everything")
     known = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    graph = defs.resolve_asset_graph()
     selected = resolve_selection(args.select, graph, known) if args.select else known
     given = reading_options_given(args)
     if given and "raw_transactions" not in selected:
@@ -341,42 +347,42 @@ def run(args: argparse.Namespace) -> int:
             " the stored raw_transactions"
         )
     weekly = selected & set(WEEKLY_ASSETS)
-    beside = (selected - weekly) - upstream_of(weekly, graph) if weekly else set()
-    first = selected - weekly - beside
-    results: list = []
+    checks = graph.asset_check_keys
+    results = []
     group = {GROUP_TAG: uuid.uuid4().hex}  # the command's runs stand or fall together
+
+    def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None) -> bool:
+        subset = job.get_subset(
+            asset_selection={dg.AssetKey(name) for name in names},
+            asset_check_selection={c for c in checks if c.asset_key.to_user_string() in names},
+        )
+        result = subset.execute_in_process(
+            run_config=run_config(args, names, as_of),
+            instance=instance,
+            partition_key=week.isoformat() if week else None,
+            raise_on_error=False,
+            tags=group,
+        )
+        results.append(result)
+        return result.success
+
     warehouse = warehouse_of(args)
-    other = None
     with project_instance() as instance:
-
-        def execute(names: set[str], week: dt.date | None = None, as_of: str | None = None):
-            result = execute_run(job, args, names, instance, group, week, as_of)
-            results.append(result)
-            return result.success
-
         try:
-            done = execute(first) if first else True
-            if done and beside:
-                other = Beside(args, beside, group)
+            done = execute(selected - weekly) if selected - weekly else True
             if done and weekly and not chosen_weeks:
                 chosen_weeks = as_of_week(as_of, first_week, warehouse)
             for week in chosen_weeks if weekly else []:
                 done = done and execute(weekly, week, as_of)
-            if other is not None:
-                results.append(other.result(instance))
-                done = done and results[-1].success
         except BaseException:  # a bad --as-of, an interrupt: the runs so far are put back
-            runs = [r.run_id for r in results]
-            if other is not None and other.run_id not in runs:
-                runs.append(other.stop())
-            if error := settle(instance, warehouse, runs, False).error:
+            if error := settle(instance, warehouse, [r.run_id for r in results], False).error:
                 print(f"error: the command stopped, and {error}", file=sys.stderr)
             raise
         undone = settle(instance, warehouse, [r.run_id for r in results], done)
     for result in results:
         print_summary(result)
     if not done:
-        kind, message = failure_message(next(r for r in results if not r.success))
+        kind, message = failure_message(results[-1])
         if undone.error:
             print(f"error: {message}; then {undone.error}", file=sys.stderr)
             return 1
@@ -385,120 +391,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT if kind == "InputError" else 1
     return 0
-
-
-def definitions_for(args: argparse.Namespace):
-    """The job of every asset and the asset graph, on the engine and warehouse of `args`."""
-    from rfm_pipeline import settings
-
-    settings.serve(warehouse_of(args))  # its weeks, where these definitions load first
-    from rfm_pipeline.definitions import project_definitions
-    from rfm_pipeline.defs.resources import Engine
-
-    defs = project_definitions(Engine(**engine_config(args)))
-    return defs.resolve_job_def("everything"), defs.resolve_asset_graph()
-
-
-def upstream_of(names: set[str], graph) -> set[str]:
-    """The assets `names` read, directly or through others, with what the same steps make."""
-    import dagster as dg
-
-    selection = dg.AssetSelection.assets(*names).upstream().required_multi_asset_neighbors()
-    upstream = selection.resolve(graph)
-    return {key.to_user_string() for key in upstream} - names
-
-
-def execute_run(
-    job,
-    args: argparse.Namespace,
-    names: set[str],
-    instance,
-    tags: dict[str, str],
-    week: dt.date | None = None,
-    as_of: str | None = None,
-    run_id: str | None = None,
-):
-    """One run of `names` (and their checks) in this process."""
-    import dagster as dg
-
-    keys = {dg.AssetKey(name) for name in names}
-    checks = {c for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in keys}
-    return job.get_subset(asset_selection=keys, asset_check_selection=checks).execute_in_process(
-        run_config=run_config(args, names, as_of),
-        instance=instance,
-        partition_key=week.isoformat() if week else None,
-        raise_on_error=False,
-        tags=tags,
-        run_id=run_id,
-    )
-
-
-class Beside:
-    """A run in a second process, started now. Steps on threads of one process barely overlap:
-    they take turns at the interpreter's lock, and their numeric work comes in short stretches
-    between Python (BENCHMARKS.md §4). The process's numeric libraries keep to one thread
-    each, as it shares the cores with the command's own runs."""
-
-    def __init__(self, args: argparse.Namespace, names: set[str], tags: dict[str, str]) -> None:
-        import multiprocessing
-
-        self.names = sorted(names)
-        self.run_id = str(uuid.uuid4())
-        self.process = multiprocessing.get_context("spawn").Process(
-            target=execute_beside, args=(args, self.names, tags, self.run_id)
-        )
-        self.process.start()
-
-    def result(self, instance) -> StoredRun:
-        """The run as the instance recorded it, once the process has ended."""
-        self.process.join()
-        stored = StoredRun(instance, self.run_id)
-        if stored.dagster_run is None:
-            raise RuntimeError(
-                f"the run of {', '.join(self.names)} ended before it began (exit code"
-                f" {self.process.exitcode})"
-            )
-        return stored
-
-    def stop(self) -> str:
-        """End the process now (its run puts nothing back: `settle` does); its run id."""
-        self.process.terminate()
-        self.process.join()
-        return self.run_id
-
-
-def execute_beside(args: argparse.Namespace, names: list[str], tags: dict, run_id: str) -> None:
-    """`Beside`'s process: the run of `names`, its numeric libraries on one thread each. The
-    process ends with its run: joblib's workers (a grid search's) are stopped, not left to
-    idle out their five minutes, which the process would wait for before it ends."""
-    from joblib.externals.loky import get_reusable_executor
-    from threadpoolctl import threadpool_limits
-
-    job, _ = definitions_for(args)
-    try:
-        with project_instance() as instance, threadpool_limits(1):
-            execute_run(job, args, set(names), instance, tags, run_id=run_id)
-    finally:
-        get_reusable_executor().shutdown(wait=True)
-
-
-class StoredRun:
-    """A finished run read back from the instance, as `execute_in_process` returns one: what
-    the command prints of a run made in another process."""
-
-    def __init__(self, instance, run_id: str) -> None:
-        import dagster as dg
-
-        self.run_id = run_id
-        self.dagster_run = instance.get_run_by_id(run_id)
-        logs = instance.all_logs(run_id) if self.dagster_run else []
-        self.all_events = [entry.dagster_event for entry in logs if entry.dagster_event]
-        self.success = bool(self.dagster_run) and (
-            self.dagster_run.status == dg.DagsterRunStatus.SUCCESS
-        )
-
-    def get_asset_materialization_events(self) -> list:
-        return [event for event in self.all_events if event.is_step_materialization]
 
 
 @dataclass

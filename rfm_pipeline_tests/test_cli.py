@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 from rfm_pipeline.cli import UsageError, build_parser, main, resolve_selection, run_config
-from rfm_pipeline.defs.resources import GROUP_TAG
 from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
 
 
@@ -181,38 +180,6 @@ def test_select_speaks_dagsters_selection_language(home, capsys, uci_parquet):
     out = capsys.readouterr().out
     built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
     assert built == {"rfm_table", "rfm_scores", "rfm_features"}
-
-
-def test_what_no_week_needs_runs_beside_the_weeks_in_a_process_of_its_own(
-    home, capsys, uci_parquet
-):
-    selection = "+interest_classifier,rfm_table"
-    assert run(home, "--input", str(uci_parquet), "--select", selection) == 0
-    out = capsys.readouterr().out
-    built = {line.split()[1] for line in out.splitlines() if line.startswith("materialised")}
-    assert {"interest_classifier", "customer_interests", "rfm_table"} <= built
-    with dg.DagsterInstance.get() as instance:
-
-        def made(run) -> frozenset[str]:
-            events = instance.all_logs(
-                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-            )
-            return frozenset(event.asset_materialization.asset_key.path[-1] for event in events)
-
-        def process_of(run) -> str:
-            started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)[0]
-            return started.user_message.split("pid: ")[1].split(")")[0]
-
-        runs = {made(run): run for run in instance.get_runs()}
-        beside = runs.pop(
-            frozenset({"interest_classifier", "customer_interests", "product_categories"})
-        )
-        week = runs.pop(frozenset({"rfm_table"}))
-        (first,) = runs.values()
-        assert beside.tags[GROUP_TAG] == week.tags[GROUP_TAG] == first.tags[GROUP_TAG]
-        assert beside.status == week.status == first.status == dg.DagsterRunStatus.SUCCESS
-        assert process_of(first) == process_of(week) == str(os.getpid())
-        assert process_of(beside) != str(os.getpid())
 
 
 def test_the_command_leaves_the_process_environment_as_it_found_it(home, uci_parquet, monkeypatch):
