@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import tempfile
 import uuid
@@ -127,6 +128,15 @@ UCI_ROWS = [
     ("536382", "22728", "ALARM CLOCK", 2, "2010-12-03 10:00:00", 3.75, None, "UK"),
 ]
 """A few UCI-shaped lines: one cancellation, one postage line, one line without a customer."""
+
+
+def hashes(folder) -> dict[str, str]:
+    """Every file under a folder, by its path there, with its contents' digest."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 holds tables of two logs, the instance describes the files put back, and a put-back that
 fails is told in one line with nothing lost."""
 
-import hashlib
 import logging
 
 import dagster as dg
@@ -13,7 +12,7 @@ from upath import UPath
 from rfm_pipeline.cli import main, project_instance
 from rfm_pipeline.core.storage import Journal
 from rfm_pipeline.defs.resources import PUT_BACK_AFTER, Warehouse
-from rfm_pipeline_tests.conftest import UCI_ROWS, uci_frame
+from rfm_pipeline_tests.conftest import UCI_ROWS, hashes, uci_frame
 from rfm_pipeline_tests.test_bad_input import run_args
 
 TRANSACTION_LEVEL = ["raw_transactions", "clean_transactions"]
@@ -35,14 +34,6 @@ def shops(home):
     later = pd.to_datetime(uci_frame(UCI_ROWS)["InvoiceDate"]) + pd.Timedelta(weeks=3)
     uci_frame(UCI_ROWS).assign(InvoiceDate=later, CustomerID=[1.0] * 6 + [None]).to_parquet(second)
     return first, second
-
-
-def hashes(folder) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def described(names: list[str]) -> dict[tuple[str, str | None], dict]:

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from rfm_pipeline.defs.resources import PUT_BACK_AFTER, Warehouse
+from rfm_pipeline_tests.conftest import hashes
 from rfm_pipeline_tests.defs.conftest import resources
 
 WEEKS = ["2011-11-21", "2011-11-28"]
@@ -96,14 +97,6 @@ def assert_instance_describes_the_files(instance, warehouse: Path) -> None:
     latest = described(instance)
     rows = {key: m.metadata["dagster/row_count"].value for key, m in latest.items()}
     assert rows == tables_on_disk(warehouse)
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_a_failed_run_leaves_the_instance_describing_the_files_put_back(tmp_path):
