@@ -36,7 +36,7 @@ class CleaningConfig(dg.Config):
 
 @dg.multi_asset(
     outs={
-        "clean_transactions": dg.AssetOut(kinds={"engine"}, code_version="2"),
+        "clean_transactions": dg.AssetOut(kinds={"engine"}, code_version="3"),
         "cleaning_summary": dg.AssetOut(
             kinds={"json"},
             code_version="2",
@@ -54,7 +54,8 @@ class CleaningConfig(dg.Config):
 def clean_transactions(
     config: CleaningConfig, engine: Engine, raw_transactions: ir.Table, raw_summary: dict
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Purchase lines fit for analysis, with `quantity_canceled` and `total_price`.
+    """Purchase lines fit for analysis, each with its `line_no`, `quantity_canceled` and
+    `total_price`, in no set order (`line_no` is the file order).
 
     Drops lines without a customer, exact duplicates, cancellations (first matched to the
     purchase they cancel), non-product stock codes and non-positive prices, in that order;

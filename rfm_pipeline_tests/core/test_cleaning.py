@@ -11,7 +11,8 @@ from rfm_pipeline_tests.conftest import line, raw_table
 
 def clean(con, lines, **rules) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     result = clean_transactions(raw_table(con, lines), CleaningRules(**rules))
-    return result.table.execute(), result.funnel, result.matching
+    table = result.table.execute().sort_values("line_no", ignore_index=True)  # no set order
+    return table, result.funnel, result.matching
 
 
 def removed(funnel: pd.DataFrame) -> dict[str, int]:
@@ -173,9 +174,10 @@ def test_rules_are_configurable(con):
     assert table["stock_code"].tolist() == ["POST"]
 
 
-def test_clean_table_has_the_canonical_columns_plus_two(con):
+def test_clean_table_has_the_line_number_and_the_canonical_columns_plus_two(con):
     table, _, _ = clean(con, [line()])
     assert list(table.columns) == [
+        "line_no",
         "invoice_no",
         "stock_code",
         "description",
