@@ -108,10 +108,9 @@ OTHER_CPU_ENV = {
 def test_whole_runs_on_another_cpu_and_thread_count_give_identical_outputs(tmp_path):
     """The whole command twice, in fresh processes, on the first 60,000 lines of the bundled
     data: once as installed on two threads, once on one thread as if on another CPU. Every
-    file in the warehouse (each week's and the stable one) byte for byte (the clean table row
-    for row in line order): tables, exports,
-    model cards, plots and the report; the model files (whose zip and NetCDF wrappers carry
-    object ids and times) hold the same models."""
+    file in the warehouse (each week's and the stable one) byte for byte: tables, exports,
+    model cards, plots and the report; the clean table row for row in line order; the model
+    files (whose zip and NetCDF wrappers carry object ids and times) hold the same models."""
     source = tmp_path / "sample.parquet"
     assert in_row_groups(pq.read_table(BUNDLED_INPUT).slice(0, 60_000), source, 10_000) == 6
     assert threads_reading(2, source) == 2  # two threads can share the reading
