@@ -196,7 +196,7 @@ def clean_transactions(raw: ir.Table, rules: CleaningRules | None = None) -> Cle
     kept = lines.filter(lines.dropped_by.isnull())
     if rules.match_cancellations:
         matches = engine.cached(match_cancellations(lines, rules))
-        canceled = canceled_quantities(matches)
+        canceled = engine.cached(canceled_quantities(matches))
         kept = kept.left_join(canceled, kept.line_no == canceled.purchase_line_no)
         quantity_canceled = ibis.coalesce(kept.quantity_canceled, 0)
         matching = matching_summary(matches, dropped)
