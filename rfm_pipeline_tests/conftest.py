@@ -213,8 +213,6 @@ def object_store():
 
 # ---- the transaction stage on any engine ---------------------------------------------
 
-CLEAN_ORDER = ["invoice_date", "invoice_no", "stock_code", "quantity", "unit_price"]
-
 
 def stage(con, path, **reading) -> dict:
     """Ingest, clean and RFM on `con`: the figures, and the tables as frames in a fixed order."""
@@ -225,7 +223,7 @@ def stage(con, path, **reading) -> dict:
         "funnel": result.funnel,
         "matching": result.matching,
         "revenue": round(float(engine.exact_sum(clean.total_price).execute()), 2),
-        "clean": clean.to_pyarrow().to_pandas().sort_values(CLEAN_ORDER, ignore_index=True),
+        "clean": clean.to_pyarrow().to_pandas().sort_values("line_no", ignore_index=True),
         "rfm": rfm.to_pyarrow().to_pandas().sort_values("customer_id", ignore_index=True),
     }
 
