@@ -51,7 +51,7 @@ def synthetic(customers: int, seed: int = 0) -> pd.DataFrame:
 
 
 def run_stages(customers: int) -> dict:
-    from rfm_pipeline.core import rfm, segments
+    from rfm_pipeline.core import naming, rfm, segments
     from rfm_pipeline.core.classifier import train_classifier
     from rfm_pipeline.core.spaces import segment
 
@@ -74,7 +74,10 @@ def run_stages(customers: int) -> dict:
     seconds["umap_segmentation"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    segments = segments.customer_segments(features.table, result.table, "umap", result.algorithm)
+    gap = naming.usual_gap(table, segments.horizon_days(None))
+    segments = segments.customer_segments(
+        features.table, result.table, "umap", result.algorithm, gap
+    )
     seconds["customer_segments"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from tempfile import TemporaryDirectory
 
 import numpy as np
 import pandas as pd
+from joblib import Memory
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -85,22 +87,25 @@ def embed(
 ALGORITHMS = ("kmeans", "gmm", "agglomerative", "hdbscan")
 
 
-def make_clusterer(algorithm: str, k: int, random_state: int):
-    """An unfitted clusterer for k segments (HDBSCAN: k is the smallest segment's size)."""
+def make_clusterer(algorithm: str, k: int, random_state: int, trees: Memory | None = None):
+    """An unfitted clusterer for k segments (HDBSCAN: k is the smallest segment's size).
+    `trees` keeps Ward's tree of the points, so that each k after the first only cuts it."""
     if algorithm == "kmeans":
         return KMeans(n_clusters=k, random_state=random_state, n_init=10)
     if algorithm == "gmm":
         return GaussianMixture(n_components=k, random_state=random_state)
     if algorithm == "agglomerative":
-        return AgglomerativeClustering(n_clusters=k, linkage="ward")
+        return AgglomerativeClustering(n_clusters=k, linkage="ward", memory=trees)
     if algorithm == "hdbscan":
         return HDBSCAN(min_cluster_size=k, copy=True)
     raise ValueError(f"unknown algorithm '{algorithm}' (known: {', '.join(ALGORITHMS)})")
 
 
-def fit_labels(algorithm: str, k: int, points: np.ndarray, random_state: int):
+def fit_labels(
+    algorithm: str, k: int, points: np.ndarray, random_state: int, trees: Memory | None = None
+):
     """Fit and label; HDBSCAN's noise points join the segment of their nearest labelled point."""
-    model = make_clusterer(algorithm, k, random_state)
+    model = make_clusterer(algorithm, k, random_state, trees)
     labels = model.fit_predict(points)
     noise = labels < 0
     if noise.any() and not noise.all():
@@ -175,18 +180,20 @@ def sweep(
     silhouette is within `tie_within` of the best (a tie), the one with the fewest segments; or
     the `preferred` k (last week's) while its silhouette is within `tolerance` of the best."""
     rows, fitted, silhouette = [], {}, Silhouette(points)
-    for algorithm in algorithms:
-        if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
-            settings = [max(5, int(np.ceil(min_share * len(points))))]
-        else:
-            settings = [k for k in ks if k < len(points)]
-        for setting in settings:
-            model, labels = fit_labels(algorithm, setting, points, random_state)
-            k = len(np.unique(labels))
-            rows.append(
-                {"algorithm": algorithm, "k": k, **score_labels(points, labels, silhouette)}
-            )
-            fitted[algorithm, k] = (model, labels)
+    with TemporaryDirectory() as folder:  # Ward's tree built once for every k, then cut
+        trees = Memory(folder, verbose=0)
+        for algorithm in algorithms:
+            if algorithm == "hdbscan":  # no k: its smallest segment is min_share of the customers
+                settings = [max(5, int(np.ceil(min_share * len(points))))]
+            else:
+                settings = [k for k in ks if k < len(points)]
+            for setting in settings:
+                model, labels = fit_labels(algorithm, setting, points, random_state, trees)
+                k = len(np.unique(labels))
+                rows.append(
+                    {"algorithm": algorithm, "k": k, **score_labels(points, labels, silhouette)}
+                )
+                fitted[algorithm, k] = (model, labels)
     scores = pd.DataFrame(rows).dropna(subset=["silhouette"]) if rows else pd.DataFrame()
     if scores.empty:
         raise ValueError(f"too few customers ({len(points)}) to cluster into {min(ks)} groups")

@@ -7,6 +7,8 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.cluster import _agglomerative as agglomerative
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from threadpoolctl import threadpool_info
 
@@ -75,6 +77,27 @@ def test_the_sweeps_run_on_one_thread():
     with mock.patch.object(spaces, "fit_labels", fit_labels):
         sweep(points, [2, 3], ["kmeans"])
     assert seen and all(set(threads.values()) == {1} for threads in seen)
+
+
+def test_a_sweep_builds_wards_tree_once_and_cuts_it_as_scikit_learn_does(monkeypatch):
+    rng = np.random.default_rng(4)
+    points = np.vstack([rng.normal(c, 0.8, (50, 2)) for c in (0, 2, 4, 6)])
+    builds = []
+
+    def ward_tree(*args, **kwargs):
+        builds.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    real = agglomerative.ward_tree
+    monkeypatch.setitem(agglomerative._TREE_BUILDERS, "ward", ward_tree)
+    result = sweep(points, range(2, 7), ["agglomerative"])
+    assert builds == [len(points)]
+    for k, silhouette in result.scores[["k", "silhouette"]].itertuples(index=False):
+        alone = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(points)
+        assert silhouette == pytest.approx(silhouette_score(points, alone), abs=1e-12)
+    kept = result.best["agglomerative"]
+    alone = AgglomerativeClustering(n_clusters=kept["k"], linkage="ward").fit_predict(points)
+    assert (kept["labels"] == alone).all()
 
 
 def test_last_weeks_k_stays_while_it_is_nearly_as_good():
