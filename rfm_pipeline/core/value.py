@@ -42,7 +42,7 @@ from upath import UPath
 
 from rfm_pipeline.core import rfm
 from rfm_pipeline.core.cleaning import CleaningRules, cleaned_before, midnight
-from rfm_pipeline.core.engine import exact_sum
+from rfm_pipeline.core.engine import cached, exact_sum
 from rfm_pipeline.core.errors import InputError, NotEnoughData
 from rfm_pipeline.core.model_files import library_versions, load_model
 from rfm_pipeline.core.rfm import SECONDS_PER_DAY
@@ -92,14 +92,16 @@ boosting's exponential link turns that into an infinite forecast on a small shop
 
 def purchase_days(clean: ir.Table) -> ir.Table:
     """One row per customer and day bought: the day (midnight), the day's spend, lines, and
-    their quantities and unit prices summed (what kind of buyer: a shop, a household)."""
+    their quantities and unit prices summed (what kind of buyer: a shop, a household); kept on
+    the engine, as a forecast reads it for the history now and for every training window."""
     day = clean.invoice_date.truncate("D")
-    return clean.group_by(["customer_id", day.name("day")]).aggregate(
+    days = clean.group_by(["customer_id", day.name("day")]).aggregate(
         spend=exact_sum(clean.total_price),
         lines=clean.count(),
         quantity=clean.quantity.sum().cast("float64"),
         unit_price=exact_sum(clean.unit_price),
     )
+    return cached(days)
 
 
 def history(days: ir.Table, as_of: dt.date, horizon_days: int | None = None) -> pd.DataFrame:
@@ -422,7 +424,6 @@ def fit_value(
     layer is trained only where one is above 0; without them it is trained and weighs 0 (for
     `ValueModel.parts`)."""
     settings = settings or ValueSettings()
-    days = days.cache()  # read once for the fit and every training window
     now = history(days, as_of) if now is None else now
     probabilistic = fit_probabilistic(now)
     first = pd.Timestamp(days.day.min().execute()).date()
@@ -432,15 +433,8 @@ def fit_value(
     model = ValueModel(probabilistic, None, None, settings, as_of, dates, len(now))
     if not dates or (weights is not None and not any(weights)):
         return model
-    per_window = -(-settings.max_training_rows // len(dates))
-    sampled = []
-    for day in dates:  # one window in memory at a time, at most `per_window` customers kept
-        window = history(days, day, settings.horizon_days)
-        if len(window) > per_window:
-            window = window.sample(per_window, random_state=settings.random_state)
-        sampled.append(window)
     train = probabilistic_figures(
-        probabilistic, pd.concat(sampled, ignore_index=True), settings.horizon_days
+        probabilistic, training_windows(days, dates, settings), settings.horizon_days
     )
     bought = (train["future_spend"] > 0).to_numpy()
     if bought.all() or not bought.any():
@@ -468,6 +462,28 @@ def fit_value(
     model.training_rows = len(train)
     model.buyer_weight, model.spend_weight = weights or (0.0, 0.0)
     return model
+
+
+def training_windows(days: ir.Table, dates: list[dt.date], settings: ValueSettings) -> pd.DataFrame:
+    """The learned layer's rows: each date's `history` with the spend in the horizon after it,
+    at most `max_training_rows` across the dates. Where a date has more customers than its
+    share, that many are drawn at random (`DataFrame.sample` of its customers in `history`'s
+    order, as of its whole history) and only theirs are worked out: at a million customers,
+    a window's history is then a few thousand customers' instead of the whole shop's."""
+    per_window = -(-settings.max_training_rows // len(dates))
+    firsts = days.group_by("customer_id").aggregate(first_day=days.day.min())
+    firsts = firsts.order_by("customer_id").execute()  # `history`'s customers, in its order
+    sampled = []
+    for day in dates:  # one window in memory at a time
+        known = firsts[firsts["first_day"] < pd.Timestamp(day)]
+        if len(known) <= per_window:
+            sampled.append(history(days, day, settings.horizon_days))
+            continue
+        drawn = known.sample(per_window, random_state=settings.random_state)["customer_id"]
+        theirs = days.semi_join(ibis.memtable({"customer_id": drawn.tolist()}), "customer_id")
+        window = history(theirs, day, settings.horizon_days).set_index("customer_id")
+        sampled.append(window.loc[drawn.tolist()].reset_index())  # in the order drawn
+    return pd.concat(sampled, ignore_index=True)
 
 
 def scores(actual: np.ndarray, p_active: np.ndarray, spend: np.ndarray) -> dict[str, float]:

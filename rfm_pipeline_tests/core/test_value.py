@@ -115,6 +115,22 @@ def at_september(bundled):
     )
 
 
+def test_training_windows_draw_the_customers_a_sample_of_each_whole_window_draws(bundled):
+    """Drawing first and working out only the drawn customers' histories gives the rows, in
+    the order, that the sample of each window's whole history gives."""
+    days = value.purchase_days(bundled[1]).cache()
+    dates = [D("2011-09-11"), D("2011-06-01"), D("2011-01-10")]
+    settings = value.ValueSettings(max_training_rows=3_000, random_state=7)
+    drawn = value.training_windows(days, dates, settings)
+    whole = [value.history(days, day, settings.horizon_days) for day in dates]
+    assert [len(w) for w in whole] == [3368, 2716, 975]  # the last is kept whole
+    expected = pd.concat(
+        [w.sample(1_000, random_state=7) if len(w) > 1_000 else w for w in whole],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(drawn, expected)
+
+
 def test_backtest_at_september_reproduces_bgnbd_and_beats_it(at_september):
     scores = at_september.scores.set_index("model")
     baseline, ours = scores.loc[value.BASELINE], scores.loc[value.MODEL]
