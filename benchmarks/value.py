@@ -54,12 +54,13 @@ def forecast(source: Path) -> dict:
     from rfm_pipeline.core.engine import connect
 
     con = connect()
-    days = value.purchase_days(con.read_parquet(source))
     value.fit_value(value.purchase_days(con.read_parquet(clean_path())), AS_OF)  # compile
     started = time.perf_counter()
-    model = value.fit_value(days, AS_OF)
+    days = value.purchase_days(con.read_parquet(source))
+    known = value.history(days, AS_OF)
+    model = value.fit_value(days, AS_OF, now=known)
     fitted = time.perf_counter()
-    table = model.predict(value.history(days, AS_OF))
+    table = model.predict(known)
     done = time.perf_counter()
     return {
         "customers": len(table),
