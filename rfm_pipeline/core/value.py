@@ -467,9 +467,9 @@ def fit_value(
 def training_windows(days: ir.Table, dates: list[dt.date], settings: ValueSettings) -> pd.DataFrame:
     """The learned layer's rows: each date's `history` with the spend in the horizon after it,
     at most `max_training_rows` across the dates. Where a date has more customers than its
-    share, that many are drawn at random (`DataFrame.sample` of its customers in `history`'s
-    order, as of its whole history) and only theirs are worked out: at a million customers,
-    a window's history is then a few thousand customers' instead of the whole shop's."""
+    share, its share is drawn first, as `DataFrame.sample` draws rows from its whole history
+    (the same customers in `history`'s order), and only their histories are worked out: at a
+    million customers, a few thousand customers' history instead of the whole shop's."""
     per_window = -(-settings.max_training_rows // len(dates))
     firsts = days.group_by("customer_id").aggregate(first_day=days.day.min())
     firsts = firsts.order_by("customer_id").execute()  # `history`'s customers, in its order
