@@ -475,14 +475,15 @@ def training_windows(days: ir.Table, dates: list[dt.date], settings: ValueSettin
     firsts = firsts.order_by("customer_id").execute()  # `history`'s customers, in its order
     sampled = []
     for day in dates:  # one window in memory at a time
-        known = firsts[firsts["first_day"] < pd.Timestamp(day)]
-        if len(known) <= per_window:
+        customers = firsts[firsts["first_day"] < pd.Timestamp(day)]
+        if len(customers) <= per_window:
             sampled.append(history(days, day, settings.horizon_days))
             continue
-        drawn = known.sample(per_window, random_state=settings.random_state)["customer_id"]
-        theirs = days.semi_join(ibis.memtable({"customer_id": drawn.tolist()}), "customer_id")
+        drawn = customers.sample(per_window, random_state=settings.random_state)
+        drawn = drawn["customer_id"].tolist()
+        theirs = days.semi_join(ibis.memtable({"customer_id": drawn}), "customer_id")
         window = history(theirs, day, settings.horizon_days).set_index("customer_id")
-        sampled.append(window.loc[drawn.tolist()].reset_index())  # in the order drawn
+        sampled.append(window.loc[drawn].reset_index())  # in the order drawn
     return pd.concat(sampled, ignore_index=True)
 
 

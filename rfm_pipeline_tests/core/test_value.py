@@ -118,7 +118,7 @@ def at_september(bundled):
 def test_training_windows_draw_the_customers_a_sample_of_each_whole_window_draws(bundled):
     """Drawing first and working out only the drawn customers' histories gives the rows, in
     the order, that the sample of each window's whole history gives."""
-    days = value.purchase_days(bundled[1]).cache()
+    days = value.purchase_days(bundled[1])
     dates = [D("2011-09-11"), D("2011-06-01"), D("2011-01-10")]
     settings = value.ValueSettings(max_training_rows=3_000, random_state=7)
     drawn = value.training_windows(days, dates, settings)
